@@ -1,0 +1,177 @@
+// buildApp(config, deps) wires the parts together and returns a Fastify
+// instance. No I/O at import time, never listens (main.ts does), and every
+// resource it opens is closed in onClose.
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import type { Dispatcher } from "undici";
+import { type Clock, systemClock } from "./clock.js";
+import type { Config } from "./config.js";
+import { toErrorResponse } from "./errors.js";
+import { createDeliverer } from "./generation/deliver.js";
+import { createGenerationService } from "./generation/generate.js";
+import { tenantAuth } from "./http/auth.js";
+import { adminRoutes } from "./http/routes/admin.js";
+import { filesRoutes } from "./http/routes/files.js";
+import { healthRoutes } from "./http/routes/health.js";
+import { imagesRoutes } from "./http/routes/images.js";
+import { modelsRoutes } from "./http/routes/models.js";
+import { createLocalBlobStore, createUrlSigner } from "./storage/blobs.js";
+import { deriveKey } from "./tenancy/secrets.js";
+import { openStore } from "./tenancy/store.js";
+import { createVault } from "./tenancy/vault.js";
+import { createUpstreamClient } from "./upstream/client.js";
+import { createPoller } from "./upstream/poller.js";
+
+export interface AppDeps {
+  clock?: Clock;
+  /** The upstream dispatcher (a MockAgent in unit tests); default an undici Pool. */
+  upstreamDispatcher?: Dispatcher;
+  /** Fastify logger options; default pino at config.logLevel with secrets redacted. */
+  logger?: FastifyServerOptions["logger"];
+}
+
+/** Everything a log line must never show. */
+export const redactPaths = [
+  "req.headers.authorization",
+  "headers.authorization",
+  "authorization",
+  "api_key",
+  "*.api_key",
+  "upstream_key",
+  "*.upstream_key",
+  "credential",
+  "*.credential",
+];
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const clock = deps.clock ?? systemClock;
+  const app = Fastify({
+    logger: deps.logger ?? {
+      level: config.logLevel,
+      redact: { paths: redactPaths, censor: "[redacted]" },
+      serializers: {
+        // Signed file URLs carry their capability in the query: log paths only.
+        req: (req: { method: string; url: string; ip?: string }) => ({
+          method: req.method,
+          url: req.url.split("?")[0],
+          remoteAddress: req.ip,
+        }),
+      },
+    },
+    bodyLimit: config.maxBodyBytes,
+    // Node's own request timeout would cut a long synchronous generation;
+    // this one only bounds how long a client may take to send its request.
+    requestTimeout: config.maxWaitMs + 60_000,
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && requestIdPattern.test(given)
+        ? given
+        : `req_${randomBytes(12).toString("hex")}`;
+    },
+  });
+
+  const db = openStore(config.dataDir);
+  const vault = createVault({
+    db,
+    clock,
+    masterKey: config.masterKey,
+    defaultUpstreamKey: config.upstreamKey,
+  });
+  const upstream = createUpstreamClient({
+    baseUrl: config.upstreamUrl,
+    ...(deps.upstreamDispatcher ? { dispatcher: deps.upstreamDispatcher } : {}),
+  });
+  const poller = createPoller({ client: upstream, clock });
+  const blobs = createLocalBlobStore(join(config.dataDir, "images"));
+  if (!config.masterKey) {
+    app.log.warn(
+      "IMAGEGATE_MASTER_KEY is not set: image URLs are signed with a per-process key and stop working after a restart",
+    );
+  }
+  const signer = createUrlSigner(
+    config.masterKey ? deriveKey(config.masterKey, "url-signing") : randomBytes(32),
+    config.publicUrl,
+  );
+  const generation = createGenerationService({
+    upstream,
+    poller,
+    blobs,
+    clock,
+    log: app.log,
+    maxWaitMs: config.maxWaitMs,
+  });
+  const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
+
+  app.decorateRequest("tenant", null);
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const response = toErrorResponse(err);
+    if (response.status >= 500) request.log.error({ err }, "request failed");
+    else request.log.info({ code: response.body.error.code }, response.body.error.message);
+    return reply.code(response.status).headers(response.headers).send(response.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    return reply.code(404).send({
+      error: {
+        message: `Unknown request URL: ${request.method} ${request.url.split("?")[0]}.`,
+        type: "invalid_request_error",
+        param: null,
+        code: "unknown_url",
+      },
+    });
+  });
+
+  let closing = false;
+  await app.register(healthRoutes, {
+    ready: () => !closing && db.prepare("SELECT 1 AS ok").get() !== undefined,
+  });
+  await app.register(filesRoutes, { blobs, signer, clock });
+  await app.register(
+    async (v1) => {
+      v1.addHook("onRequest", tenantAuth(vault));
+      await v1.register(imagesRoutes, { generation, deliverer, vault, clock });
+      await v1.register(modelsRoutes);
+    },
+    { prefix: "/v1" },
+  );
+  if (config.adminToken) {
+    await app.register(adminRoutes, { prefix: "/admin", vault, adminToken: config.adminToken });
+  }
+
+  // Re-hosted images live as long as their URLs; sweep the rest regularly.
+  const sweepEveryMs = Math.min(config.urlTtlMs / 4, 10 * 60_000);
+  let sweeper: ReturnType<Clock["setTimeout"]> | undefined;
+  const sweep = () => {
+    blobs
+      .sweep(clock.now() - config.urlTtlMs)
+      .then((removed) => {
+        if (removed > 0) app.log.info({ removed }, "expired images removed");
+      })
+      .catch((err: unknown) => app.log.warn({ err }, "image sweep failed"))
+      .finally(() => {
+        if (!closing) {
+          sweeper = clock.setTimeout(sweep, sweepEveryMs);
+          sweeper.unref?.();
+        }
+      });
+  };
+  app.addHook("onReady", async () => sweep());
+
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onClose", async () => {
+    if (sweeper) clock.clearTimeout(sweeper);
+    poller.close();
+    await upstream.close();
+    db.close();
+  });
+
+  return app;
+}

@@ -1,0 +1,115 @@
+// The environment, parsed once at boot into one typed Config.
+// A bad value becomes a ConfigError naming the variable; main.ts prints that
+// one line and exits, never a stack trace.
+import { z } from "zod";
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const intFromEnv = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return url.protocol === "http:" || url.protocol === "https:";
+    } catch {
+      return false;
+    }
+  }, "must be an http(s) URL")
+  .transform((value) => value.replace(/\/+$/, ""));
+
+const masterKey = z
+  .string()
+  .trim()
+  .refine(
+    (value) => /^[A-Za-z0-9+/_-]+={0,2}$/.test(value) && Buffer.from(value, "base64").length === 32,
+    "must be 32 bytes encoded in base64 (openssl rand -base64 32)",
+  )
+  .transform((value) => Buffer.from(value, "base64"));
+
+const nonEmptySecret = z.string().trim().min(1, "must not be empty");
+
+const envSchema = z.object({
+  PORT: intFromEnv(0, 65535).default(8080),
+  HOST: z.string().trim().min(1).default("0.0.0.0"),
+  LOG_LEVEL: z.enum(logLevels).default("info"),
+  IMAGEGATE_UPSTREAM_URL: httpUrl.default("https://www.zexitongxue.com"),
+  IMAGEGATE_UPSTREAM_KEY: nonEmptySecret.optional(),
+  IMAGEGATE_DATA_DIR: z.string().trim().min(1).default("./data"),
+  IMAGEGATE_PUBLIC_URL: httpUrl.optional(),
+  IMAGEGATE_ADMIN_TOKEN: z
+    .string()
+    .trim()
+    .min(16, "must be at least 16 characters (openssl rand -hex 24)")
+    .optional(),
+  IMAGEGATE_MASTER_KEY: masterKey.optional(),
+  IMAGEGATE_MAX_WAIT_MS: intFromEnv(1_000, 3_600_000).default(540_000),
+  // Not in DESIGN.md's table; operational knobs with safe defaults.
+  IMAGEGATE_URL_TTL_SECONDS: intFromEnv(60, 30 * 24 * 3600).default(24 * 3600),
+  IMAGEGATE_MAX_BODY_MB: intFromEnv(1, 512).default(50),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  logLevel: (typeof logLevels)[number];
+  upstreamUrl: string;
+  upstreamKey: string | undefined;
+  dataDir: string;
+  publicUrl: string;
+  adminToken: string | undefined;
+  masterKey: Buffer | undefined;
+  maxWaitMs: number;
+  /** How long re-hosted images (and their signed URLs) live. */
+  urlTtlMs: number;
+  maxBodyBytes: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`invalid configuration: ${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Treat empty strings as unset: docker-compose's `VAR=` and `${VAR:-}` give "".
+  const present = Object.fromEntries(
+    Object.keys(envSchema.shape)
+      .map((name) => [name, env[name]] as const)
+      .filter(([, value]) => value !== undefined && value.trim() !== ""),
+  );
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? "environment");
+    throw new ConfigError(variable, issue?.message ?? "is invalid");
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    upstreamUrl: e.IMAGEGATE_UPSTREAM_URL,
+    upstreamKey: e.IMAGEGATE_UPSTREAM_KEY,
+    dataDir: e.IMAGEGATE_DATA_DIR,
+    publicUrl: e.IMAGEGATE_PUBLIC_URL ?? `http://localhost:${e.PORT}`,
+    adminToken: e.IMAGEGATE_ADMIN_TOKEN,
+    masterKey: e.IMAGEGATE_MASTER_KEY,
+    maxWaitMs: e.IMAGEGATE_MAX_WAIT_MS,
+    urlTtlMs: e.IMAGEGATE_URL_TTL_SECONDS * 1000,
+    maxBodyBytes: e.IMAGEGATE_MAX_BODY_MB * 1024 * 1024,
+  };
+}

@@ -1,0 +1,45 @@
+// GET /files/images/:id: re-hosted results behind HMAC-signed, expiring URLs.
+// No API key: the signature is the capability, as with OpenAI's result URLs.
+import type { FastifyPluginAsync } from "fastify";
+import type { Clock } from "../../clock.js";
+import { GatewayError, NotFoundError } from "../../errors.js";
+import { type BlobStore, filesPath, type UrlSigner } from "../../storage/blobs.js";
+
+export interface FilesRouteOptions {
+  blobs: BlobStore;
+  signer: UrlSigner;
+  clock: Clock;
+}
+
+export const filesRoutes: FastifyPluginAsync<FilesRouteOptions> = async (app, options) => {
+  const { blobs, signer, clock } = options;
+
+  app.get<{ Params: { id: string }; Querystring: { expires?: string; signature?: string } }>(
+    `${filesPath}/:id`,
+    async (request, reply) => {
+      const { id } = request.params;
+      const now = clock.now();
+      const check = signer.check(id, request.query.expires, request.query.signature, now);
+      if (check !== "valid") {
+        throw new GatewayError({
+          status: 403,
+          type: "permission_error",
+          code: check === "expired" ? "url_expired" : "invalid_signature",
+          message:
+            check === "expired"
+              ? "This image URL has expired."
+              : "This image URL is not valid (bad or missing signature).",
+        });
+      }
+      const blob = await blobs.open(id);
+      if (!blob) throw new NotFoundError("This image no longer exists.", "file_not_found");
+      const maxAge = Math.max(0, Math.floor((Number(request.query.expires) * 1000 - now) / 1000));
+      return reply
+        .header("content-type", blob.contentType)
+        .header("content-length", blob.size)
+        .header("cache-control", `private, max-age=${maxAge}, immutable`)
+        .header("x-content-type-options", "nosniff")
+        .send(blob.stream);
+    },
+  );
+};

@@ -1,0 +1,36 @@
+// GET /v1/models and /v1/models/:model, in OpenAI's list shape: model ids and aliases.
+import type { FastifyPluginAsync } from "fastify";
+import { type CatalogEntry, catalogEntries, resolveModel } from "../../catalog/models.js";
+import { NotFoundError } from "../../errors.js";
+
+// A fixed date keeps the listing stable across restarts (2026-01-01).
+const listedSince = 1_767_225_600;
+
+const owners: Readonly<Record<string, string>> = {
+  "gpt-image": "openai",
+  gemini: "google",
+  grok: "xai",
+};
+
+function toModel(entry: CatalogEntry) {
+  const family = resolveModel(entry.id)?.spec.family ?? "gpt-image";
+  return { id: entry.id, object: "model", created: listedSince, owned_by: owners[family] };
+}
+
+export const modelsRoutes: FastifyPluginAsync = async (app) => {
+  const listing = { object: "list", data: catalogEntries().map(toModel) };
+
+  app.get("/models", async () => listing);
+
+  app.get<{ Params: { model: string } }>("/models/:model", async (request) => {
+    const entry = catalogEntries().find((candidate) => candidate.id === request.params.model);
+    if (!entry) {
+      throw new NotFoundError(
+        `The model '${request.params.model}' does not exist`,
+        "model_not_found",
+        "model",
+      );
+    }
+    return toModel(entry);
+  });
+};

@@ -1,0 +1,50 @@
+// Process entry: load config, build the app, listen, close on SIGTERM/SIGINT.
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { buildApp } from "./app.js";
+import { type Config, ConfigError, loadConfig } from "./config.js";
+
+/** Parses the environment or exits with one line naming the bad variable. */
+export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`imagegate: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+export async function serve(config: Config): Promise<void> {
+  const app = await buildApp(config);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, "shutting down");
+    // A second signal, or a close that hangs, ends the process anyway.
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        app.log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+  await app.listen({ port: config.port, host: config.host });
+}
+
+const entry = process.argv[1];
+const isEntry = entry !== undefined && import.meta.url === pathToFileURL(realpathSync(entry)).href;
+if (isEntry) {
+  serve(configOrExit()).catch((err: unknown) => {
+    process.stderr.write(`imagegate: failed to start: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}

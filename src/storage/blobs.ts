@@ -1,0 +1,183 @@
+// Re-hosted images: a BlobStore interface with a local-disk implementation, and
+// HMAC-signed, expiring URLs that need no API key (like OpenAI's result URLs).
+//
+// Images are streamed to disk as they download (never held whole in memory)
+// and their type is taken from their first bytes, not from what the upstream
+// claims.
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { type Readable, Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+export interface StoredBlob {
+  /** File name, `<random>.<ext>`: safe to put in a URL path. */
+  id: string;
+  /** Sniffed from the bytes; undefined when they are no known image type. */
+  contentType: string | undefined;
+  size: number;
+}
+
+export interface OpenedBlob {
+  stream: Readable;
+  contentType: string;
+  size: number;
+}
+
+export interface BlobStore {
+  put(source: Readable): Promise<StoredBlob>;
+  /** A read stream whose chunks are multiples of 3 bytes (except the last), for base64. */
+  open(id: string): Promise<OpenedBlob | undefined>;
+  remove(id: string): Promise<void>;
+  /** Deletes blobs last written before `olderThan` (clock ms); returns how many. */
+  sweep(olderThan: number): Promise<number>;
+}
+
+const imageTypes: ReadonlyArray<{ ext: string; type: string; test: (head: Buffer) => boolean }> = [
+  {
+    ext: "png",
+    type: "image/png",
+    test: (h) =>
+      h.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+  },
+  { ext: "jpg", type: "image/jpeg", test: (h) => h[0] === 0xff && h[1] === 0xd8 && h[2] === 0xff },
+  {
+    ext: "webp",
+    type: "image/webp",
+    test: (h) => h.toString("latin1", 0, 4) === "RIFF" && h.toString("latin1", 8, 12) === "WEBP",
+  },
+  { ext: "gif", type: "image/gif", test: (h) => h.toString("latin1", 0, 4) === "GIF8" },
+];
+
+const typeByExt = new Map(imageTypes.map((t) => [t.ext, t.type]));
+
+/** The image type of the first bytes of a file, if it is one we serve. */
+export function sniffImage(head: Buffer): { ext: string; type: string } | undefined {
+  return imageTypes.find((candidate) => candidate.test(head));
+}
+
+const idPattern = /^[A-Za-z0-9_-]{22}\.(png|jpg|webp|gif|bin)$/;
+
+export function isBlobId(id: string): boolean {
+  return idPattern.test(id);
+}
+
+// 3 × 64 KiB: every chunk but the last encodes to base64 without padding.
+const base64FriendlyChunk = 3 * 64 * 1024;
+
+/** Captures the first bytes that pass through, for type sniffing. */
+class HeadCapture extends Transform {
+  head = Buffer.alloc(0);
+  size = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.head.length < 16) this.head = Buffer.concat([this.head, chunk.subarray(0, 16)]);
+    this.size += chunk.length;
+    done(null, chunk);
+  }
+}
+
+export function createLocalBlobStore(dir: string): BlobStore {
+  let ready: Promise<unknown> | undefined;
+  const ensureDir = () => {
+    ready ??= mkdir(dir, { recursive: true });
+    return ready;
+  };
+
+  return {
+    async put(source) {
+      await ensureDir();
+      const base = randomBytes(16).toString("base64url");
+      const temporary = join(dir, `.${base}.part`);
+      const capture = new HeadCapture();
+      try {
+        await pipeline(source, capture, createWriteStream(temporary, { mode: 0o600 }));
+      } catch (err) {
+        await rm(temporary, { force: true });
+        throw err;
+      }
+      const sniffed = sniffImage(capture.head);
+      const id = `${base}.${sniffed?.ext ?? "bin"}`;
+      await rename(temporary, join(dir, id));
+      return { id, contentType: sniffed?.type, size: capture.size };
+    },
+
+    async open(id) {
+      if (!isBlobId(id)) return undefined;
+      const path = join(dir, id);
+      try {
+        const info = await stat(path);
+        const ext = id.slice(id.lastIndexOf(".") + 1);
+        return {
+          stream: createReadStream(path, { highWaterMark: base64FriendlyChunk }),
+          contentType: typeByExt.get(ext) ?? "application/octet-stream",
+          size: info.size,
+        };
+      } catch {
+        return undefined;
+      }
+    },
+
+    async remove(id) {
+      if (isBlobId(id)) await rm(join(dir, id), { force: true });
+    },
+
+    async sweep(olderThan) {
+      await ensureDir();
+      let removed = 0;
+      for (const name of await readdir(dir)) {
+        const path = join(dir, name);
+        try {
+          const info = await stat(path);
+          if (info.isFile() && info.mtimeMs < olderThan) {
+            await unlink(path);
+            removed++;
+          }
+        } catch {
+          // Raced with another removal; nothing to do.
+        }
+      }
+      return removed;
+    },
+  };
+}
+
+export type SignatureCheck = "valid" | "expired" | "invalid";
+
+export interface UrlSigner {
+  /** An absolute URL for blob `id`, valid until `expiresAt` (clock ms). */
+  url(id: string, expiresAt: number): string;
+  check(
+    id: string,
+    expires: string | undefined,
+    signature: string | undefined,
+    now: number,
+  ): SignatureCheck;
+}
+
+/** Route prefix under which re-hosted images are served. */
+export const filesPath = "/files/images";
+
+export function createUrlSigner(key: Buffer, publicUrl: string): UrlSigner {
+  const base = publicUrl.replace(/\/+$/, "");
+  const mac = (id: string, expires: string) =>
+    createHmac("sha256", key).update(`${id}\n${expires}`).digest();
+
+  return {
+    url(id, expiresAt) {
+      const expires = String(Math.floor(expiresAt / 1000));
+      const signature = mac(id, expires).toString("base64url");
+      return `${base}${filesPath}/${id}?expires=${expires}&signature=${signature}`;
+    },
+    check(id, expires, signature, now) {
+      if (expires === undefined || signature === undefined || !/^\d{1,12}$/.test(expires)) {
+        return "invalid";
+      }
+      const given = Buffer.from(signature, "base64url");
+      const expected = mac(id, expires);
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return "invalid";
+      return Number(expires) * 1000 <= now ? "expired" : "valid";
+    },
+  };
+}

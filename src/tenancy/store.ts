@@ -1,0 +1,56 @@
+// Persistence: an embedded SQLite file in the data dir (better-sqlite3). Holds
+// tenants and key hashes; secrets are only ever stored hashed or sealed.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+
+export type Db = Database.Database;
+
+// Each entry moves the schema one version up; `user_version` records where a
+// database file stands.
+const migrations: readonly string[] = [
+  `CREATE TABLE tenants (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     disabled INTEGER NOT NULL DEFAULT 0,
+     rpm INTEGER,
+     max_concurrent INTEGER,
+     images_per_day INTEGER,
+     models TEXT,
+     upstream_key_sealed TEXT
+   );
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     tenant_id TEXT NOT NULL REFERENCES tenants(id),
+     hash TEXT NOT NULL UNIQUE,
+     hint TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER,
+     revoked_at INTEGER,
+     last_used_at INTEGER
+   );
+   CREATE INDEX api_keys_tenant ON api_keys(tenant_id);`,
+];
+
+export function openStore(dataDir: string): Db {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = new Database(join(dataDir, "imagegate.db"));
+  db.pragma("journal_mode = WAL");
+  // WAL + NORMAL: durable across process crashes, no fsync per commit.
+  db.pragma("synchronous = NORMAL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+  return db;
+}
+
+export function migrate(db: Db): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  for (let version = current; version < migrations.length; version++) {
+    db.transaction(() => {
+      db.exec(migrations[version] as string);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}

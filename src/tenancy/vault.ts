@@ -1,0 +1,180 @@
+// The key vault: tenants, their API keys (stored as hashes) and their upstream
+// credentials (sealed with the master key, opened only when a request needs one).
+import { randomBytes } from "node:crypto";
+import type { Clock } from "../clock.js";
+import { InvalidRequestError } from "../errors.js";
+import { generateApiKey, hashApiKey, keyHint, seal, unseal } from "./secrets.js";
+import type { Db } from "./store.js";
+
+export interface Tenant {
+  id: string;
+  name: string;
+  createdAt: number;
+  disabled: boolean;
+  rpm: number | null;
+  maxConcurrent: number | null;
+  imagesPerDay: number | null;
+  /** Allowed model names (ids or aliases); null means all. */
+  models: string[] | null;
+  hasUpstreamKey: boolean;
+}
+
+export interface TenantSettings {
+  name: string;
+  rpm?: number | null | undefined;
+  maxConcurrent?: number | null | undefined;
+  imagesPerDay?: number | null | undefined;
+  models?: string[] | null | undefined;
+  upstreamKey?: string | null | undefined;
+}
+
+export interface IssuedKey {
+  id: string;
+  /** The only time the plaintext key exists outside the caller. */
+  apiKey: string;
+  hint: string;
+}
+
+export interface Vault {
+  createTenant(settings: TenantSettings): { tenant: Tenant; key: IssuedKey };
+  listTenants(): Tenant[];
+  getTenant(id: string): Tenant | undefined;
+  /** The tenant behind a presented API key, if the key is live. */
+  authenticate(apiKey: string): Tenant | undefined;
+  /** The credential to use upstream: the tenant's own, else the gateway default. */
+  upstreamCredential(tenant: Tenant): string | undefined;
+}
+
+export interface VaultOptions {
+  db: Db;
+  clock: Clock;
+  masterKey: Buffer | undefined;
+  defaultUpstreamKey: string | undefined;
+}
+
+interface TenantRow {
+  id: string;
+  name: string;
+  created_at: number;
+  disabled: number;
+  rpm: number | null;
+  max_concurrent: number | null;
+  images_per_day: number | null;
+  models: string | null;
+  upstream_key_sealed: string | null;
+}
+
+// Writing last_used_at on every request would put a disk write on the hot
+// path; once a minute per key is precise enough for an operator.
+const lastUsedResolutionMs = 60_000;
+
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(12).toString("base64url")}`;
+}
+
+function toTenant(row: TenantRow): Tenant {
+  return {
+    id: row.id,
+    name: row.name,
+    createdAt: row.created_at,
+    disabled: row.disabled !== 0,
+    rpm: row.rpm,
+    maxConcurrent: row.max_concurrent,
+    imagesPerDay: row.images_per_day,
+    models: row.models === null ? null : (JSON.parse(row.models) as string[]),
+    hasUpstreamKey: row.upstream_key_sealed !== null,
+  };
+}
+
+export function createVault(options: VaultOptions): Vault {
+  const { db, clock, masterKey } = options;
+  const insertTenant = db.prepare(
+    `INSERT INTO tenants (id, name, created_at, rpm, max_concurrent, images_per_day, models, upstream_key_sealed)
+     VALUES (@id, @name, @created_at, @rpm, @max_concurrent, @images_per_day, @models, @upstream_key_sealed)`,
+  );
+  const insertKey = db.prepare(
+    `INSERT INTO api_keys (id, tenant_id, hash, hint, created_at) VALUES (?, ?, ?, ?, ?)`,
+  );
+  const selectTenant = db.prepare<[string], TenantRow>("SELECT * FROM tenants WHERE id = ?");
+  const selectTenants = db.prepare<[], TenantRow>("SELECT * FROM tenants ORDER BY created_at, id");
+  const selectByKey = db.prepare<
+    [string],
+    TenantRow & { key_id: string; expires_at: number | null; last_used_at: number | null }
+  >(
+    `SELECT t.*, k.id AS key_id, k.expires_at, k.last_used_at
+       FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+      WHERE k.hash = ? AND k.revoked_at IS NULL`,
+  );
+  const touchKey = db.prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ?");
+
+  function sealCredential(plaintext: string | null | undefined): string | null {
+    if (plaintext === undefined || plaintext === null) return null;
+    if (!masterKey) {
+      throw new InvalidRequestError(
+        "Storing an upstream_key needs IMAGEGATE_MASTER_KEY to be configured (it seals credentials at rest).",
+        "upstream_key",
+        "master_key_required",
+      );
+    }
+    return seal(masterKey, plaintext);
+  }
+
+  function issueKey(tenantId: string): IssuedKey {
+    const apiKey = generateApiKey();
+    const id = newId("key");
+    const hint = keyHint(apiKey);
+    insertKey.run(id, tenantId, hashApiKey(apiKey), hint, clock.now());
+    return { id, apiKey, hint };
+  }
+
+  return {
+    createTenant(settings) {
+      const id = newId("ten");
+      const sealed = sealCredential(settings.upstreamKey);
+      return db.transaction(() => {
+        insertTenant.run({
+          id,
+          name: settings.name,
+          created_at: clock.now(),
+          rpm: settings.rpm ?? null,
+          max_concurrent: settings.maxConcurrent ?? null,
+          images_per_day: settings.imagesPerDay ?? null,
+          models: settings.models ? JSON.stringify(settings.models) : null,
+          upstream_key_sealed: sealed,
+        });
+        const key = issueKey(id);
+        return { tenant: toTenant(selectTenant.get(id) as TenantRow), key };
+      })();
+    },
+
+    listTenants() {
+      return selectTenants.all().map(toTenant);
+    },
+
+    getTenant(id) {
+      const row = selectTenant.get(id);
+      return row ? toTenant(row) : undefined;
+    },
+
+    authenticate(apiKey) {
+      // Looked up by the hash of the presented key: the time taken says
+      // nothing about how close it is to any stored key.
+      const row = selectByKey.get(hashApiKey(apiKey));
+      if (row?.disabled !== 0) return undefined;
+      const now = clock.now();
+      if (row.expires_at !== null && row.expires_at <= now) return undefined;
+      if (row.last_used_at === null || now - row.last_used_at >= lastUsedResolutionMs) {
+        touchKey.run(now, row.key_id);
+      }
+      return toTenant(row);
+    },
+
+    upstreamCredential(tenant) {
+      if (tenant.hasUpstreamKey && masterKey) {
+        const row = selectTenant.get(tenant.id);
+        if (row?.upstream_key_sealed) return unseal(masterKey, row.upstream_key_sealed);
+      }
+      return options.defaultUpstreamKey;
+    },
+  };
+}

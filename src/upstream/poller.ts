@@ -1,0 +1,314 @@
+// One scheduler for every in-flight upstream task: a min-heap of "read this task
+// at time t" and a single timer armed for the earliest entry, instead of a
+// sleep loop per request. Reads run with bounded concurrency; transient errors
+// back off; a task the upstream keeps denying is "lost"; every wait has a
+// deadline, so nothing hangs.
+import type { Clock, TimerHandle } from "../clock.js";
+import { type UpstreamClient, UpstreamError } from "./client.js";
+import { errorBackoffMs, nextReadDelayMs } from "./schedule.js";
+import type { TaskSnapshot } from "./status.js";
+
+export type WaitFailure = "lost" | "deadline" | "unavailable" | "closed";
+
+/** Why a wait ended without a final task state. */
+export class TaskWaitError extends Error {
+  constructor(
+    readonly reason: WaitFailure,
+    readonly taskId: string,
+    message: string,
+    readonly lastError?: unknown,
+  ) {
+    super(message);
+    this.name = "TaskWaitError";
+  }
+}
+
+export interface WatchRequest {
+  credential: string;
+  taskId: string;
+  /** When the submit was accepted (clock ms). */
+  submittedAt: number;
+  expectedMs: number;
+  /** Give up at this clock time. */
+  deadline: number;
+}
+
+export interface Poller {
+  /** Resolves with the final snapshot (succeeded or failed). */
+  watch(request: WatchRequest): Promise<TaskSnapshot>;
+  /** Tasks being watched right now. */
+  readonly size: number;
+  /** Stops every wait with reason "closed". */
+  close(): void;
+}
+
+export interface PollerOptions {
+  client: Pick<UpstreamClient, "read">;
+  clock: Clock;
+  /** Reads in flight at once, across all tasks. */
+  maxConcurrentReads?: number;
+  /** Confirmations of task_not_exist before a task counts as lost. */
+  lostAfter?: number;
+  /** A task without one successful read for this long is given up. */
+  errorWindowMs?: number;
+  onRead?: (taskId: string, snapshot: TaskSnapshot) => void;
+}
+
+interface Entry {
+  request: WatchRequest;
+  resolve: (snapshot: TaskSnapshot) => void;
+  reject: (err: TaskWaitError) => void;
+  due: number;
+  reads: number;
+  progress: number | undefined;
+  consecutiveErrors: number;
+  notFound: number;
+  lastSuccessAt: number;
+  lastError: unknown;
+  done: boolean;
+}
+
+/** A binary min-heap of entries by `due`. */
+class DueHeap {
+  private readonly items: Entry[] = [];
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  peek(): Entry | undefined {
+    return this.items[0];
+  }
+
+  push(entry: Entry): void {
+    const items = this.items;
+    items.push(entry);
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((items[parent] as Entry).due <= entry.due) break;
+      items[i] = items[parent] as Entry;
+      i = parent;
+    }
+    items[i] = entry;
+  }
+
+  pop(): Entry | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (top === undefined || last === undefined || items.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= items.length) break;
+      const right = left + 1;
+      const child =
+        right < items.length && (items[right] as Entry).due < (items[left] as Entry).due
+          ? right
+          : left;
+      if ((items[child] as Entry).due >= last.due) break;
+      items[i] = items[child] as Entry;
+      i = child;
+    }
+    items[i] = last;
+    return top;
+  }
+}
+
+export function createPoller(options: PollerOptions): Poller {
+  const { client, clock } = options;
+  const maxConcurrentReads = options.maxConcurrentReads ?? 64;
+  const lostAfter = options.lostAfter ?? 3;
+  const errorWindowMs = options.errorWindowMs ?? 120_000;
+
+  const heap = new DueHeap();
+  // Due entries waiting for a read slot: an array with a moving head, since
+  // shift() is O(n) when thousands fall due together.
+  let ready: Entry[] = [];
+  let readyHead = 0;
+  const live = new Set<Entry>();
+  let active = 0;
+  let timer: TimerHandle | undefined;
+  let timerDue = Number.POSITIVE_INFINITY;
+  let closed = false;
+
+  function settle(entry: Entry, outcome: TaskSnapshot | TaskWaitError): void {
+    if (entry.done) return;
+    entry.done = true;
+    live.delete(entry);
+    if (outcome instanceof TaskWaitError) entry.reject(outcome);
+    else entry.resolve(outcome);
+  }
+
+  function schedule(entry: Entry, delayMs: number): void {
+    // Never sleep past the deadline: wake for it and give up there.
+    entry.due = Math.min(clock.now() + delayMs, entry.request.deadline);
+    heap.push(entry);
+    arm();
+  }
+
+  function arm(): void {
+    const next = heap.peek();
+    if (!next || closed) return;
+    if (timer !== undefined && next.due >= timerDue) return;
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timerDue = next.due;
+    timer = clock.setTimeout(tick, Math.max(0, next.due - clock.now()));
+    timer.unref?.();
+  }
+
+  function tick(): void {
+    timer = undefined;
+    timerDue = Number.POSITIVE_INFINITY;
+    const now = clock.now();
+    for (let top = heap.peek(); top !== undefined && top.due <= now; top = heap.peek()) {
+      heap.pop();
+      if (top.done) continue;
+      if (now >= top.request.deadline) {
+        settle(
+          top,
+          new TaskWaitError(
+            "deadline",
+            top.request.taskId,
+            `upstream task ${top.request.taskId} did not finish in time`,
+            top.lastError,
+          ),
+        );
+        continue;
+      }
+      ready.push(top);
+    }
+    pump();
+    arm();
+  }
+
+  function pump(): void {
+    while (active < maxConcurrentReads && readyHead < ready.length) {
+      const entry = ready[readyHead++] as Entry;
+      if (entry.done) continue;
+      active++;
+      void read(entry).finally(() => {
+        active--;
+        pump();
+      });
+    }
+    if (readyHead === ready.length) {
+      ready = [];
+      readyHead = 0;
+    }
+  }
+
+  async function read(entry: Entry): Promise<void> {
+    const { request } = entry;
+    let snapshot: TaskSnapshot;
+    try {
+      snapshot = await client.read(request.credential, request.taskId);
+    } catch (err) {
+      if (entry.done || closed) return;
+      onReadError(entry, err);
+      return;
+    }
+    if (entry.done || closed) return;
+    entry.reads++;
+    entry.consecutiveErrors = 0;
+    entry.notFound = 0;
+    entry.lastSuccessAt = clock.now();
+    options.onRead?.(request.taskId, snapshot);
+    if (snapshot.state !== "pending") {
+      settle(entry, snapshot);
+      return;
+    }
+    if (snapshot.progress !== undefined) entry.progress = snapshot.progress;
+    schedule(
+      entry,
+      nextReadDelayMs({
+        elapsedMs: clock.now() - request.submittedAt,
+        expectedMs: request.expectedMs,
+        reads: entry.reads,
+        progress: entry.progress,
+      }),
+    );
+  }
+
+  function onReadError(entry: Entry, err: unknown): void {
+    const { taskId } = entry.request;
+    entry.lastError = err;
+    const upstream = err instanceof UpstreamError ? err : undefined;
+    if (upstream?.kind === "task_not_exist") {
+      // Right after a submit some services need a moment before a read finds
+      // the task: confirm a few times before calling it lost.
+      entry.notFound++;
+      if (entry.notFound >= lostAfter) {
+        settle(
+          entry,
+          new TaskWaitError("lost", taskId, `the upstream has lost task ${taskId}`, err),
+        );
+        return;
+      }
+      schedule(entry, 1_000 * entry.notFound);
+      return;
+    }
+    entry.consecutiveErrors++;
+    if (clock.now() - entry.lastSuccessAt >= errorWindowMs) {
+      settle(
+        entry,
+        new TaskWaitError(
+          "unavailable",
+          taskId,
+          `the upstream could not be read for task ${taskId}: ${upstream?.message ?? "error"}`,
+          err,
+        ),
+      );
+      return;
+    }
+    schedule(entry, errorBackoffMs(entry.consecutiveErrors, upstream?.retryAfterMs));
+  }
+
+  return {
+    watch(request) {
+      if (closed) {
+        return Promise.reject(
+          new TaskWaitError("closed", request.taskId, "the gateway is shutting down"),
+        );
+      }
+      return new Promise<TaskSnapshot>((resolve, reject) => {
+        const entry: Entry = {
+          request,
+          resolve,
+          reject,
+          due: 0,
+          reads: 0,
+          progress: undefined,
+          consecutiveErrors: 0,
+          notFound: 0,
+          lastSuccessAt: clock.now(),
+          lastError: undefined,
+          done: false,
+        };
+        live.add(entry);
+        // The first read goes out at once: a fast upstream (or a cached
+        // result) is noticed without waiting out a fixed interval.
+        schedule(entry, 0);
+      });
+    },
+    get size() {
+      return live.size;
+    },
+    close() {
+      closed = true;
+      if (timer !== undefined) clock.clearTimeout(timer);
+      timer = undefined;
+      ready = [];
+      readyHead = 0;
+      while (heap.pop() !== undefined) {}
+      // Includes entries whose read is in flight right now.
+      for (const entry of [...live]) {
+        settle(
+          entry,
+          new TaskWaitError("closed", entry.request.taskId, "the gateway is shutting down"),
+        );
+      }
+    },
+  };
+}
