@@ -11,12 +11,14 @@ import { toErrorResponse } from "./errors.js";
 import { createDeliverer } from "./generation/deliver.js";
 import { createGenerationService } from "./generation/generate.js";
 import { tenantAuth } from "./http/auth.js";
+import { registerTenantRateLimit } from "./http/rate-limit.js";
 import { adminRoutes } from "./http/routes/admin.js";
 import { filesRoutes } from "./http/routes/files.js";
 import { healthRoutes } from "./http/routes/health.js";
 import { imagesRoutes } from "./http/routes/images.js";
 import { modelsRoutes } from "./http/routes/models.js";
 import { createLocalBlobStore, createUrlSigner } from "./storage/blobs.js";
+import { createConcurrencyGate } from "./tenancy/limits.js";
 import { deriveKey } from "./tenancy/secrets.js";
 import { openStore } from "./tenancy/store.js";
 import { createVault } from "./tenancy/vault.js";
@@ -135,7 +137,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(
     async (v1) => {
       v1.addHook("onRequest", tenantAuth(vault));
-      await v1.register(imagesRoutes, { generation, deliverer, vault, clock });
+      await registerTenantRateLimit(v1);
+      await v1.register(imagesRoutes, {
+        generation,
+        deliverer,
+        vault,
+        gate: createConcurrencyGate(),
+        clock,
+      });
       await v1.register(modelsRoutes);
     },
     { prefix: "/v1" },

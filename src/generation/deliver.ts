@@ -91,26 +91,53 @@ export function createDeliverer(deps: DeliveryDeps) {
   ): AsyncGenerator<Buffer> {
     yield Buffer.from(head);
     for (const [index, image] of images.entries()) {
-      const opened = await blobs.open(image.id);
-      if (!opened) throw new Error(`stored result ${image.id} disappeared before delivery`);
       yield Buffer.from(index > 0 ? `,${open}` : open);
-      let carry: Buffer = Buffer.alloc(0);
-      for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
-        const data: Buffer = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-        const aligned = data.length - (data.length % 3);
-        carry = data.subarray(aligned);
-        if (aligned > 0) yield Buffer.from(data.subarray(0, aligned).toString("base64"));
-      }
-      if (carry.length > 0) yield Buffer.from(carry.toString("base64"));
+      yield* imageBase64(image);
       yield Buffer.from(close);
     }
     yield Buffer.from(tail);
+  }
+
+  /** Streams one image's bytes as base64, 3-byte aligned so no padding lands mid-string. */
+  async function* imageBase64(image: StoredBlob): AsyncGenerator<Buffer> {
+    const opened = await blobs.open(image.id);
+    if (!opened) throw new Error(`stored result ${image.id} disappeared before delivery`);
+    let carry: Buffer = Buffer.alloc(0);
+    for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
+      const data: Buffer = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      const aligned = data.length - (data.length % 3);
+      carry = data.subarray(aligned);
+      if (aligned > 0) yield Buffer.from(data.subarray(0, aligned).toString("base64"));
+    }
+    if (carry.length > 0) yield Buffer.from(carry.toString("base64"));
+  }
+
+  /**
+   * Server-sent events for `stream: true`: one `<prefix>.completed` event per
+   * image. The upstream renders no partial images, and OpenAI allows fewer
+   * partial images than asked, so none are sent.
+   */
+  async function* events(
+    result: GeneratedImages,
+    prefix: "image_generation" | "image_edit",
+  ): AsyncGenerator<Buffer> {
+    const fields = Object.entries(envelopeFields(result))
+      .map(([name, value]) => `,${JSON.stringify(name)}:${JSON.stringify(value)}`)
+      .join("");
+    for (const image of result.images) {
+      yield Buffer.from(
+        `event: ${prefix}.completed\ndata: {"type":"${prefix}.completed","b64_json":"`,
+      );
+      yield* imageBase64(image);
+      yield Buffer.from(`","created_at":${result.created}${fields}}\n\n`);
+    }
   }
 
   return {
     deliver(result: GeneratedImages, format: "url" | "b64_json"): Delivery {
       return format === "url" ? urls(result) : base64(result);
     },
+    events,
   };
 }
 

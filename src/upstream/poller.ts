@@ -225,7 +225,6 @@ export function createPoller(options: PollerOptions): Poller {
       nextReadDelayMs({
         elapsedMs: clock.now() - request.submittedAt,
         expectedMs: request.expectedMs,
-        reads: entry.reads,
         progress: entry.progress,
       }),
     );

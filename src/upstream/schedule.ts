@@ -3,51 +3,60 @@
 //
 // The budget (DESIGN.md): on average at most one read per 2 s of generation,
 // yet the result noticed within ~150 ms of being ready. A fixed interval cannot
-// do both, so the schedule follows the expected finish: sparse early, then a
-// read aimed at the estimated finish, then dense reads while overdue, thinning
-// out as the estimate is proven wrong.
+// do both, so the schedule follows the expected finish: one early look to learn
+// the upstream's progress, then a read aimed at the estimated finish, then
+// dense reads while overdue, thinning out as the estimate is proven wrong.
 
 export interface ScheduleInput {
   /** Since the submit was accepted. */
   elapsedMs: number;
   /** The catalogue's expectation for this model and these parameters. */
   expectedMs: number;
-  /** Reads so far (successful ones). */
-  reads: number;
   /** 0..1 from the last read, if the upstream reports one. */
   progress: number | undefined;
 }
 
 /** The densest we ever read one task. */
 export const minGapMs = 200;
-/** The sparsest, once a task is long overdue. */
+/** The sparsest, once a task is long overdue or its estimate is far off. */
 export const maxGapMs = 10_000;
 
+/** Fractions of the expected time at which to look when the upstream gives no usable progress. */
+const priorCheckpoints = [0.25, 0.6, 1] as const;
+
 /**
- * Estimated total generation time. Linear extrapolation from progress is
+ * Estimated total generation time from progress, by linear extrapolation;
  * trusted only once progress has moved past the submit's token "1%".
  */
-export function estimateTotalMs(input: ScheduleInput): number {
-  const { elapsedMs, expectedMs, progress } = input;
-  if (progress !== undefined && progress >= 0.05 && progress < 1 && elapsedMs >= 500) {
-    return elapsedMs / progress;
+export function progressEstimateMs(input: ScheduleInput): number | undefined {
+  const { elapsedMs, progress } = input;
+  if (progress === undefined || progress < 0.05 || progress >= 1 || elapsedMs < 500) {
+    return undefined;
   }
-  return expectedMs;
+  return elapsedMs / progress;
 }
 
 /** Delay before the next read of a task that is still running. */
 export function nextReadDelayMs(input: ScheduleInput): number {
-  const total = estimateTotalMs(input);
-  const remaining = total - input.elapsedMs;
-  if (remaining > 0) {
-    // Before the expected finish: a first look at about 60% (which, with a
-    // progress report, pins the finish down), then straight at the estimate.
-    if (input.elapsedMs < total * 0.5 && remaining > 2_000) return remaining * 0.6;
-    return Math.max(minGapMs, remaining);
+  const { elapsedMs, expectedMs } = input;
+  const estimate = progressEstimateMs(input);
+  if (estimate !== undefined) {
+    // Aim straight at the estimated finish; cap the jump in case progress is
+    // not linear (a long queue, then a fast render).
+    return clamp(estimate - elapsedMs, minGapMs, Math.max(maxGapMs, elapsedMs));
+  }
+  // No usable progress: an early look (which, if the upstream reports
+  // progress, pins the finish down), then the expected finish.
+  for (const fraction of priorCheckpoints) {
+    const at = fraction * expectedMs;
+    if (at - elapsedMs >= minGapMs) return at - elapsedMs;
   }
   // Overdue: dense at first, thinning as the overrun grows.
-  const overdue = -remaining;
-  return Math.min(maxGapMs, Math.max(minGapMs, overdue * 0.25));
+  return clamp((elapsedMs - expectedMs) * 0.25, minGapMs, maxGapMs);
+}
+
+function clamp(value: number, low: number, high: number): number {
+  return Math.min(high, Math.max(low, value));
 }
 
 /** Backoff after a failed read: exponential with jitter, honouring Retry-After. */

@@ -2,17 +2,20 @@
 // deliver as OpenAI does.
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
 import type { Clock } from "../../clock.js";
-import { GatewayError, InvalidRequestError } from "../../errors.js";
+import { GatewayError } from "../../errors.js";
 import type { Deliverer, Delivery } from "../../generation/deliver.js";
 import type { GenerationService } from "../../generation/generate.js";
+import { assertModelAllowed, type ConcurrencyGate } from "../../tenancy/limits.js";
 import type { Vault } from "../../tenancy/vault.js";
 import { tenantOf } from "../auth.js";
 import { imageRequestSchema, parseBody } from "../schemas.js";
+import { sendEventStream } from "../sse.js";
 
 export interface ImagesRouteOptions {
   generation: GenerationService;
   deliverer: Deliverer;
   vault: Vault;
+  gate: ConcurrencyGate;
   clock: Clock;
 }
 
@@ -25,21 +28,15 @@ export function sendDelivery(reply: FastifyReply, delivery: Delivery): FastifyRe
 }
 
 export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, options) => {
-  const { generation, deliverer, vault, clock } = options;
+  const { generation, deliverer, vault, gate, clock } = options;
 
   app.post("/images/generations", async (request, reply) => {
     const receivedAt = clock.now();
     const tenant = tenantOf(request);
     const body = parseBody(imageRequestSchema, request.body);
-    if (body.stream === true) {
-      throw new InvalidRequestError(
-        "Streaming image generation is not supported by this gateway; omit stream or set it to false.",
-        "stream",
-        "unsupported_value",
-      );
-    }
     // Every check that can refuse the request runs before anything is submitted.
     const translation = generation.translate(body);
+    assertModelAllowed(tenant.models, translation.model.spec.id, translation.model.requested);
     const credential = vault.upstreamCredential(tenant);
     if (credential === undefined) {
       throw new GatewayError({
@@ -51,10 +48,18 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
         retryable: false,
       });
     }
-    const result = await generation.generate(
-      { request: body, credential, receivedAt },
-      translation,
-    );
+    // The slot is held until the response is over, however it ends (the raw
+    // response's "close" fires on success, error and client disconnect).
+    const release = gate.acquire(tenant.id, tenant.maxConcurrent);
+    reply.raw.once("close", release);
+    const command = { request: body, credential, receivedAt };
+    if (body.stream === true) {
+      return sendEventStream(reply, clock, async function* () {
+        const result = await generation.generate(command, translation);
+        yield* deliverer.events(result, "image_generation");
+      });
+    }
+    const result = await generation.generate(command, translation);
     return sendDelivery(reply, deliverer.deliver(result, translation.responseFormat));
   });
 };

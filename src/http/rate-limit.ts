@@ -1,0 +1,35 @@
+// Requests per minute per tenant through @fastify/rate-limit: keyed by tenant
+// (not IP), each tenant with its own `rpm`, answered as OpenAI does (429,
+// retry-after and the x-ratelimit-*-requests headers its clients read).
+import rateLimit from "@fastify/rate-limit";
+import type { FastifyInstance } from "fastify";
+import { GatewayError } from "../errors.js";
+
+const windowMs = 60_000;
+
+export async function registerTenantRateLimit(app: FastifyInstance): Promise<void> {
+  await app.register(rateLimit, {
+    global: true,
+    timeWindow: windowMs,
+    // Runs after the scope's auth hook (route-level hooks follow instance-level ones).
+    hook: "onRequest",
+    keyGenerator: (request) => request.tenant?.id ?? request.ip,
+    allowList: (request) => (request.tenant?.rpm ?? null) === null,
+    max: (request) => request.tenant?.rpm ?? Number.MAX_SAFE_INTEGER,
+    errorResponseBuilder: (_request, context) =>
+      new GatewayError({
+        status: 429,
+        type: "rate_limit_error",
+        code: "rate_limit_exceeded",
+        message: `Rate limit reached: ${context.max} requests per minute. Retry in ${context.after}.`,
+      }),
+  });
+  // OpenAI clients read x-ratelimit-{limit,remaining,reset}-requests.
+  app.addHook("onSend", async (_request, reply) => {
+    const limit = reply.getHeader("x-ratelimit-limit");
+    if (limit === undefined) return;
+    reply.header("x-ratelimit-limit-requests", limit);
+    reply.header("x-ratelimit-remaining-requests", reply.getHeader("x-ratelimit-remaining"));
+    reply.header("x-ratelimit-reset-requests", `${reply.getHeader("x-ratelimit-reset")}s`);
+  });
+}

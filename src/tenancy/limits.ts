@@ -1,0 +1,58 @@
+// Per-tenant concurrency caps. A slot is taken before anything is submitted and
+// given back exactly once, however the request ends.
+import { resolveModel } from "../catalog/models.js";
+import { GatewayError, PermissionDeniedError } from "../errors.js";
+
+export interface ConcurrencyGate {
+  /** Takes a slot or throws a 429; the returned function gives it back (idempotent). */
+  acquire(tenantId: string, max: number | null): () => void;
+  inFlight(tenantId: string): number;
+}
+
+export function createConcurrencyGate(): ConcurrencyGate {
+  const counts = new Map<string, number>();
+  return {
+    acquire(tenantId, max) {
+      const current = counts.get(tenantId) ?? 0;
+      if (max !== null && current >= max) {
+        throw new GatewayError({
+          status: 429,
+          type: "rate_limit_error",
+          code: "concurrency_limit_exceeded",
+          message: `Too many concurrent image requests: this key allows ${max} at a time. Retry when one finishes.`,
+          headers: { "retry-after": "1" },
+        });
+      }
+      counts.set(tenantId, current + 1);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const left = (counts.get(tenantId) ?? 1) - 1;
+        if (left <= 0) counts.delete(tenantId);
+        else counts.set(tenantId, left);
+      };
+    },
+    inFlight(tenantId) {
+      return counts.get(tenantId) ?? 0;
+    },
+  };
+}
+
+/**
+ * A tenant's model allowlist holds names (ids or aliases); allowing a name
+ * allows the upstream model behind it under any of its names.
+ */
+export function assertModelAllowed(
+  allowed: readonly string[] | null,
+  modelId: string,
+  requested: string,
+): void {
+  if (allowed === null) return;
+  if (allowed.some((name) => resolveModel(name)?.spec.id === modelId)) return;
+  throw new PermissionDeniedError(
+    `This API key is not allowed to use the model '${requested}'.`,
+    "model",
+    "model_not_allowed",
+  );
+}
