@@ -175,6 +175,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.addHook("preClose", async () => {
     closing = true;
   });
+  // Fastify closes the connections that are idle when close() starts; a
+  // keep-alive connection whose response was still finishing at that moment
+  // would otherwise hold close() open until the client's keep-alive ends.
+  app.addHook("onResponse", async () => {
+    if (closing) setImmediate(() => app.server.closeIdleConnections());
+  });
   app.addHook("onClose", async () => {
     if (sweeper) clock.clearTimeout(sweeper);
     poller.close();

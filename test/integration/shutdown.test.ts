@@ -1,0 +1,56 @@
+// Closing the gateway with keep-alive clients connected.
+import { Agent, request } from "node:http";
+import { afterEach, describe, expect, it } from "vitest";
+import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
+
+let gw: TestGateway | undefined;
+const agent = new Agent({ keepAlive: true });
+afterEach(async () => {
+  agent.destroy();
+  await gw?.sim.close();
+});
+
+function post(
+  url: string,
+  apiKey: string,
+  body: unknown,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: "POST",
+        agent,
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          text += chunk;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+describe("shutdown", () => {
+  it("finishes an in-flight request, then closes without waiting for the client's keep-alive", async () => {
+    gw = await buildTestApp();
+    const inFlight = post(`${gw.url}/v1/images/generations`, gw.apiKey, {
+      model: "nano-banana",
+      prompt: "[sim:duration=300] a banana",
+    });
+    await gw.sim.waitForSubmits(1);
+    // The keep-alive agent would hold its idle socket open indefinitely: close()
+    // resolves only if the gateway ends the connection once the response is out.
+    const closed = gw.app.close();
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.body).data).toHaveLength(1);
+    await closed;
+  });
+});
