@@ -1,6 +1,7 @@
 // The model table: ids, aliases, reference limits, sizes, qualities and typical
 // latencies of the upstream's models (UPSTREAM.md). Pure data and lookups: no
 // I/O, no clock, no configuration.
+import { lookupTable } from "../lookup-table.js";
 
 export type Family = "gpt-image" | "gemini" | "grok";
 
@@ -67,7 +68,7 @@ export const models: readonly ModelSpec[] = [
 ];
 
 /** Customer names the upstream documents, mapped to model ids. */
-export const aliases: Readonly<Record<string, string>> = {
+export const aliases = lookupTable({
   "dall-e": "gpt-image-2",
   "dall-e-2": "gpt-image-2",
   "dall-e-3": "grok-imagine-image-pro",
@@ -76,7 +77,7 @@ export const aliases: Readonly<Record<string, string>> = {
   "nano-banana-2": "gemini-3.1-flash-image-preview",
   "nano-banana-pro": "gemini-3-pro-image-preview",
   "grok-imagine-image-quality": "grok-imagine-image-pro",
-};
+});
 
 /** The model OpenAI uses when a request names none (DALL·E 2, mapped upstream). */
 export const defaultModelName = "dall-e-2";

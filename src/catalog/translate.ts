@@ -2,6 +2,7 @@
 // model cannot honour is an InvalidRequestError naming the parameter, never a
 // silent substitute. The translation table is documented in README.md.
 import { InvalidRequestError, NotFoundError } from "../errors.js";
+import { lookupTable } from "../lookup-table.js";
 import {
   defaultModelName,
   geminiAspectRatios,
@@ -30,25 +31,25 @@ export interface Translation {
 }
 
 /** OpenAI's (DALL·E) sizes on GPT Image 2: same orientation, nearest native size. */
-const gptLegacySizes: Readonly<Record<string, string>> = {
+const gptLegacySizes = lookupTable({
   "256x256": "1024x1024",
   "512x512": "1024x1024",
   "1792x1024": "1536x1024",
   "1024x1792": "1024x1536",
-};
+});
 
 /** DALL·E 3 qualities in GPT Image vocabulary. */
-const gptLegacyQualities: Readonly<Record<string, string>> = { standard: "medium", hd: "high" };
+const gptLegacyQualities = lookupTable({ standard: "medium", hd: "high" });
 
 /** OpenAI qualities as Gemini output resolutions; `auto` leaves the model default (1K). */
-const geminiQualityResolution: Readonly<Record<string, string | undefined>> = {
+const geminiQualityResolution = lookupTable<string | undefined>({
   low: "1K",
   medium: "1K",
   standard: "1K",
   high: "2K",
   hd: "2K",
   auto: undefined,
-};
+});
 
 /** Grok has one quality per model: only "leave it to the model" values are honoured. */
 const grokAcceptedQualities = new Set(["auto", "standard", "hd"]);
@@ -161,7 +162,7 @@ function translateGptImage(
   rejectGoogleConfig(request, name);
   passExtraBody(request, body);
 
-  const qualityMs: Record<string, number> = { low: 15_000, medium: 40_000, high: 100_000 };
+  const qualityMs = lookupTable({ low: 15_000, medium: 40_000, high: 100_000 });
   const base = qualityMs[quality ?? "auto"] ?? model.spec.typicalMs;
   const scale = size === "3840x2160" || size === "2160x3840" ? 3 : size === "2048x1152" ? 1.5 : 1;
   const echo: Translation["echo"] = {};
@@ -239,9 +240,11 @@ function translateGemini(
   if (Object.keys(extra).length > 0) body.extra_body = extra;
 
   const flash = spec.id === "gemini-3.1-flash-image-preview";
-  const resolutionMs: Record<string, number> = flash
-    ? { "1K": 8_000, "2K": 12_000, "4K": 40_000 }
-    : { "1K": 12_000, "2K": 14_000, "4K": 18_000 };
+  const resolutionMs = lookupTable(
+    flash
+      ? { "1K": 8_000, "2K": 12_000, "4K": 40_000 }
+      : { "1K": 12_000, "2K": 14_000, "4K": 18_000 },
+  );
   const echo: Translation["echo"] = {};
   if (aspectRatio !== undefined) echo.size = aspectRatio;
   if (resolution !== undefined) echo.quality = resolution;

@@ -3,6 +3,7 @@
 // envelope, so a 20 MB image never becomes a 27 MB string in memory.
 import { Readable } from "node:stream";
 import type { Clock } from "../clock.js";
+import { GatewayError } from "../errors.js";
 import type { BlobStore, StoredBlob, UrlSigner } from "../storage/blobs.js";
 import type { GeneratedImages } from "./generate.js";
 
@@ -51,7 +52,18 @@ const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
 export function createDeliverer(deps: DeliveryDeps) {
   const { blobs, signer, clock } = deps;
 
-  function urls(result: GeneratedImages): Delivery {
+  async function urls(result: GeneratedImages): Promise<Delivery> {
+    try {
+      await Promise.all(result.images.map((image) => image.written));
+    } catch {
+      throw new GatewayError({
+        status: 500,
+        type: "server_error",
+        code: "result_storage_failed",
+        message: `The result of upstream task ${result.upstreamTaskId} could not be stored for a URL; ask for response_format "b64_json" or try again later.`,
+        retryable: false,
+      });
+    }
     const expiresAt = clock.now() + deps.urlTtlMs;
     return {
       kind: "json",
@@ -100,6 +112,10 @@ export function createDeliverer(deps: DeliveryDeps) {
 
   /** Streams one image's bytes as base64, 3-byte aligned so no padding lands mid-string. */
   async function* imageBase64(image: StoredBlob): AsyncGenerator<Buffer> {
+    if (image.bytes !== undefined) {
+      yield Buffer.from(image.bytes.toString("base64"));
+      return;
+    }
     const opened = await blobs.open(image.id);
     if (!opened) throw new Error(`stored result ${image.id} disappeared before delivery`);
     let carry: Buffer = Buffer.alloc(0);
@@ -134,7 +150,8 @@ export function createDeliverer(deps: DeliveryDeps) {
   }
 
   return {
-    deliver(result: GeneratedImages, format: "url" | "b64_json"): Delivery {
+    /** A URL answer waits until the files are on disk; b64_json streams at once. */
+    async deliver(result: GeneratedImages, format: "url" | "b64_json"): Promise<Delivery> {
       return format === "url" ? urls(result) : base64(result);
     },
     events,

@@ -6,9 +6,9 @@
 // claims.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type Readable, Transform, type TransformCallback } from "node:stream";
+import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 export interface StoredBlob {
@@ -17,6 +17,14 @@ export interface StoredBlob {
   /** Sniffed from the bytes; undefined when they are no known image type. */
   contentType: string | undefined;
   size: number;
+  /** The bytes themselves when the image is small, so delivery need not read them back. */
+  bytes?: Buffer;
+  /**
+   * Settles once the file is on disk. A small image is handed back while its
+   * write is still under way, so a b64_json answer need not wait for the disk;
+   * anything that hands out the file (a URL) awaits this first.
+   */
+  written: Promise<void>;
 }
 
 export interface OpenedBlob {
@@ -78,33 +86,71 @@ class HeadCapture extends Transform {
   }
 }
 
+// Images up to this size are collected in memory and written with one call,
+// and delivery reuses the bytes: a few file-system round trips fewer on the
+// hot path. Larger ones stream to disk and are never held whole.
+const inMemoryLimit = 1024 * 1024;
+
 export function createLocalBlobStore(dir: string): BlobStore {
   let ready: Promise<unknown> | undefined;
   const ensureDir = () => {
     ready ??= mkdir(dir, { recursive: true });
     return ready;
   };
+  const pending = new Map<string, Promise<void>>();
+
+  /** Streams a large image to a temporary file, then renames it into place. */
+  async function spill(
+    base: string,
+    head: Buffer[],
+    rest: AsyncIterator<Buffer>,
+  ): Promise<StoredBlob> {
+    const temporary = join(dir, `.${base}.part`);
+    const capture = new HeadCapture();
+    async function* all(): AsyncGenerator<Buffer> {
+      yield* head;
+      for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+    }
+    try {
+      await pipeline(Readable.from(all()), capture, createWriteStream(temporary, { mode: 0o600 }));
+    } catch (err) {
+      await rm(temporary, { force: true });
+      throw err;
+    }
+    const sniffed = sniffImage(capture.head);
+    const id = `${base}.${sniffed?.ext ?? "bin"}`;
+    await rename(temporary, join(dir, id));
+    return { id, contentType: sniffed?.type, size: capture.size, written: Promise.resolve() };
+  }
 
   return {
     async put(source) {
       await ensureDir();
       const base = randomBytes(16).toString("base64url");
-      const temporary = join(dir, `.${base}.part`);
-      const capture = new HeadCapture();
-      try {
-        await pipeline(source, capture, createWriteStream(temporary, { mode: 0o600 }));
-      } catch (err) {
-        await rm(temporary, { force: true });
-        throw err;
+      const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        chunks.push(next.value);
+        size += next.value.length;
+        if (size > inMemoryLimit) return spill(base, chunks, iterator);
       }
-      const sniffed = sniffImage(capture.head);
+      const bytes = Buffer.concat(chunks, size);
+      const sniffed = sniffImage(bytes);
       const id = `${base}.${sniffed?.ext ?? "bin"}`;
-      await rename(temporary, join(dir, id));
-      return { id, contentType: sniffed?.type, size: capture.size };
+      // "wx": never over another file. Readers find it by id only after `written`.
+      const written = writeFile(join(dir, id), bytes, { flag: "wx", mode: 0o600 });
+      // open() and remove() of this id wait for the write, so the store stays
+      // consistent for its readers. Handled here so a failure is no unhandled
+      // rejection when nobody awaits it (b64_json); awaiting it still throws.
+      pending.set(id, written);
+      written.catch(() => {}).finally(() => pending.delete(id));
+      return { id, contentType: sniffed?.type, size, bytes, written };
     },
 
     async open(id) {
       if (!isBlobId(id)) return undefined;
+      await pending.get(id)?.catch(() => {});
       const path = join(dir, id);
       try {
         const info = await stat(path);
@@ -120,7 +166,9 @@ export function createLocalBlobStore(dir: string): BlobStore {
     },
 
     async remove(id) {
-      if (isBlobId(id)) await rm(join(dir, id), { force: true });
+      if (!isBlobId(id)) return;
+      await pending.get(id)?.catch(() => {});
+      await rm(join(dir, id), { force: true });
     },
 
     async sweep(olderThan) {

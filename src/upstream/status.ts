@@ -2,6 +2,7 @@
 // tolerates"): states in any case, progress as a number or "NN%" or absent,
 // the new-api `{code, message, data}` wrapper or a bare task object, results
 // in `data.data[]`, `data[]` or only `result_url`.
+import { lookupTable } from "../lookup-table.js";
 
 export type TaskState = "pending" | "succeeded" | "failed";
 
@@ -17,12 +18,12 @@ export interface TaskSnapshot {
   failReason: string | undefined;
 }
 
-const finalStates: Readonly<Record<string, TaskState>> = {
+const finalStates = lookupTable<TaskState>({
   success: "succeeded",
   succeeded: "succeeded",
   failure: "failed",
   failed: "failed",
-};
+});
 
 /** Only SUCCESS and FAILURE are final; anything else, empty or unknown, is still running. */
 export function normaliseState(status: unknown): TaskState {
@@ -40,8 +41,13 @@ export function normaliseProgress(progress: unknown): number | undefined {
     value = Number(match[1]);
   } else return undefined;
   if (!Number.isFinite(value) || value < 0) return undefined;
-  // Percent unless it is clearly already a fraction (the submit answer's `1` is 1%).
-  const fraction = value > 1 || Number.isInteger(value) ? value / 100 : value;
+  // A "%" sign always means percent; a bare number is percent unless it is
+  // clearly already a fraction (the submit answer's `1` is 1%).
+  const percent =
+    (typeof progress === "string" && progress.includes("%")) ||
+    value > 1 ||
+    Number.isInteger(value);
+  const fraction = percent ? value / 100 : value;
   return Math.min(fraction, 1);
 }
 

@@ -60,6 +60,7 @@ describe("blob store", () => {
   it("sweeps files older than the cut-off only", async () => {
     const old = await blobs.put(Readable.from([png(10)]));
     const fresh = await blobs.put(Readable.from([png(10)]));
+    await old.written;
     const past = new Date(Date.now() - 3_600_000);
     await utimes(join(dir, old.id), past, past);
     expect(await blobs.sweep(Date.now() - 60_000)).toBe(1);
@@ -98,7 +99,7 @@ describe("signed URLs", () => {
 describe("b64_json delivery", () => {
   const signer = createUrlSigner(Buffer.alloc(32, 1), "http://localhost:8080");
 
-  it.each([[1], [2], [3], [4], [196_608], [196_609], [600_001]])(
+  it.each([[1], [2], [3], [4], [196_608], [196_609], [600_001], [1_100_000]])(
     "streams valid JSON with exact base64 and Content-Length for a %i-byte image",
     async (size) => {
       const d = createDeliverer({ blobs, signer, clock: systemClock, urlTtlMs: 60_000 });
@@ -113,7 +114,7 @@ describe("b64_json delivery", () => {
         prompt: "p",
         size: "1024x1024",
       });
-      const delivery = d.deliver(
+      const delivery = await d.deliver(
         { created: 1_700_000_000, images, translation, upstreamTaskId: "t" },
         "b64_json",
       );
@@ -139,11 +140,13 @@ describe("b64_json delivery", () => {
     const image = await blobs.put(Readable.from([png(100)]));
     const translation = translateRequest({ model: "dall-e-3", prompt: "p" });
     const deliverer = createDeliverer({ blobs, signer, clock: systemClock, urlTtlMs: 60_000 });
-    const delivery = deliverer.deliver(
+    const delivery = await deliverer.deliver(
       { created: 1, images: [image], translation, upstreamTaskId: "t" },
       "url",
     );
     if (delivery.kind !== "json") throw new Error("expected json");
+    // The file is on disk by the time its URL is handed out.
+    expect((await blobs.open(image.id))?.size).toBe(image.size);
     const url = new URL((delivery.body.data[0] as { url: string }).url);
     expect(
       signer.check(

@@ -60,6 +60,6 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
       });
     }
     const result = await generation.generate(command, translation);
-    return sendDelivery(reply, deliverer.deliver(result, translation.responseFormat));
+    return sendDelivery(reply, await deliverer.deliver(result, translation.responseFormat));
   });
 };
