@@ -19,8 +19,10 @@ import { imagesRoutes } from "./http/routes/images.js";
 import { modelsRoutes } from "./http/routes/models.js";
 import { createLocalBlobStore, createUrlSigner } from "./storage/blobs.js";
 import { createConcurrencyGate } from "./tenancy/limits.js";
+import { checkMasterKey } from "./tenancy/master-key.js";
 import { deriveKey } from "./tenancy/secrets.js";
 import { openStore } from "./tenancy/store.js";
+import { createUsageLedger } from "./tenancy/usage.js";
 import { createVault } from "./tenancy/vault.js";
 import { createUpstreamClient } from "./upstream/client.js";
 import { createPoller } from "./upstream/poller.js";
@@ -31,6 +33,8 @@ export interface AppDeps {
   upstreamDispatcher?: Dispatcher;
   /** Fastify logger options; default pino at config.logLevel with secrets redacted. */
   logger?: FastifyServerOptions["logger"];
+  /** Where the default logger writes (default stdout); tests point it at a file. */
+  logDestination?: { write(line: string): void };
 }
 
 /** Everything a log line must never show. */
@@ -53,6 +57,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const app = Fastify({
     logger: deps.logger ?? {
       level: config.logLevel,
+      ...(deps.logDestination ? { stream: deps.logDestination } : {}),
       redact: { paths: redactPaths, censor: "[redacted]" },
       serializers: {
         // Signed file URLs carry their capability in the query: log paths only.
@@ -76,6 +81,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   const db = openStore(config.dataDir);
+  try {
+    checkMasterKey(db, config.masterKey);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const ledger = createUsageLedger(db, clock);
   const vault = createVault({
     db,
     clock,
@@ -104,6 +116,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     clock,
     log: app.log,
     maxWaitMs: config.maxWaitMs,
+    recorder: ledger,
   });
   const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
 
@@ -143,6 +156,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         deliverer,
         vault,
         gate: createConcurrencyGate(),
+        ledger,
         clock,
       });
       await v1.register(modelsRoutes);
@@ -150,7 +164,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     { prefix: "/v1" },
   );
   if (config.adminToken) {
-    await app.register(adminRoutes, { prefix: "/admin", vault, adminToken: config.adminToken });
+    await app.register(adminRoutes, {
+      prefix: "/admin",
+      vault,
+      ledger,
+      clock,
+      adminToken: config.adminToken,
+    });
   }
 
   // Re-hosted images live as long as their URLs; sweep the rest regularly.

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `imagegate` command: serve, tenant bootstrap on the data dir, and a demo
-// (simulator + gateway) that prints ready-to-paste calls.
+// The `imagegate` command: serve, the operator's tenant/key/usage commands on
+// the data dir (the admin API's operations, printing JSON, so a fresh install
+// can be bootstrapped from the shell), master-key rotation, and a demo.
 import { randomBytes } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -8,37 +9,118 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildApp } from "./app.js";
 import { systemClock } from "./clock.js";
+import { type Config, ConfigError, parseMasterKey } from "./config.js";
 import { GatewayError } from "./errors.js";
-import { tenantView } from "./http/routes/admin.js";
+import {
+  createTenantSchema,
+  expiryFrom,
+  issuedKeyView,
+  issueKeySchema,
+  keyView,
+  tenantView,
+  updateTenantSchema,
+} from "./http/routes/admin.js";
+import { parseBody } from "./http/schemas.js";
 import { configOrExit, serve } from "./main.js";
-import { openStore } from "./tenancy/store.js";
-import { createVault } from "./tenancy/vault.js";
+import { checkMasterKey, MasterKeyError, rotateMasterKey } from "./tenancy/master-key.js";
+import { type Db, openStore } from "./tenancy/store.js";
+import { createUsageLedger, utcDay } from "./tenancy/usage.js";
+import { createVault, type Vault } from "./tenancy/vault.js";
 
-const usage = `usage:
-  imagegate serve                         start the gateway (configured by environment)
-  imagegate tenants create --name NAME [--rpm N] [--max-concurrent N]
-                           [--images-per-day N] [--models a,b] [--upstream-key KEY]
-  imagegate tenants list
-  imagegate tenants show ID
-  imagegate demo [--port 8080]            start an upstream simulator and a gateway in front of it
+const usage = `usage: imagegate <command>
+
+  serve                                   start the gateway (configured by environment)
+  demo [--port 8080]                      an upstream simulator with a gateway in front of it
+
+  tenants create --name NAME [--rpm N] [--max-concurrent N] [--images-per-day N]
+                 [--models a,b] [--upstream-key-env VAR]
+  tenants list
+  tenants show TENANT
+  tenants update TENANT [--name NAME] [--rpm N|none] [--max-concurrent N|none]
+                 [--images-per-day N|none] [--models a,b|all]
+                 [--upstream-key-env VAR | --no-upstream-key]
+  tenants disable TENANT | tenants enable TENANT
+  keys issue TENANT [--name NAME] [--expires-in SECONDS]
+  keys list TENANT
+  keys revoke TENANT KEY
+  usage TENANT [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+  master-key generate                     print a new random master key
+  master-key rotate                       re-seal upstream credentials: old key in
+                                          IMAGEGATE_OLD_MASTER_KEY, new in IMAGEGATE_MASTER_KEY
+
+Tenant, key and usage commands work on IMAGEGATE_DATA_DIR (the gateway may be
+running) and print JSON. Upstream keys are read from the environment variable
+named by --upstream-key-env, so they stay out of shell history and ps.
 `;
 
-function fail(message: string): never {
-  process.stderr.write(`imagegate: ${message}\n`);
-  process.exit(2);
-}
-
-function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1) fail(`${flag} must be a positive whole number`);
-  return Number(value);
-}
+/** A mistake in how the command was called: exit code 2 with one line. */
+class UsageError extends Error {}
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-function tenants(args: string[]): void {
+/** "12" → 12, "none" → null (clear the limit), absent → undefined (unchanged). */
+function limitFlag(value: string | undefined, flag: string): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === "none") return null;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number or "none"`);
+  return Number(value);
+}
+
+function modelsFlag(value: string | undefined): string[] | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === "all") return null;
+  return value
+    .split(",")
+    .map((model) => model.trim())
+    .filter((model) => model !== "");
+}
+
+function secretFromEnv(variable: string | undefined): string | undefined {
+  if (variable === undefined) return undefined;
+  const value = process.env[variable];
+  if (value === undefined || value.trim() === "") {
+    throw new UsageError(`environment variable ${variable} (named by --upstream-key-env) is empty`);
+  }
+  return value;
+}
+
+/** Drops undefined fields, so a body parses as the admin API's would. */
+function defined(body: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
+}
+
+function withVault<T>(config: Config, run: (vault: Vault, db: Db) => T): T {
+  const db = openStore(config.dataDir);
+  try {
+    checkMasterKey(db, config.masterKey);
+    const vault = createVault({
+      db,
+      clock: systemClock,
+      masterKey: config.masterKey,
+      defaultUpstreamKey: config.upstreamKey,
+    });
+    return run(vault, db);
+  } finally {
+    db.close();
+  }
+}
+
+function tenantOrFail(vault: Vault, id: string | undefined) {
+  if (id === undefined) throw new UsageError("give a tenant id");
+  const tenant = vault.getTenant(id);
+  if (!tenant)
+    throw new GatewayError({
+      status: 404,
+      type: "not_found_error",
+      code: "tenant_not_found",
+      message: `no tenant ${id}`,
+    });
+  return tenant;
+}
+
+function tenants(args: string[], config: Config): void {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -48,42 +130,159 @@ function tenants(args: string[]): void {
       "max-concurrent": { type: "string" },
       "images-per-day": { type: "string" },
       models: { type: "string" },
-      "upstream-key": { type: "string" },
+      "upstream-key-env": { type: "string" },
+      "no-upstream-key": { type: "boolean" },
     },
   });
-  const config = configOrExit();
-  const db = openStore(config.dataDir);
-  const vault = createVault({
-    db,
-    clock: systemClock,
-    masterKey: config.masterKey,
-    defaultUpstreamKey: config.upstreamKey,
-  });
-  try {
-    const [action, id] = positionals;
-    if (action === "create") {
-      if (!values.name) fail("tenants create needs --name");
-      const { tenant, key } = vault.createTenant({
-        name: values.name,
-        rpm: positiveInt(values.rpm, "--rpm"),
-        maxConcurrent: positiveInt(values["max-concurrent"], "--max-concurrent"),
-        imagesPerDay: positiveInt(values["images-per-day"], "--images-per-day"),
-        models: values.models?.split(",").map((model) => model.trim()),
-        upstreamKey: values["upstream-key"],
-      });
-      print({ ...tenantView(tenant), api_key: key.apiKey, key_id: key.id });
-    } else if (action === "list") {
-      print({ object: "list", data: vault.listTenants().map(tenantView) });
-    } else if (action === "show" && id) {
-      const tenant = vault.getTenant(id);
-      if (!tenant) fail(`no tenant ${id}`);
-      print(tenantView(tenant));
-    } else {
-      fail(`unknown tenants command\n${usage}`);
+  const [action, id] = positionals;
+  withVault(config, (vault) => {
+    switch (action) {
+      case "create": {
+        const body = parseBody(
+          createTenantSchema,
+          defined({
+            name: values.name,
+            rpm: limitFlag(values.rpm, "--rpm"),
+            max_concurrent: limitFlag(values["max-concurrent"], "--max-concurrent"),
+            images_per_day: limitFlag(values["images-per-day"], "--images-per-day"),
+            models: modelsFlag(values.models),
+            upstream_key: secretFromEnv(values["upstream-key-env"]),
+          }),
+        );
+        const { tenant, key } = vault.createTenant({
+          name: body.name,
+          rpm: body.rpm,
+          maxConcurrent: body.max_concurrent,
+          imagesPerDay: body.images_per_day,
+          models: body.models,
+          upstreamKey: body.upstream_key,
+        });
+        print({ ...tenantView(tenant), api_key: key.apiKey, key_id: key.id });
+        return;
+      }
+      case "list":
+        print({ object: "list", data: vault.listTenants().map(tenantView) });
+        return;
+      case "show": {
+        const tenant = tenantOrFail(vault, id);
+        print({ ...tenantView(tenant), keys: (vault.listKeys(tenant.id) ?? []).map(keyView) });
+        return;
+      }
+      case "update":
+      case "disable":
+      case "enable": {
+        const tenant = tenantOrFail(vault, id);
+        if (values["no-upstream-key"] && values["upstream-key-env"]) {
+          throw new UsageError("give --upstream-key-env or --no-upstream-key, not both");
+        }
+        const body = parseBody(
+          updateTenantSchema,
+          defined(
+            action === "update"
+              ? {
+                  name: values.name,
+                  rpm: limitFlag(values.rpm, "--rpm"),
+                  max_concurrent: limitFlag(values["max-concurrent"], "--max-concurrent"),
+                  images_per_day: limitFlag(values["images-per-day"], "--images-per-day"),
+                  models: modelsFlag(values.models),
+                  upstream_key: values["no-upstream-key"]
+                    ? null
+                    : secretFromEnv(values["upstream-key-env"]),
+                }
+              : { disabled: action === "disable" },
+          ),
+        );
+        const updated = vault.updateTenant(tenant.id, {
+          name: body.name,
+          rpm: body.rpm,
+          maxConcurrent: body.max_concurrent,
+          imagesPerDay: body.images_per_day,
+          models: body.models,
+          upstreamKey: body.upstream_key,
+          disabled: body.disabled,
+        });
+        print(updated ? tenantView(updated) : null);
+        return;
+      }
+      default:
+        throw new UsageError(`unknown tenants command ${action ?? ""}`.trim());
     }
-  } catch (err) {
-    if (err instanceof GatewayError) fail(err.message);
-    throw err;
+  });
+}
+
+function keys(args: string[], config: Config): void {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { name: { type: "string" }, "expires-in": { type: "string" } },
+  });
+  const [action, tenantId, keyId] = positionals;
+  withVault(config, (vault) => {
+    const tenant = tenantOrFail(vault, tenantId);
+    switch (action) {
+      case "issue": {
+        const expiresIn = limitFlag(values["expires-in"], "--expires-in");
+        const body = parseBody(
+          issueKeySchema,
+          defined({ name: values.name, expires_in: expiresIn }),
+        );
+        const now = systemClock.now();
+        const key = vault.issueKey(tenant.id, {
+          name: body.name,
+          expiresAt: expiryFrom(body, now),
+        });
+        if (key) print(issuedKeyView(key, now));
+        return;
+      }
+      case "list":
+        print({ object: "list", data: (vault.listKeys(tenant.id) ?? []).map(keyView) });
+        return;
+      case "revoke": {
+        if (keyId === undefined) throw new UsageError("keys revoke needs TENANT and KEY");
+        const key = vault.revokeKey(tenant.id, keyId);
+        if (!key) throw new UsageError(`no key ${keyId} for tenant ${tenant.id}`);
+        print(keyView(key));
+        return;
+      }
+      default:
+        throw new UsageError(`unknown keys command ${action ?? ""}`.trim());
+    }
+  });
+}
+
+function usageReport(args: string[], config: Config): void {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { from: { type: "string" }, to: { type: "string" } },
+  });
+  withVault(config, (vault, db) => {
+    const tenant = tenantOrFail(vault, positionals[0]);
+    const now = systemClock.now();
+    const to = values.to ?? utcDay(now);
+    const from = values.from ?? utcDay(now - 29 * 86_400_000);
+    for (const day of [from, to]) {
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new UsageError(`${day} is not a YYYY-MM-DD day`);
+    }
+    const report = createUsageLedger(db, systemClock).report(tenant.id, from, to);
+    print({ ...report, images_per_day: tenant.imagesPerDay });
+  });
+}
+
+function masterKey(args: string[], config: Config): void {
+  const [action] = args;
+  if (action === "generate") {
+    process.stdout.write(`${randomBytes(32).toString("base64")}\n`);
+    return;
+  }
+  if (action !== "rotate")
+    throw new UsageError(`unknown master-key command ${action ?? ""}`.trim());
+  const oldKey = parseMasterKey("IMAGEGATE_OLD_MASTER_KEY", process.env.IMAGEGATE_OLD_MASTER_KEY);
+  if (!config.masterKey) throw new ConfigError("IMAGEGATE_MASTER_KEY", "is not set (the new key)");
+  const db = openStore(config.dataDir);
+  try {
+    const resealed = rotateMasterKey(db, oldKey, config.masterKey);
+    print({ object: "master_key_rotation", resealed_credentials: resealed });
   } finally {
     db.close();
   }
@@ -95,7 +294,7 @@ async function demo(args: string[]): Promise<void> {
   const { startSimulator, realisticDurationMs } = await import("./simulator/server.js");
   const upstreamKey = "demo-upstream-key";
   const sim = await startSimulator({ keys: [upstreamKey], durationMs: realisticDurationMs });
-  const port = positiveInt(values.port, "--port") ?? Number(process.env.PORT ?? 8080);
+  const port = limitFlag(values.port, "--port") ?? Number(process.env.PORT ?? 8080);
   const dataDir = await mkdtemp(join(tmpdir(), "imagegate-demo-"));
   const config = configOrExit({
     ...process.env,
@@ -149,19 +348,44 @@ async function main(argv: string[]): Promise<void> {
     case "serve":
       await serve(configOrExit());
       return;
-    case "tenants":
-      tenants(rest);
-      return;
     case "demo":
       await demo(rest);
       return;
-    default:
+    case "tenants":
+      tenants(rest, configOrExit());
+      return;
+    case "keys":
+      keys(rest, configOrExit());
+      return;
+    case "usage":
+      usageReport(rest, configOrExit());
+      return;
+    case "master-key":
+      masterKey(rest, configOrExit());
+      return;
+    case undefined:
+    case "help":
+    case "--help":
       process.stdout.write(usage);
-      if (command !== undefined && command !== "help" && command !== "--help") process.exit(2);
+      return;
+    default:
+      throw new UsageError(`unknown command ${command}`);
   }
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`imagegate: ${(err as Error).message}\n`);
+  if (err instanceof UsageError) {
+    process.stderr.write(`imagegate: ${err.message}\n\n${usage}`);
+    process.exit(2);
+  }
+  // Expected failures are one line, never a stack trace.
+  const expected =
+    err instanceof GatewayError ||
+    err instanceof ConfigError ||
+    err instanceof MasterKeyError ||
+    (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION";
+  process.stderr.write(
+    `imagegate: ${expected ? (err as Error).message : `unexpected error: ${(err as Error).stack}`}\n`,
+  );
   process.exit(1);
 });

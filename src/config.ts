@@ -113,3 +113,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: e.IMAGEGATE_MAX_BODY_MB * 1024 * 1024,
   };
 }
+
+/** Parses a master key held in another variable (the old key, for rotation). */
+export function parseMasterKey(variable: string, value: string | undefined): Buffer {
+  const parsed = masterKey.safeParse(value ?? "");
+  if (!parsed.success) {
+    throw new ConfigError(
+      variable,
+      value ? (parsed.error.issues[0]?.message ?? "is invalid") : "is not set",
+    );
+  }
+  return parsed.data;
+}

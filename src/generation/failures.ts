@@ -127,10 +127,13 @@ function refusal(err: UpstreamError): GatewayError {
   });
 }
 
+/** The upstream ran the task and it ended in FAILURE (as opposed to trouble reaching it). */
+export class TaskFailedError extends GatewayError {}
+
 /** The task ended in FAILURE. */
 export function taskFailure(taskId: string, reason: string): GatewayError {
   if (isContentPolicyReason(reason)) {
-    return new GatewayError({
+    return new TaskFailedError({
       status: 400,
       type: "invalid_request_error",
       code: "content_policy_violation",
@@ -139,7 +142,7 @@ export function taskFailure(taskId: string, reason: string): GatewayError {
       retryable: false,
     });
   }
-  return new UpstreamFailureError({
+  return new TaskFailedError({
     status: 502,
     type: "upstream_error",
     code: "upstream_task_failed",

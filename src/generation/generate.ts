@@ -4,11 +4,17 @@
 import type { ImageRequest } from "../catalog/request.js";
 import { type Translation, translateRequest } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
-import type { GatewayError } from "../errors.js";
+import { GatewayError } from "../errors.js";
 import type { BlobStore, StoredBlob } from "../storage/blobs.js";
 import { type UpstreamClient, UpstreamError } from "../upstream/client.js";
 import { type Poller, TaskWaitError } from "../upstream/poller.js";
-import { downloadFailure, submitFailure, taskFailure, waitFailure } from "./failures.js";
+import {
+  downloadFailure,
+  submitFailure,
+  TaskFailedError,
+  taskFailure,
+  waitFailure,
+} from "./failures.js";
 
 export interface GenerateCommand {
   request: ImageRequest;
@@ -16,6 +22,19 @@ export interface GenerateCommand {
   credential: string;
   /** Clock time the caller's request arrived; the wait limit counts from it. */
   receivedAt: number;
+  /** The usage record reserved for this generation, if any. */
+  recordId?: string | undefined;
+}
+
+/** Where the use case reports how a generation went (usage accounting). */
+export interface GenerationRecorder {
+  submitted(recordId: string, upstreamTaskId: string): void;
+  finished(
+    recordId: string,
+    outcome:
+      | { state: "succeeded"; images: number }
+      | { state: "failed" | "refused" | "unknown" | "error"; errorCode: string },
+  ): void;
 }
 
 export interface GeneratedImages {
@@ -46,6 +65,7 @@ export interface GenerationDeps {
   log: Log;
   /** Longest a synchronous request waits for its task (IMAGEGATE_MAX_WAIT_MS). */
   maxWaitMs: number;
+  recorder?: GenerationRecorder;
 }
 
 // Connection refused and 429 leave no task behind, so a short retry is safe;
@@ -62,6 +82,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       clock.setTimeout(resolve, ms);
     });
 
+  /** Submits once (retrying only what left no task behind); rejects with [error, reached upstream?]. */
   async function submit(credential: string, translation: Translation): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -72,7 +93,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         const retryable =
           err.kind === "unreachable" ||
           (err.kind === "rate_limited" && (err.retryAfterMs ?? 0) <= submitRetryAfterCapMs);
-        if (!retryable || delay === undefined) throw submitFailure(err);
+        if (!retryable || delay === undefined) throw err;
         log.warn({ kind: err.kind, attempt }, "upstream submit not accepted; retrying");
         await sleep(Math.max(delay, err.retryAfterMs ?? 0));
       }
@@ -133,52 +154,90 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     translate: translateRequest,
 
     async generate(command, translation = translateRequest(command.request)) {
-      const taskId = await submit(command.credential, translation);
-      const submittedAt = clock.now();
-      log.info(
-        { upstreamTaskId: taskId, model: translation.body.model },
-        "upstream task submitted",
-      );
-
-      let snapshot: Awaited<ReturnType<Poller["watch"]>>;
+      const { recordId } = command;
+      const record = deps.recorder;
+      let taskId: string;
       try {
-        snapshot = await poller.watch({
-          credential: command.credential,
-          taskId,
-          submittedAt,
-          expectedMs: translation.expectedMs,
-          deadline: command.receivedAt + deps.maxWaitMs,
-        });
+        taskId = await submit(command.credential, translation);
       } catch (err) {
-        if (err instanceof TaskWaitError) throw waitFailure(err);
+        if (!(err instanceof UpstreamError)) throw err;
+        const failure = submitFailure(err);
+        if (recordId !== undefined) {
+          record?.finished(recordId, {
+            // An ambiguous submit may have created (and charged) a task.
+            state: err.kind === "ambiguous" ? "unknown" : "refused",
+            errorCode: failure.code ?? "upstream_error",
+          });
+        }
+        throw failure;
+      }
+      const submittedAt = clock.now();
+      if (recordId !== undefined) record?.submitted(recordId, taskId);
+      try {
+        const result = await waitAndDownload(command, translation, taskId, submittedAt);
+        if (recordId !== undefined) {
+          record?.finished(recordId, { state: "succeeded", images: result.images.length });
+        }
+        return result;
+      } catch (err) {
+        if (recordId !== undefined) {
+          const code = err instanceof GatewayError ? err.code : null;
+          record?.finished(recordId, {
+            state: err instanceof TaskFailedError ? "failed" : "error",
+            errorCode: code ?? "internal_error",
+          });
+        }
         throw err;
       }
-      if (snapshot.state === "failed") {
-        throw taskFailure(taskId, snapshot.failReason ?? "unknown reason");
-      }
-      if (snapshot.resultCount === 0) {
-        throw downloadFailure(taskId, "the upstream reported success without any image");
-      }
-      // Providers may return fewer images than asked; never more than asked.
-      const count = Math.min(snapshot.resultCount, translation.n);
-      let images: StoredBlob[];
-      try {
-        images = await downloadAll(command.credential, taskId, count);
-      } catch (err) {
-        throw err instanceof UpstreamError
-          ? downloadFailure(taskId, err.message)
-          : (err as GatewayError);
-      }
-      log.info(
-        { upstreamTaskId: taskId, images: images.length, ms: clock.now() - submittedAt },
-        "upstream task delivered",
-      );
-      return {
-        created: Math.floor(clock.now() / 1000),
-        images,
-        translation,
-        upstreamTaskId: taskId,
-      };
     },
   };
+
+  async function waitAndDownload(
+    command: GenerateCommand,
+    translation: Translation,
+    taskId: string,
+    submittedAt: number,
+  ): Promise<GeneratedImages> {
+    log.info({ upstreamTaskId: taskId, model: translation.body.model }, "upstream task submitted");
+
+    let snapshot: Awaited<ReturnType<Poller["watch"]>>;
+    try {
+      snapshot = await poller.watch({
+        credential: command.credential,
+        taskId,
+        submittedAt,
+        expectedMs: translation.expectedMs,
+        deadline: command.receivedAt + deps.maxWaitMs,
+      });
+    } catch (err) {
+      if (err instanceof TaskWaitError) throw waitFailure(err);
+      throw err;
+    }
+    if (snapshot.state === "failed") {
+      throw taskFailure(taskId, snapshot.failReason ?? "unknown reason");
+    }
+    if (snapshot.resultCount === 0) {
+      throw downloadFailure(taskId, "the upstream reported success without any image");
+    }
+    // Providers may return fewer images than asked; never more than asked.
+    const count = Math.min(snapshot.resultCount, translation.n);
+    let images: StoredBlob[];
+    try {
+      images = await downloadAll(command.credential, taskId, count);
+    } catch (err) {
+      throw err instanceof UpstreamError
+        ? downloadFailure(taskId, err.message)
+        : (err as GatewayError);
+    }
+    log.info(
+      { upstreamTaskId: taskId, images: images.length, ms: clock.now() - submittedAt },
+      "upstream task delivered",
+    );
+    return {
+      created: Math.floor(clock.now() / 1000),
+      images,
+      translation,
+      upstreamTaskId: taskId,
+    };
+  }
 }

@@ -65,13 +65,16 @@ export class UnsealError extends Error {
 export function unseal(master: Buffer, sealed: string): string {
   const [version, iv, tag, ciphertext] = sealed.split(".");
   if (version !== sealVersion || !iv || !tag || ciphertext === undefined) throw new UnsealError();
+  const ivBytes = Buffer.from(iv, "base64url");
+  const tagBytes = Buffer.from(tag, "base64url");
+  // GCM would accept a tag cut down to 4 bytes, making forgery far easier:
+  // only the full 16-byte tag (and the 12-byte iv seal writes) is accepted.
+  if (ivBytes.length !== 12 || tagBytes.length !== 16) throw new UnsealError();
   try {
-    const decipher = createDecipheriv(
-      "aes-256-gcm",
-      deriveKey(master, "seal"),
-      Buffer.from(iv, "base64url"),
-    );
-    decipher.setAuthTag(Buffer.from(tag, "base64url"));
+    const decipher = createDecipheriv("aes-256-gcm", deriveKey(master, "seal"), ivBytes, {
+      authTagLength: 16,
+    });
+    decipher.setAuthTag(tagBytes);
     return Buffer.concat([
       decipher.update(Buffer.from(ciphertext, "base64url")),
       decipher.final(),

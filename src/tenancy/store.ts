@@ -31,6 +31,29 @@ const migrations: readonly string[] = [
      last_used_at INTEGER
    );
    CREATE INDEX api_keys_tenant ON api_keys(tenant_id);`,
+  // v2: a check value sealed with the master key (a wrong key is caught at
+  // start, not at the first BYOK request), and one row per generation for
+  // usage, quotas and (later) resuming tasks.
+  `CREATE TABLE meta (
+     key TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   );
+   CREATE TABLE generations (
+     id TEXT PRIMARY KEY,
+     tenant_id TEXT NOT NULL REFERENCES tenants(id),
+     day TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     model TEXT NOT NULL,
+     requested_model TEXT NOT NULL,
+     n INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     upstream_task_id TEXT,
+     images INTEGER NOT NULL DEFAULT 0,
+     error_code TEXT,
+     finished_at INTEGER
+   );
+   CREATE INDEX generations_tenant_day ON generations(tenant_id, day);
+   ALTER TABLE api_keys ADD COLUMN name TEXT;`,
 ];
 
 export function openStore(dataDir: string): Db {

@@ -1,8 +1,8 @@
 // The key vault: tenants, their API keys (stored as hashes) and their upstream
 // credentials (sealed with the master key, opened only when a request needs one).
-import { randomBytes } from "node:crypto";
 import type { Clock } from "../clock.js";
 import { InvalidRequestError } from "../errors.js";
+import { newId } from "./ids.js";
 import { generateApiKey, hashApiKey, keyHint, seal, unseal } from "./secrets.js";
 import type { Db } from "./store.js";
 
@@ -33,13 +33,49 @@ export interface IssuedKey {
   /** The only time the plaintext key exists outside the caller. */
   apiKey: string;
   hint: string;
+  name: string | null;
+  expiresAt: number | null;
+}
+
+export interface TenantChanges {
+  name?: string | undefined;
+  rpm?: number | null | undefined;
+  maxConcurrent?: number | null | undefined;
+  imagesPerDay?: number | null | undefined;
+  models?: string[] | null | undefined;
+  /** A new credential, or null to fall back to IMAGEGATE_UPSTREAM_KEY. */
+  upstreamKey?: string | null | undefined;
+  disabled?: boolean | undefined;
+}
+
+export interface KeyOptions {
+  name?: string | null | undefined;
+  /** Clock ms after which the key stops working. */
+  expiresAt?: number | null | undefined;
+}
+
+/** What an operator may see of a key: never the key or its hash. */
+export interface ApiKeyInfo {
+  id: string;
+  name: string | null;
+  hint: string;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
 }
 
 export interface Vault {
-  createTenant(settings: TenantSettings): { tenant: Tenant; key: IssuedKey };
+  createTenant(settings: TenantSettings, key?: KeyOptions): { tenant: Tenant; key: IssuedKey };
+  /** Undefined when there is no such tenant. */
+  updateTenant(id: string, changes: TenantChanges): Tenant | undefined;
   listTenants(): Tenant[];
   getTenant(id: string): Tenant | undefined;
-  /** The tenant behind a presented API key, if the key is live. */
+  issueKey(tenantId: string, options?: KeyOptions): IssuedKey | undefined;
+  listKeys(tenantId: string): ApiKeyInfo[] | undefined;
+  /** Revokes at once: the next request with the key is refused. Idempotent. */
+  revokeKey(tenantId: string, keyId: string): ApiKeyInfo | undefined;
+  /** The tenant behind a presented API key, if the key and its tenant are live. */
   authenticate(apiKey: string): Tenant | undefined;
   /** The credential to use upstream: the tenant's own, else the gateway default. */
   upstreamCredential(tenant: Tenant): string | undefined;
@@ -64,12 +100,30 @@ interface TenantRow {
   upstream_key_sealed: string | null;
 }
 
+interface KeyRow {
+  id: string;
+  name: string | null;
+  hint: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
 // Writing last_used_at on every request would put a disk write on the hot
 // path; once a minute per key is precise enough for an operator.
 const lastUsedResolutionMs = 60_000;
 
-export function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(12).toString("base64url")}`;
+function toKeyInfo(row: KeyRow): ApiKeyInfo {
+  return {
+    id: row.id,
+    name: row.name,
+    hint: row.hint,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    lastUsedAt: row.last_used_at,
+  };
 }
 
 function toTenant(row: TenantRow): Tenant {
@@ -93,7 +147,8 @@ export function createVault(options: VaultOptions): Vault {
      VALUES (@id, @name, @created_at, @rpm, @max_concurrent, @images_per_day, @models, @upstream_key_sealed)`,
   );
   const insertKey = db.prepare(
-    `INSERT INTO api_keys (id, tenant_id, hash, hint, created_at) VALUES (?, ?, ?, ?, ?)`,
+    `INSERT INTO api_keys (id, tenant_id, hash, hint, created_at, name, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
   const selectTenant = db.prepare<[string], TenantRow>("SELECT * FROM tenants WHERE id = ?");
   const selectTenants = db.prepare<[], TenantRow>("SELECT * FROM tenants ORDER BY created_at, id");
@@ -106,6 +161,17 @@ export function createVault(options: VaultOptions): Vault {
       WHERE k.hash = ? AND k.revoked_at IS NULL`,
   );
   const touchKey = db.prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ?");
+  const selectKeys = db.prepare<[string], KeyRow>(
+    `SELECT id, name, hint, created_at, expires_at, revoked_at, last_used_at
+       FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id`,
+  );
+  const selectKey = db.prepare<[string, string], KeyRow>(
+    `SELECT id, name, hint, created_at, expires_at, revoked_at, last_used_at
+       FROM api_keys WHERE tenant_id = ? AND id = ?`,
+  );
+  const revoke = db.prepare(
+    "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
+  );
 
   function sealCredential(plaintext: string | null | undefined): string | null {
     if (plaintext === undefined || plaintext === null) return null;
@@ -119,16 +185,42 @@ export function createVault(options: VaultOptions): Vault {
     return seal(masterKey, plaintext);
   }
 
-  function issueKey(tenantId: string): IssuedKey {
+  function insertNewKey(tenantId: string, keyOptions: KeyOptions = {}): IssuedKey {
     const apiKey = generateApiKey();
     const id = newId("key");
     const hint = keyHint(apiKey);
-    insertKey.run(id, tenantId, hashApiKey(apiKey), hint, clock.now());
-    return { id, apiKey, hint };
+    const name = keyOptions.name ?? null;
+    const expiresAt = keyOptions.expiresAt ?? null;
+    insertKey.run(id, tenantId, hashApiKey(apiKey), hint, clock.now(), name, expiresAt);
+    return { id, apiKey, hint, name, expiresAt };
   }
 
+  const updateTx = db.transaction((id: string, changes: TenantChanges): Tenant | undefined => {
+    const row = selectTenant.get(id);
+    if (!row) return undefined;
+    const next: TenantRow = { ...row };
+    if (changes.name !== undefined) next.name = changes.name;
+    if (changes.rpm !== undefined) next.rpm = changes.rpm;
+    if (changes.maxConcurrent !== undefined) next.max_concurrent = changes.maxConcurrent;
+    if (changes.imagesPerDay !== undefined) next.images_per_day = changes.imagesPerDay;
+    if (changes.models !== undefined) {
+      next.models = changes.models === null ? null : JSON.stringify(changes.models);
+    }
+    if (changes.upstreamKey !== undefined) {
+      next.upstream_key_sealed = sealCredential(changes.upstreamKey);
+    }
+    if (changes.disabled !== undefined) next.disabled = changes.disabled ? 1 : 0;
+    db.prepare(
+      `UPDATE tenants SET name = @name, rpm = @rpm, max_concurrent = @max_concurrent,
+              images_per_day = @images_per_day, models = @models,
+              upstream_key_sealed = @upstream_key_sealed, disabled = @disabled
+        WHERE id = @id`,
+    ).run(next);
+    return toTenant(next);
+  });
+
   return {
-    createTenant(settings) {
+    createTenant(settings, keyOptions) {
       const id = newId("ten");
       const sealed = sealCredential(settings.upstreamKey);
       return db.transaction(() => {
@@ -142,10 +234,12 @@ export function createVault(options: VaultOptions): Vault {
           models: settings.models ? JSON.stringify(settings.models) : null,
           upstream_key_sealed: sealed,
         });
-        const key = issueKey(id);
+        const key = insertNewKey(id, keyOptions);
         return { tenant: toTenant(selectTenant.get(id) as TenantRow), key };
       })();
     },
+
+    updateTenant: (id, changes) => updateTx(id, changes),
 
     listTenants() {
       return selectTenants.all().map(toTenant);
@@ -154,6 +248,22 @@ export function createVault(options: VaultOptions): Vault {
     getTenant(id) {
       const row = selectTenant.get(id);
       return row ? toTenant(row) : undefined;
+    },
+
+    issueKey(tenantId, keyOptions) {
+      if (!selectTenant.get(tenantId)) return undefined;
+      return insertNewKey(tenantId, keyOptions);
+    },
+
+    listKeys(tenantId) {
+      if (!selectTenant.get(tenantId)) return undefined;
+      return selectKeys.all(tenantId).map(toKeyInfo);
+    },
+
+    revokeKey(tenantId, keyId) {
+      revoke.run(clock.now(), tenantId, keyId);
+      const row = selectKey.get(tenantId, keyId);
+      return row ? toKeyInfo(row) : undefined;
     },
 
     authenticate(apiKey) {

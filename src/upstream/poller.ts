@@ -60,6 +60,8 @@ interface Entry {
   reject: (err: TaskWaitError) => void;
   due: number;
   progress: number | undefined;
+  /** Clock time the current progress value was first reported. */
+  progressSince: number;
   consecutiveErrors: number;
   notFound: number;
   lastSuccessAt: number;
@@ -217,13 +219,18 @@ export function createPoller(options: PollerOptions): Poller {
       settle(entry, snapshot);
       return;
     }
-    if (snapshot.progress !== undefined) entry.progress = snapshot.progress;
+    const now = clock.now();
+    if (snapshot.progress !== undefined && snapshot.progress !== entry.progress) {
+      entry.progress = snapshot.progress;
+      entry.progressSince = now;
+    }
     schedule(
       entry,
       nextReadDelayMs({
-        elapsedMs: clock.now() - request.submittedAt,
+        elapsedMs: now - request.submittedAt,
         expectedMs: request.expectedMs,
         progress: entry.progress,
+        progressSinceMs: entry.progressSince - request.submittedAt,
       }),
     );
   }
@@ -276,12 +283,23 @@ export function createPoller(options: PollerOptions): Poller {
           reject,
           due: 0,
           progress: undefined,
+          progressSince: clock.now(),
           consecutiveErrors: 0,
           notFound: 0,
           lastSuccessAt: clock.now(),
           lastError: undefined,
           done: false,
         };
+        if (clock.now() >= request.deadline) {
+          reject(
+            new TaskWaitError(
+              "deadline",
+              request.taskId,
+              `upstream task ${request.taskId} did not finish in time`,
+            ),
+          );
+          return;
+        }
         live.add(entry);
         // The first read goes out at once, not through a timer (even a 0 ms
         // timer costs a millisecond): a fast upstream is noticed immediately.

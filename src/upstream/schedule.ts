@@ -14,6 +14,11 @@ export interface ScheduleInput {
   expectedMs: number;
   /** 0..1 from the last read, if the upstream reports one. */
   progress: number | undefined;
+  /**
+   * Elapsed time when this progress value was first reported (defaults to
+   * elapsedMs). A value that stops moving is how a stalled task shows.
+   */
+  progressSinceMs?: number | undefined;
 }
 
 /** The densest we ever read one task. */
@@ -23,6 +28,13 @@ export const maxGapMs = 10_000;
 
 /** Fractions of the expected time at which to look when the upstream gives no usable progress. */
 const priorCheckpoints = [0.25, 0.6, 1] as const;
+
+/** How late after the earliest possible finish a read may land: the lag we accept to save reads. */
+const finishSlackMs = 100;
+/** The gap between reads while the finish is due any moment. */
+const finalGapMs = 50;
+/** How fast reads thin out once a task is overdue: the gap is this share of the overrun. */
+const overdueShare = 1 / 3;
 
 /**
  * Estimated total generation time from progress, by linear extrapolation;
@@ -36,23 +48,54 @@ export function progressEstimateMs(input: ScheduleInput): number | undefined {
   return elapsedMs / progress;
 }
 
+/**
+ * When the task can finish, if progress grows linearly and is reported in
+ * whole percent rounded down ("NN%"): first seen at t1 and still shown at t2,
+ * the true fraction was at least p at t1 and is below p + 1% at t2, so the
+ * finish lies in (t2 / (p + 1%), t1 / p].
+ */
+export function progressWindowMs(
+  input: ScheduleInput,
+): { earliest: number; latest: number } | undefined {
+  const { elapsedMs, progress } = input;
+  if (progressEstimateMs(input) === undefined || progress === undefined) return undefined;
+  const since = Math.min(input.progressSinceMs ?? elapsedMs, elapsedMs);
+  return {
+    earliest: elapsedMs / Math.min(1, progress + 0.01),
+    // Below t2/(p + 1%) when progress is not linear (it stalled, or was
+    // already this far at the first read): the caller then treats the task
+    // as overdue.
+    latest: since / progress,
+  };
+}
+
 /** Delay before the next read of a task that is still running. */
 export function nextReadDelayMs(input: ScheduleInput): number {
   const { elapsedMs, expectedMs } = input;
-  const estimate = progressEstimateMs(input);
-  if (estimate !== undefined) {
-    // Aim straight at the estimated finish; cap the jump in case progress is
-    // not linear (a long queue, then a fast render).
-    return clamp(estimate - elapsedMs, minGapMs, Math.max(maxGapMs, elapsedMs));
+  const window = progressWindowMs(input);
+  if (window !== undefined) {
+    // Progress has stalled past its own estimate: thin out as for an overdue task.
+    if (elapsedMs >= window.latest) return overdueDelayMs(elapsedMs - window.latest);
+    // Aim just after the earliest possible finish (never past the latest):
+    // a read there either finds the result or pins the finish down to about
+    // 1% of the task, and the next one lands on it.
+    const delay = Math.min(window.latest, window.earliest + finishSlackMs) - elapsedMs;
+    // Cap the jump in case progress is not linear (a long queue, then a fast render).
+    if (delay >= minGapMs) return Math.min(delay, Math.max(maxGapMs, elapsedMs));
+    return Math.max(delay, finalGapMs);
   }
-  // No usable progress: an early look (which, if the upstream reports
-  // progress, pins the finish down), then the expected finish.
+  // No usable progress: early looks (which, if the upstream reports progress,
+  // pin the finish down), then the expected finish.
   for (const fraction of priorCheckpoints) {
     const at = fraction * expectedMs;
     if (at - elapsedMs >= minGapMs) return at - elapsedMs;
   }
-  // Overdue: dense at first, thinning as the overrun grows.
-  return clamp((elapsedMs - expectedMs) * 0.25, minGapMs, maxGapMs);
+  return overdueDelayMs(elapsedMs - expectedMs);
+}
+
+/** Overdue: dense at first, thinning as the overrun grows. */
+function overdueDelayMs(overrunMs: number): number {
+  return clamp(overrunMs * overdueShare, minGapMs, maxGapMs);
 }
 
 function clamp(value: number, low: number, high: number): number {

@@ -109,6 +109,17 @@ describe("admin API and vault", () => {
       );
     }
 
+    // This data dir now holds a sealed credential: starting without the key
+    // that sealed it, or with another key, is a clear error.
+    await expect(start({ IMAGEGATE_MASTER_KEY: "" })).rejects.toThrow(
+      /IMAGEGATE_MASTER_KEY is not set, but the data dir holds sealed upstream credentials/,
+    );
+    await expect(
+      start({ IMAGEGATE_MASTER_KEY: Buffer.alloc(32, 4).toString("base64") }),
+    ).rejects.toThrow(/IMAGEGATE_MASTER_KEY is not the key this data dir was sealed with/);
+
+    await rm(dataDir, { recursive: true, force: true });
+    dataDir = await mkdtemp(join(tmpdir(), "imagegate-admin-"));
     const noMaster = await start({ IMAGEGATE_MASTER_KEY: "" });
     const refused = await noMaster.inject({
       method: "POST",

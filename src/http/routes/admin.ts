@@ -3,42 +3,88 @@
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { resolveModel } from "../../catalog/models.js";
-import { NotFoundError } from "../../errors.js";
-import type { Tenant, Vault } from "../../tenancy/vault.js";
+import type { Clock } from "../../clock.js";
+import { InvalidRequestError, NotFoundError } from "../../errors.js";
+import { type UsageLedger, utcDay } from "../../tenancy/usage.js";
+import type { ApiKeyInfo, IssuedKey, Tenant, Vault } from "../../tenancy/vault.js";
 import { adminAuth } from "../auth.js";
 import { parseBody } from "../schemas.js";
 
 export interface AdminRouteOptions {
   vault: Vault;
+  ledger: UsageLedger;
+  clock: Clock;
   adminToken: string;
 }
 
 const limit = z.number().int().min(1).max(1_000_000).nullish();
+const models = z
+  .array(
+    z
+      .string()
+      .trim()
+      .refine((name) => resolveModel(name) !== undefined, "unknown model"),
+  )
+  .min(1)
+  .max(64)
+  .nullish();
+const upstreamKey = z.string().trim().min(1).max(512).nullish();
+const name = z.string().trim().min(1).max(100);
 
-const createTenantSchema = z.object({
-  name: z.string().trim().min(1).max(100),
+// Strict: a misspelt limit ("max_concurent") is an error, not silently no limit.
+export const createTenantSchema = z.strictObject({
+  name,
   rpm: limit,
   max_concurrent: limit,
   images_per_day: limit,
-  models: z
-    .array(
-      z
-        .string()
-        .trim()
-        .refine((name) => resolveModel(name) !== undefined, "unknown model"),
-    )
-    .min(1)
-    .max(64)
-    .nullish(),
-  upstream_key: z.string().trim().min(1).max(512).nullish(),
+  models,
+  upstream_key: upstreamKey,
 });
+
+export const updateTenantSchema = z
+  .strictObject({
+    name: name.optional(),
+    rpm: limit,
+    max_concurrent: limit,
+    images_per_day: limit,
+    models,
+    upstream_key: upstreamKey,
+    disabled: z.boolean().optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, "give at least one field to change");
+
+export const issueKeySchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100).nullish(),
+    /** Unix seconds. */
+    expires_at: z.number().int().positive().nullish(),
+    /** Seconds from now. */
+    expires_in: z
+      .number()
+      .int()
+      .positive()
+      .max(10 * 365 * 86_400)
+      .nullish(),
+  })
+  .refine(
+    (body) => body.expires_at == null || body.expires_in == null,
+    "give expires_at or expires_in, not both",
+  );
+
+const dayPattern = /^\d{4}-\d{2}-\d{2}$/;
+const usageQuerySchema = z.object({
+  from: z.string().regex(dayPattern, "a UTC day, YYYY-MM-DD").optional(),
+  to: z.string().regex(dayPattern, "a UTC day, YYYY-MM-DD").optional(),
+});
+
+const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 
 export function tenantView(tenant: Tenant) {
   return {
     id: tenant.id,
     object: "tenant",
     name: tenant.name,
-    created_at: Math.floor(tenant.createdAt / 1000),
+    created_at: seconds(tenant.createdAt),
     disabled: tenant.disabled,
     rpm: tenant.rpm,
     max_concurrent: tenant.maxConcurrent,
@@ -48,9 +94,56 @@ export function tenantView(tenant: Tenant) {
   };
 }
 
+export function keyView(key: ApiKeyInfo) {
+  return {
+    id: key.id,
+    object: "api_key",
+    name: key.name,
+    hint: key.hint,
+    created_at: seconds(key.createdAt),
+    expires_at: seconds(key.expiresAt),
+    revoked_at: seconds(key.revokedAt),
+    last_used_at: seconds(key.lastUsedAt),
+  };
+}
+
+/** A new key as shown once, at issue. */
+export function issuedKeyView(key: IssuedKey, createdAt: number) {
+  return {
+    id: key.id,
+    object: "api_key",
+    name: key.name,
+    hint: key.hint,
+    api_key: key.apiKey,
+    created_at: seconds(createdAt),
+    expires_at: seconds(key.expiresAt),
+  };
+}
+
+/** Expiry from `expires_at` (unix seconds) or `expires_in` (seconds), as clock ms. */
+export function expiryFrom(
+  body: { expires_at?: number | null | undefined; expires_in?: number | null | undefined },
+  now: number,
+): number | null {
+  if (body.expires_in != null) return now + body.expires_in * 1000;
+  if (body.expires_at != null) {
+    if (body.expires_at * 1000 <= now) {
+      throw new InvalidRequestError("expires_at is in the past.", "expires_at");
+    }
+    return body.expires_at * 1000;
+  }
+  return null;
+}
+
 export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, options) => {
-  const { vault } = options;
+  const { vault, ledger, clock } = options;
   app.addHook("onRequest", adminAuth(options.adminToken));
+
+  const tenantOr404 = (id: string): Tenant => {
+    const tenant = vault.getTenant(id);
+    if (!tenant) throw new NotFoundError(`No tenant '${id}'.`, "tenant_not_found");
+    return tenant;
+  };
 
   app.post("/tenants", async (request, reply) => {
     const body = parseBody(createTenantSchema, request.body);
@@ -62,7 +155,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
       models: body.models,
       upstreamKey: body.upstream_key,
     });
-    request.log.info({ tenantId: tenant.id, keyId: key.id }, "tenant created");
+    request.log.info({ tenantId: tenant.id, keyId: key.id }, "admin: tenant created");
     return reply.code(201).send({ ...tenantView(tenant), api_key: key.apiKey, key_id: key.id });
   });
 
@@ -72,8 +165,64 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
   }));
 
   app.get<{ Params: { id: string } }>("/tenants/:id", async (request) => {
-    const tenant = vault.getTenant(request.params.id);
+    const tenant = tenantOr404(request.params.id);
+    return { ...tenantView(tenant), keys: (vault.listKeys(tenant.id) ?? []).map(keyView) };
+  });
+
+  app.patch<{ Params: { id: string } }>("/tenants/:id", async (request) => {
+    const body = parseBody(updateTenantSchema, request.body);
+    const tenant = vault.updateTenant(request.params.id, {
+      name: body.name,
+      rpm: body.rpm,
+      maxConcurrent: body.max_concurrent,
+      imagesPerDay: body.images_per_day,
+      models: body.models,
+      upstreamKey: body.upstream_key,
+      disabled: body.disabled,
+    });
     if (!tenant) throw new NotFoundError(`No tenant '${request.params.id}'.`, "tenant_not_found");
+    // Field names only: values may be secrets (upstream_key).
+    request.log.info({ tenantId: tenant.id, fields: Object.keys(body) }, "admin: tenant updated");
     return tenantView(tenant);
+  });
+
+  app.post<{ Params: { id: string } }>("/tenants/:id/keys", async (request, reply) => {
+    const body = parseBody(issueKeySchema, request.body ?? {});
+    const now = clock.now();
+    const key = vault.issueKey(request.params.id, {
+      name: body.name,
+      expiresAt: expiryFrom(body, now),
+    });
+    if (!key) throw new NotFoundError(`No tenant '${request.params.id}'.`, "tenant_not_found");
+    request.log.info({ tenantId: request.params.id, keyId: key.id }, "admin: key issued");
+    return reply.code(201).send(issuedKeyView(key, now));
+  });
+
+  app.get<{ Params: { id: string } }>("/tenants/:id/keys", async (request) => {
+    const keys = vault.listKeys(request.params.id);
+    if (!keys) throw new NotFoundError(`No tenant '${request.params.id}'.`, "tenant_not_found");
+    return { object: "list", data: keys.map(keyView) };
+  });
+
+  app.delete<{ Params: { id: string; keyId: string } }>(
+    "/tenants/:id/keys/:keyId",
+    async (request) => {
+      const { id, keyId } = request.params;
+      tenantOr404(id);
+      const key = vault.revokeKey(id, keyId);
+      if (!key) throw new NotFoundError(`No key '${keyId}' for tenant '${id}'.`, "key_not_found");
+      request.log.info({ tenantId: id, keyId }, "admin: key revoked");
+      return keyView(key);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>("/tenants/:id/usage", async (request) => {
+    const tenant = tenantOr404(request.params.id);
+    const query = parseBody(usageQuerySchema, request.query ?? {});
+    const now = clock.now();
+    const to = query.to ?? utcDay(now);
+    const from = query.from ?? utcDay(now - 29 * 86_400_000);
+    if (from > to) throw new InvalidRequestError("from is after to.", "from");
+    return { ...ledger.report(tenant.id, from, to), images_per_day: tenant.imagesPerDay };
   });
 };

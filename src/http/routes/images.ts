@@ -6,6 +6,7 @@ import { GatewayError } from "../../errors.js";
 import type { Deliverer, Delivery } from "../../generation/deliver.js";
 import type { GenerationService } from "../../generation/generate.js";
 import { assertModelAllowed, type ConcurrencyGate } from "../../tenancy/limits.js";
+import type { UsageLedger } from "../../tenancy/usage.js";
 import type { Vault } from "../../tenancy/vault.js";
 import { tenantOf } from "../auth.js";
 import { imageRequestSchema, parseBody } from "../schemas.js";
@@ -16,6 +17,7 @@ export interface ImagesRouteOptions {
   deliverer: Deliverer;
   vault: Vault;
   gate: ConcurrencyGate;
+  ledger: UsageLedger;
   clock: Clock;
 }
 
@@ -28,7 +30,7 @@ export function sendDelivery(reply: FastifyReply, delivery: Delivery): FastifyRe
 }
 
 export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, options) => {
-  const { generation, deliverer, vault, gate, clock } = options;
+  const { generation, deliverer, vault, gate, ledger, clock } = options;
 
   app.post("/images/generations", async (request, reply) => {
     const receivedAt = clock.now();
@@ -52,7 +54,15 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     // response's "close" fires on success, error and client disconnect).
     const release = gate.acquire(tenant.id, tenant.maxConcurrent);
     reply.raw.once("close", release);
-    const command = { request: body, credential, receivedAt };
+    // Past the daily image budget this is a 429; otherwise the images are
+    // reserved and the generation is recorded for usage.
+    const recordId = ledger.reserve({
+      tenant,
+      model: translation.model.spec.id,
+      requestedModel: translation.model.requested,
+      n: translation.n,
+    });
+    const command = { request: body, credential, receivedAt, recordId };
     if (body.stream === true) {
       return sendEventStream(reply, clock, async function* () {
         const result = await generation.generate(command, translation);
