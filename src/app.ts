@@ -1,15 +1,19 @@
 // buildApp(config, deps) wires the parts together and returns a Fastify
 // instance. No I/O at import time, never listens (main.ts does), and every
 // resource it opens is closed in onClose.
+
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Dispatcher } from "undici";
+import { maxReferenceImages } from "./catalog/models.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { toErrorResponse } from "./errors.js";
 import { createDeliverer } from "./generation/deliver.js";
 import { createGenerationService } from "./generation/generate.js";
+import { createReferencePublisher, resolveDelivery } from "./generation/references.js";
 import { tenantAuth } from "./http/auth.js";
 import { registerTenantRateLimit } from "./http/rate-limit.js";
 import { adminRoutes } from "./http/routes/admin.js";
@@ -151,13 +155,24 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     async (v1) => {
       v1.addHook("onRequest", tenantAuth(vault));
       await registerTenantRateLimit(v1);
+      // Limits are set per route (uploads.ts); fields here are only defaults.
+      await v1.register(multipart, { limits: { fileSize: config.maxUploadBytes } });
       await v1.register(imagesRoutes, {
         generation,
         deliverer,
         vault,
+        references: createReferencePublisher({
+          delivery: resolveDelivery(config.referenceDelivery, config.publicUrl),
+          blobs,
+          signer,
+          clock,
+          urlTtlMs: Math.max(3_600_000, config.maxWaitMs),
+        }),
         gate: createConcurrencyGate(),
         ledger,
         clock,
+        uploadLimits: { maxFileBytes: config.maxUploadBytes, maxFiles: maxReferenceImages() },
+        variationModel: config.variationModel,
       });
       await v1.register(modelsRoutes);
     },

@@ -2,6 +2,7 @@
 // A bad value becomes a ConfigError naming the variable; main.ts prints that
 // one line and exits, never a stack trace.
 import { z } from "zod";
+import { resolveModel } from "./catalog/models.js";
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -55,6 +56,19 @@ const envSchema = z.object({
   // Not in DESIGN.md's table; operational knobs with safe defaults.
   IMAGEGATE_URL_TTL_SECONDS: intFromEnv(60, 30 * 24 * 3600).default(24 * 3600),
   IMAGEGATE_MAX_BODY_MB: intFromEnv(1, 512).default(50),
+  // How uploaded reference images (edits, variations) reach the upstream:
+  // inline data: URIs, short-lived signed URLs on IMAGEGATE_PUBLIC_URL, or
+  // auto (URLs when the public URL is reachable from outside, else data:).
+  IMAGEGATE_REFERENCE_DELIVERY: z.enum(["auto", "url", "data"]).default("auto"),
+  IMAGEGATE_MAX_UPLOAD_MB: intFromEnv(1, 100).default(25),
+  IMAGEGATE_VARIATION_MODEL: z
+    .string()
+    .trim()
+    .refine((name) => {
+      const model = resolveModel(name);
+      return model !== undefined && model.spec.maxReferences > 0;
+    }, "must be a model that takes a reference image (e.g. gpt-image-2)")
+    .default("dall-e-2"),
 });
 
 export interface Config {
@@ -71,6 +85,10 @@ export interface Config {
   /** How long re-hosted images (and their signed URLs) live. */
   urlTtlMs: number;
   maxBodyBytes: number;
+  referenceDelivery: "auto" | "url" | "data";
+  maxUploadBytes: number;
+  /** The model name variations run on (a name the catalogue resolves). */
+  variationModel: string;
 }
 
 export class ConfigError extends Error {
@@ -111,6 +129,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxWaitMs: e.IMAGEGATE_MAX_WAIT_MS,
     urlTtlMs: e.IMAGEGATE_URL_TTL_SECONDS * 1000,
     maxBodyBytes: e.IMAGEGATE_MAX_BODY_MB * 1024 * 1024,
+    referenceDelivery: e.IMAGEGATE_REFERENCE_DELIVERY,
+    maxUploadBytes: e.IMAGEGATE_MAX_UPLOAD_MB * 1024 * 1024,
+    variationModel: e.IMAGEGATE_VARIATION_MODEL,
   };
 }
 

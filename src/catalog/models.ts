@@ -146,3 +146,8 @@ export function catalogEntries(): CatalogEntry[] {
     ...Object.entries(aliases).map(([id, aliasOf]) => ({ id, aliasOf })),
   ];
 }
+
+/** The most reference images any model takes: the bound on uploads per request. */
+export function maxReferenceImages(): number {
+  return Math.max(...models.map((spec) => spec.maxReferences));
+}

@@ -56,7 +56,15 @@ const grokAcceptedQualities = new Set(["auto", "standard", "hd"]);
 
 const wxh = /^(\d{1,5})x(\d{1,5})$/;
 
-export function translateRequest(request: ImageRequest): Translation {
+export interface TranslateOptions {
+  /** The parameter that carried the references, for error messages (`image` for edits). */
+  referencesParam?: string;
+}
+
+export function translateRequest(
+  request: ImageRequest,
+  options: TranslateOptions = {},
+): Translation {
   const requestedModel = request.model ?? defaultModelName;
   const model = resolveModel(requestedModel);
   if (!model) {
@@ -68,7 +76,11 @@ export function translateRequest(request: ImageRequest): Translation {
   }
   const spec = model.spec;
   const n = request.n ?? 1;
-  const references = normaliseReferences(request.image_url, spec);
+  const references = normaliseReferences(
+    request.image_url,
+    spec,
+    options.referencesParam ?? "image_url",
+  );
 
   const body: UpstreamSubmitBody = { model: spec.id, prompt: request.prompt, n };
   if (references !== undefined) body.image_url = references;
@@ -372,6 +384,7 @@ export const translationTables = {
 function normaliseReferences(
   imageUrl: string | string[] | undefined,
   spec: ModelSpec,
+  param: string,
 ): string | string[] | undefined {
   if (imageUrl === undefined) return undefined;
   const list = typeof imageUrl === "string" ? [imageUrl] : imageUrl;
@@ -381,17 +394,35 @@ function normaliseReferences(
       spec.maxReferences === 0
         ? `${spec.id} does not take reference images.`
         : `${spec.id} takes at most ${spec.maxReferences} reference image(s); got ${list.length}.`,
-      "image_url",
+      param,
     );
   }
   for (const url of list) {
     if (!/^(https?:\/\/[^\s]+|data:image\/[a-z0-9.+-]+;base64,)/i.test(url)) {
       throw new InvalidRequestError(
         "Each image_url must be an http(s) URL or a data:image/...;base64 URI.",
-        "image_url",
+        param,
       );
     }
   }
-  // The seed sends one reference as a string; several go as a list.
-  return list.length === 1 ? list[0] : list;
+  return referencesValue(list);
+}
+
+// The seed sends one reference as a string; several go as a list.
+function referencesValue(list: readonly string[]): string | string[] | undefined {
+  if (list.length === 0) return undefined;
+  return list.length === 1 ? list[0] : [...list];
+}
+
+/**
+ * The translation with its references replaced: uploads are checked (count,
+ * model) with placeholders first and only stored or encoded once the whole
+ * request is known to be acceptable.
+ */
+export function withReferences(translation: Translation, urls: readonly string[]): Translation {
+  const body: UpstreamSubmitBody = { ...translation.body };
+  const value = referencesValue(urls);
+  if (value === undefined) delete body.image_url;
+  else body.image_url = value;
+  return { ...translation, body };
 }

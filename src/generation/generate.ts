@@ -2,7 +2,7 @@
 // submit once, wait through the shared poller, and download every result into
 // the blob store. Knows nothing of HTTP requests or tenants.
 import type { ImageRequest } from "../catalog/request.js";
-import { type Translation, translateRequest } from "../catalog/translate.js";
+import { type TranslateOptions, type Translation, translateRequest } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
 import type { BlobStore, StoredBlob } from "../storage/blobs.js";
@@ -47,7 +47,7 @@ export interface GeneratedImages {
 
 export interface GenerationService {
   /** Checks and translates a request without submitting it (throws 4xx errors). */
-  translate(request: ImageRequest): Translation;
+  translate(request: ImageRequest, options?: TranslateOptions): Translation;
   generate(command: GenerateCommand, translation?: Translation): Promise<GeneratedImages>;
 }
 

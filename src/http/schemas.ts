@@ -38,6 +38,31 @@ export const imageRequestSchema = z.object({
   ),
 }) satisfies z.ZodType<ImageRequest>;
 
+/** images.edit as multipart: references arrive as files, not `image_url`. */
+export const editFormSchema = imageRequestSchema.omit({ image_url: true }).extend({
+  input_fidelity: optional(z.enum(["high", "low"])),
+});
+
+const imageReference = z.strictObject({
+  image_url: optional(z.string().min(1).max(70_000_000)),
+  file_id: optional(z.string().min(1).max(256)),
+});
+
+/** images.edit as JSON (OpenAI's form for GPT image models): references as URLs. */
+export const editJsonSchema = editFormSchema.extend({
+  images: z.array(imageReference).min(1, "give at least one image").max(16),
+  mask: optional(imageReference),
+});
+
+/** images.createVariation: no prompt; one image file. */
+export const variationFormSchema = z.object({
+  model: optional(z.string().trim().min(1).max(128)),
+  n: optional(z.number().int().min(1).max(10)),
+  size: optional(z.string().max(32)),
+  response_format: optional(z.enum(["url", "b64_json"])),
+  user: optional(z.string().max(512)),
+});
+
 /** Parses `body` or throws the OpenAI-style 400 for its first problem. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {

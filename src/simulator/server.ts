@@ -47,6 +47,21 @@ export interface SimulatorOptions {
   publicUrl?: string;
   /** Keep `requests` (default true; benchmarks turn it off to save memory). */
   recordRequests?: boolean;
+  /**
+   * Accept `data:` URIs in `image_url` (default true). The site documents only
+   * https URLs; false answers them as an invalid request.
+   */
+  acceptDataUris?: boolean;
+}
+
+/** What the simulator made of one reference in `image_url`, as the upstream would fetch it. */
+export interface SimReference {
+  form: "url" | "data";
+  /** The HTTP status of the fetch (200 for a data: URI). */
+  status: number;
+  /** The image type sniffed from the bytes, if they are an image. */
+  imageType: string | undefined;
+  bytes: Buffer;
 }
 
 export interface SimRequestRecord {
@@ -74,6 +89,8 @@ export interface Simulator {
   image(taskId: string, index: number): { bytes: Buffer; contentType: string };
   /** Resolves once `submits.length >= count`. */
   waitForSubmits(count: number): Promise<void>;
+  /** The task's references, fetched (URLs, without any key) or decoded (data: URIs). */
+  references(taskId: string): Promise<SimReference[]>;
   /** Closes the server and every socket. */
   close(): Promise<void>;
 }
@@ -199,6 +216,37 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       delays.add(timer);
     });
 
+  const imageTypeOf = (bytes: Buffer): string | undefined => {
+    if (bytes.subarray(0, 4).toString("latin1") === "\x89PNG") return "image/png";
+    if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "image/jpeg";
+    if (bytes.toString("latin1", 0, 4) === "RIFF" && bytes.toString("latin1", 8, 12) === "WEBP") {
+      return "image/webp";
+    }
+    return undefined;
+  };
+  const referenceChecks = new Map<string, Promise<SimReference[]>>();
+
+  // The upstream fetches URL references itself, with no key: so does this.
+  async function checkReferences(value: unknown): Promise<SimReference[]> {
+    const list = value === undefined ? [] : Array.isArray(value) ? value : [value];
+    return Promise.all(
+      list.map(async (ref: string): Promise<SimReference> => {
+        const data = /^data:[^;,]+;base64,(.*)$/s.exec(ref);
+        if (data) {
+          const bytes = Buffer.from(data[1] ?? "", "base64");
+          return { form: "data", status: 200, imageType: imageTypeOf(bytes), bytes };
+        }
+        try {
+          const response = await fetch(ref);
+          const bytes = Buffer.from(await response.arrayBuffer());
+          return { form: "url", status: response.status, imageType: imageTypeOf(bytes), bytes };
+        } catch {
+          return { form: "url", status: 0, imageType: undefined, bytes: Buffer.alloc(0) };
+        }
+      }),
+    );
+  }
+
   function createTask(key: string, body: Record<string, unknown>, model: string): SimTaskInfo {
     const taskId = `aiimg_${randomBytes(12).toString("hex")}`;
     const prompt = body.prompt as string;
@@ -230,6 +278,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       omitProgress: spelling === "mixed" && submits.length % 2 === 1,
     });
     submits.push(info);
+    referenceChecks.set(taskId, checkReferences(body.image_url));
     submitted.emit("submit");
     return info;
   }
@@ -245,6 +294,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     if (route === "submit") {
       const checked = checkSubmit(raw);
       if ("error" in checked) return checked.error;
+      if (
+        options.acceptDataUris === false &&
+        JSON.stringify(checked.body.image_url ?? "").includes('"data:')
+      ) {
+        return newApiError(400, "image_url must be an https URL", "invalid_request");
+      }
       const { taskId: id } = createTask(key, checked.body, checked.model);
       return {
         status: 200,
@@ -396,6 +451,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         bytes: Buffer.concat(imageParts(id, index, format, options.imageBytes)),
         contentType: contentTypes[format],
       };
+    },
+    references(id) {
+      return referenceChecks.get(id) ?? Promise.resolve([]);
     },
     async waitForSubmits(count) {
       while (submits.length < count) await once(submitted, "submit");

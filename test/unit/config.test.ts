@@ -32,6 +32,9 @@ describe("loadConfig defaults (DESIGN.md)", () => {
       maxWaitMs: 540_000,
       urlTtlMs: 24 * 3600 * 1000,
       maxBodyBytes: 50 * 1024 * 1024,
+      referenceDelivery: "auto",
+      maxUploadBytes: 25 * 1024 * 1024,
+      variationModel: "dall-e-2",
     });
   });
 
@@ -70,6 +73,9 @@ describe("loadConfig values", () => {
       IMAGEGATE_MAX_WAIT_MS: "120000",
       IMAGEGATE_URL_TTL_SECONDS: "3600",
       IMAGEGATE_MAX_BODY_MB: "20",
+      IMAGEGATE_REFERENCE_DELIVERY: "data",
+      IMAGEGATE_MAX_UPLOAD_MB: "10",
+      IMAGEGATE_VARIATION_MODEL: "nano-banana",
     });
     expect(config).toEqual({
       port: 3000,
@@ -84,6 +90,9 @@ describe("loadConfig values", () => {
       maxWaitMs: 120_000,
       urlTtlMs: 3_600_000,
       maxBodyBytes: 20 * 1024 * 1024,
+      referenceDelivery: "data",
+      maxUploadBytes: 10 * 1024 * 1024,
+      variationModel: "nano-banana",
     });
   });
 
@@ -198,6 +207,10 @@ describe("loadConfig errors", () => {
     ["IMAGEGATE_URL_TTL_SECONDS", "2592001"],
     ["IMAGEGATE_MAX_BODY_MB", "0"],
     ["IMAGEGATE_MAX_BODY_MB", "513"],
+    ["IMAGEGATE_REFERENCE_DELIVERY", "ftp"],
+    ["IMAGEGATE_MAX_UPLOAD_MB", "0"],
+    ["IMAGEGATE_VARIATION_MODEL", "dall-e-9"],
+    ["IMAGEGATE_VARIATION_MODEL", "grok-imagine-image-lite"],
   ])("%s=%j is one line naming the variable", (name, value) => {
     const err = configError({ [name]: value });
     expect(err.name).toBe("ConfigError");

@@ -1,24 +1,40 @@
-// POST /v1/images/generations: parse, check, hand to the generation use case,
-// deliver as OpenAI does.
-import type { FastifyPluginAsync, FastifyReply } from "fastify";
+// POST /v1/images/generations, /v1/images/edits and /v1/images/variations:
+// parse, check everything that can refuse the request, hand it to the
+// generation use case, deliver as OpenAI does. Edits and variations are
+// generations with reference images.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { ImageRequest } from "../../catalog/request.js";
+import { type Translation, withReferences } from "../../catalog/translate.js";
 import type { Clock } from "../../clock.js";
-import { GatewayError } from "../../errors.js";
+import { GatewayError, InvalidRequestError } from "../../errors.js";
 import type { Deliverer, Delivery } from "../../generation/deliver.js";
 import type { GenerationService } from "../../generation/generate.js";
+import type { ReferenceImage, ReferencePublisher } from "../../generation/references.js";
 import { assertModelAllowed, type ConcurrencyGate } from "../../tenancy/limits.js";
 import type { UsageLedger } from "../../tenancy/usage.js";
 import type { Vault } from "../../tenancy/vault.js";
 import { tenantOf } from "../auth.js";
-import { imageRequestSchema, parseBody } from "../schemas.js";
+import {
+  editFormSchema,
+  editJsonSchema,
+  imageRequestSchema,
+  parseBody,
+  variationFormSchema,
+} from "../schemas.js";
 import { sendEventStream } from "../sse.js";
+import { checkImageBytes, formToBody, readMultipartForm, type UploadLimits } from "../uploads.js";
 
 export interface ImagesRouteOptions {
   generation: GenerationService;
   deliverer: Deliverer;
+  references: ReferencePublisher;
   vault: Vault;
   gate: ConcurrencyGate;
   ledger: UsageLedger;
   clock: Clock;
+  uploadLimits: UploadLimits;
+  /** The model name variations run on (IMAGEGATE_VARIATION_MODEL). */
+  variationModel: string;
 }
 
 export function sendDelivery(reply: FastifyReply, delivery: Delivery): FastifyReply {
@@ -29,16 +45,44 @@ export function sendDelivery(reply: FastifyReply, delivery: Delivery): FastifyRe
     .send(delivery.stream);
 }
 
-export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, options) => {
-  const { generation, deliverer, vault, gate, ledger, clock } = options;
+// Stands in for each upload while the request is checked, so that nothing is
+// stored or encoded for a request that will be refused.
+const placeholderReference = "data:image/png;base64,";
 
-  app.post("/images/generations", async (request, reply) => {
-    const receivedAt = clock.now();
+/** OpenAI's variations have no prompt; the upstream needs one. */
+export const variationPrompt =
+  "Create a variation of the reference image: keep its subject, composition, colours and style, and vary the details naturally.";
+
+function refuseMask(): never {
+  throw new InvalidRequestError(
+    "None of the upstream's models can apply a mask, so 'mask' cannot be honoured. Describe the change in the prompt and send the image without a mask.",
+    "mask",
+    "mask_not_supported",
+  );
+}
+
+/** A reference given as a data: URI in a JSON edit, checked by its bytes like an upload. */
+function checkDataUri(url: string, param: string): void {
+  const match = /^data:image\/[a-z0-9.+-]+;base64,(.*)$/is.exec(url);
+  if (match) checkImageBytes(Buffer.from(match[1] ?? "", "base64"), param);
+}
+
+export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, options) => {
+  const { generation, deliverer, references, vault, gate, ledger, clock } = options;
+
+  /** Everything after the request is understood: limits, submit, wait, deliver. */
+  async function run(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    receivedAt: number,
+    body: ImageRequest,
+    checked: Translation,
+    uploads: readonly ReferenceImage[],
+    events: "image_generation" | "image_edit",
+  ): Promise<FastifyReply> {
     const tenant = tenantOf(request);
-    const body = parseBody(imageRequestSchema, request.body);
     // Every check that can refuse the request runs before anything is submitted.
-    const translation = generation.translate(body);
-    assertModelAllowed(tenant.models, translation.model.spec.id, translation.model.requested);
+    assertModelAllowed(tenant.models, checked.model.spec.id, checked.model.requested);
     const credential = vault.upstreamCredential(tenant);
     if (credential === undefined) {
       throw new GatewayError({
@@ -58,18 +102,105 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     // reserved and the generation is recorded for usage.
     const recordId = ledger.reserve({
       tenant,
-      model: translation.model.spec.id,
-      requestedModel: translation.model.requested,
-      n: translation.n,
+      model: checked.model.spec.id,
+      requestedModel: checked.model.requested,
+      n: checked.n,
     });
+    let translation = checked;
+    if (uploads.length > 0) {
+      try {
+        translation = withReferences(checked, await references.publish(uploads));
+      } catch (err) {
+        ledger.finished(recordId, { state: "refused", errorCode: "reference_upload_failed" });
+        throw err;
+      }
+    }
     const command = { request: body, credential, receivedAt, recordId };
     if (body.stream === true) {
       return sendEventStream(reply, clock, async function* () {
         const result = await generation.generate(command, translation);
-        yield* deliverer.events(result, "image_generation");
+        yield* deliverer.events(result, events);
       });
     }
     const result = await generation.generate(command, translation);
     return sendDelivery(reply, await deliverer.deliver(result, translation.responseFormat));
+  }
+
+  app.post("/images/generations", async (request, reply) => {
+    const receivedAt = clock.now();
+    const body = parseBody(imageRequestSchema, request.body);
+    const references = body.image_url === undefined ? [] : [body.image_url].flat();
+    for (const [index, url] of references.entries()) {
+      checkDataUri(url, references.length === 1 ? "image_url" : `image_url[${index}]`);
+    }
+    const translation = generation.translate(body);
+    return run(request, reply, receivedAt, body, translation, [], "image_generation");
+  });
+
+  app.post("/images/edits", async (request, reply) => {
+    const receivedAt = clock.now();
+    let body: ImageRequest;
+    let uploads: ReferenceImage[] = [];
+    if (request.isMultipart()) {
+      const form = await readMultipartForm(request, options.uploadLimits);
+      if (form.mask !== undefined) refuseMask();
+      const fields = parseBody(editFormSchema, formToBody(form.fields));
+      if (form.images.length === 0) {
+        throw new InvalidRequestError(
+          "Missing required parameter: 'image'.",
+          "image",
+          "missing_required_parameter",
+        );
+      }
+      uploads = form.images;
+      body = { ...fields, image_url: uploads.map(() => placeholderReference) };
+    } else {
+      const { images, mask, ...fields } = parseBody(editJsonSchema, request.body);
+      if (mask !== undefined) refuseMask();
+      const urls = images.map((image, index) => {
+        const param = `images[${index}]`;
+        if (image.file_id !== undefined || image.image_url === undefined) {
+          throw new InvalidRequestError(
+            "Give each image as image_url (an https URL or a data: URI); file_id is not supported.",
+            `${param}.file_id`,
+          );
+        }
+        checkDataUri(image.image_url, `${param}.image_url`);
+        return image.image_url;
+      });
+      body = { ...fields, image_url: urls };
+    }
+    const translation = generation.translate(body, { referencesParam: "image" });
+    return run(request, reply, receivedAt, body, translation, uploads, "image_edit");
+  });
+
+  app.post("/images/variations", async (request, reply) => {
+    const receivedAt = clock.now();
+    if (!request.isMultipart()) {
+      throw new InvalidRequestError(
+        "Variations take multipart/form-data with one 'image' file.",
+        "image",
+        "invalid_content_type",
+      );
+    }
+    const form = await readMultipartForm(request, { ...options.uploadLimits, maxFiles: 1 });
+    if (form.mask !== undefined) refuseMask();
+    const [image] = form.images;
+    if (image === undefined) {
+      throw new InvalidRequestError(
+        "Missing required parameter: 'image'.",
+        "image",
+        "missing_required_parameter",
+      );
+    }
+    const fields = parseBody(variationFormSchema, formToBody(form.fields));
+    const body: ImageRequest = {
+      ...fields,
+      model: fields.model ?? options.variationModel,
+      prompt: variationPrompt,
+      image_url: placeholderReference,
+    };
+    const translation = generation.translate(body, { referencesParam: "image" });
+    return run(request, reply, receivedAt, body, translation, [image], "image_generation");
   });
 };
