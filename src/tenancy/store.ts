@@ -54,6 +54,18 @@ const migrations: readonly string[] = [
    );
    CREATE INDEX generations_tenant_day ON generations(tenant_id, day);
    ALTER TABLE api_keys ADD COLUMN name TEXT;`,
+  // v3: enough of each generation to resume it after a restart, serve it
+  // through the async API, and answer a retried request with the same task.
+  `ALTER TABLE generations ADD COLUMN plan TEXT;
+   ALTER TABLE generations ADD COLUMN results TEXT;
+   ALTER TABLE generations ADD COLUMN error TEXT;
+   ALTER TABLE generations ADD COLUMN request_hash TEXT;
+   ALTER TABLE generations ADD COLUMN idempotency_key TEXT;
+   CREATE UNIQUE INDEX generations_idempotency
+     ON generations(tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+   CREATE INDEX generations_request ON generations(tenant_id, request_hash, created_at);
+   CREATE INDEX generations_unfinished ON generations(state)
+     WHERE state IN ('pending', 'running');`,
 ];
 
 export function openStore(dataDir: string): Db {

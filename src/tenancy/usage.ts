@@ -1,6 +1,8 @@
-// Usage accounting and the daily image budget. One row per generation, written
-// before the submit (so a budget check and its reservation are one atomic
-// step) and updated as the task progresses; usage reports aggregate the rows.
+// The durable record of each generation, usage accounting and the daily image
+// budget. One row per generation, written before the submit (so a budget check
+// and its reservation are one atomic step) and updated as the task progresses:
+// usage reports aggregate the rows, a restart resumes the unfinished ones, and
+// the async API and retried requests read them.
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
 import { newId } from "./ids.js";
@@ -23,9 +25,92 @@ export type GenerationState =
   | "unknown"
   | "error";
 
+/** What it takes to finish and deliver a generation after a restart. */
+export interface TaskPlan {
+  n: number;
+  expectedMs: number;
+  responseFormat: "url" | "b64_json";
+  echo: { size?: string; quality?: string; background?: string };
+}
+
+/** A result image in the blob store. */
+export interface StoredResult {
+  id: string;
+  contentType: string | undefined;
+  size: number;
+}
+
+/** The error a failed generation answered with, to answer it again. */
+export interface FailureInfo {
+  status: number;
+  type: string;
+  code: string | null;
+  message: string;
+}
+
 export type GenerationOutcome =
-  | { state: "succeeded"; images: number }
-  | { state: "failed" | "refused" | "unknown" | "error"; errorCode: string };
+  | { state: "succeeded"; images: number; results?: StoredResult[] | undefined }
+  | {
+      state: "failed" | "refused" | "unknown" | "error";
+      errorCode: string;
+      error?: FailureInfo | undefined;
+    };
+
+export interface GenerationRecord {
+  id: string;
+  tenantId: string;
+  createdAt: number;
+  finishedAt: number | null;
+  model: string;
+  requestedModel: string;
+  n: number;
+  state: GenerationState;
+  upstreamTaskId: string | null;
+  images: number;
+  plan: TaskPlan | null;
+  results: StoredResult[];
+  error: FailureInfo | null;
+  requestHash: string | null;
+  idempotencyKey: string | null;
+}
+
+interface GenerationRow {
+  id: string;
+  tenant_id: string;
+  created_at: number;
+  finished_at: number | null;
+  model: string;
+  requested_model: string;
+  n: number;
+  state: GenerationState;
+  upstream_task_id: string | null;
+  images: number;
+  plan: string | null;
+  results: string | null;
+  error: string | null;
+  request_hash: string | null;
+  idempotency_key: string | null;
+}
+
+function toRecord(row: GenerationRow): GenerationRecord {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    createdAt: row.created_at,
+    finishedAt: row.finished_at,
+    model: row.model,
+    requestedModel: row.requested_model,
+    n: row.n,
+    state: row.state,
+    upstreamTaskId: row.upstream_task_id,
+    images: row.images,
+    plan: row.plan === null ? null : (JSON.parse(row.plan) as TaskPlan),
+    results: row.results === null ? [] : (JSON.parse(row.results) as StoredResult[]),
+    error: row.error === null ? null : (JSON.parse(row.error) as FailureInfo),
+    requestHash: row.request_hash,
+    idempotencyKey: row.idempotency_key,
+  };
+}
 
 export interface UsageRow {
   day: string;
@@ -56,6 +141,10 @@ export interface ReserveRequest {
   model: string;
   requestedModel: string;
   n: number;
+  plan?: TaskPlan | undefined;
+  /** A digest of what was asked, to recognise a retry of the same request. */
+  requestHash?: string | undefined;
+  idempotencyKey?: string | undefined;
 }
 
 export interface UsageLedger {
@@ -66,6 +155,12 @@ export interface UsageLedger {
   /** Images counted against the tenant's budget today. */
   imagesToday(tenantId: string): number;
   report(tenantId: string, from: string, to: string): UsageReport;
+  get(id: string): GenerationRecord | undefined;
+  byIdempotencyKey(tenantId: string, key: string): GenerationRecord | undefined;
+  /** The newest generation of this tenant for the same request, created at or after `since`. */
+  latestForRequest(tenantId: string, requestHash: string, since: number): GenerationRecord | undefined;
+  /** Generations a restart must pick up: reserved or running. */
+  unfinished(): GenerationRecord[];
 }
 
 /** The UTC calendar day of a clock time, `YYYY-MM-DD`. */
@@ -79,8 +174,10 @@ const reachedUpstream = "state NOT IN ('refused', 'pending')";
 
 export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
   const insert = db.prepare(
-    `INSERT INTO generations (id, tenant_id, day, created_at, model, requested_model, n, state)
-     VALUES (@id, @tenant_id, @day, @created_at, @model, @requested_model, @n, 'pending')`,
+    `INSERT INTO generations (id, tenant_id, day, created_at, model, requested_model, n, state,
+                              plan, request_hash, idempotency_key)
+     VALUES (@id, @tenant_id, @day, @created_at, @model, @requested_model, @n, 'pending',
+             @plan, @request_hash, @idempotency_key)`,
   );
   const usedToday = db.prepare<[string, string], { used: number | null }>(
     `SELECT SUM(n) AS used FROM generations
@@ -91,8 +188,19 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
   );
   const markFinished = db.prepare(
     `UPDATE generations SET state = @state, images = @images, error_code = @error_code,
-            finished_at = @finished_at
+            finished_at = @finished_at, results = @results, error = @error
       WHERE id = @id`,
+  );
+  const selectOne = db.prepare<[string], GenerationRow>("SELECT * FROM generations WHERE id = ?");
+  const selectByKey = db.prepare<[string, string], GenerationRow>(
+    "SELECT * FROM generations WHERE tenant_id = ? AND idempotency_key = ?",
+  );
+  const selectLatest = db.prepare<[string, string, number], GenerationRow>(
+    `SELECT * FROM generations WHERE tenant_id = ? AND request_hash = ? AND created_at >= ?
+      ORDER BY created_at DESC LIMIT 1`,
+  );
+  const selectUnfinished = db.prepare<[], GenerationRow>(
+    "SELECT * FROM generations WHERE state IN ('pending', 'running') ORDER BY created_at",
   );
   const aggregate = db.prepare<[string, string, string], UsageRow>(
     `SELECT day, model,
@@ -137,6 +245,9 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
       model: request.model,
       requested_model: request.requestedModel,
       n,
+      plan: request.plan === undefined ? null : JSON.stringify(request.plan),
+      request_hash: request.requestHash ?? null,
+      idempotency_key: request.idempotencyKey ?? null,
     });
     return id;
   });
@@ -153,7 +264,30 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
         images: outcome.state === "succeeded" ? outcome.images : 0,
         error_code: outcome.state === "succeeded" ? null : outcome.errorCode,
         finished_at: clock.now(),
+        results:
+          outcome.state === "succeeded" && outcome.results !== undefined
+            ? JSON.stringify(outcome.results)
+            : null,
+        error:
+          outcome.state !== "succeeded" && outcome.error !== undefined
+            ? JSON.stringify(outcome.error)
+            : null,
       });
+    },
+    get(id) {
+      const row = selectOne.get(id);
+      return row ? toRecord(row) : undefined;
+    },
+    byIdempotencyKey(tenantId, key) {
+      const row = selectByKey.get(tenantId, key);
+      return row ? toRecord(row) : undefined;
+    },
+    latestForRequest(tenantId, requestHash, since) {
+      const row = selectLatest.get(tenantId, requestHash, since);
+      return row ? toRecord(row) : undefined;
+    },
+    unfinished() {
+      return selectUnfinished.all().map(toRecord);
     },
     imagesToday,
     report(tenantId, from, to) {

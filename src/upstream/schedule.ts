@@ -15,13 +15,17 @@ export interface ScheduleInput {
   /** 0..1 from the last read, if the upstream reports one. */
   progress: number | undefined;
   /**
-   * Elapsed time when this progress value was first reported (defaults to
-   * elapsedMs). A value that stops moving is how a stalled task shows.
+   * Elapsed time when this progress value was first reported. A value that
+   * stops moving is how a stalled task shows; a caller that omits it gets
+   * elapsedMs, and so never sees a stall (its reads stay dense).
    */
   progressSinceMs?: number | undefined;
 }
 
-/** The densest we ever read one task. */
+/**
+ * The shortest gap between reads of one task, except in the last moments
+ * before the finish that progress predicts (see finalGapMs).
+ */
 export const minGapMs = 200;
 /** The sparsest, once a task is long overdue or its estimate is far off. */
 export const maxGapMs = 10_000;
@@ -80,8 +84,10 @@ export function nextReadDelayMs(input: ScheduleInput): number {
     // a read there either finds the result or pins the finish down to about
     // 1% of the task, and the next one lands on it.
     const delay = Math.min(window.latest, window.earliest + finishSlackMs) - elapsedMs;
-    // Cap the jump in case progress is not linear (a long queue, then a fast render).
-    if (delay >= minGapMs) return Math.min(delay, Math.max(maxGapMs, elapsedMs));
+    // Cap the jump at maxGapMs in case progress is not linear (a long queue,
+    // or a stall, then a fast render): at most one read per 10 s, well within
+    // the budget of one per 2 s, and a wrong estimate costs at most 10 s.
+    if (delay >= minGapMs) return Math.min(delay, maxGapMs);
     return Math.max(delay, finalGapMs);
   }
   // No usable progress: early looks (which, if the upstream reports progress,
