@@ -14,6 +14,8 @@ import { toErrorResponse } from "./errors.js";
 import { createDeliverer } from "./generation/deliver.js";
 import { createGenerationService } from "./generation/generate.js";
 import { createReferencePublisher, resolveDelivery } from "./generation/references.js";
+import { resumeUnfinished } from "./generation/resume.js";
+import { createAdmission } from "./http/admission.js";
 import { tenantAuth } from "./http/auth.js";
 import { registerTenantRateLimit } from "./http/rate-limit.js";
 import { adminRoutes } from "./http/routes/admin.js";
@@ -21,6 +23,7 @@ import { filesRoutes } from "./http/routes/files.js";
 import { healthRoutes } from "./http/routes/health.js";
 import { imagesRoutes } from "./http/routes/images.js";
 import { modelsRoutes } from "./http/routes/models.js";
+import { tasksRoutes } from "./http/routes/tasks.js";
 import { createLocalBlobStore, createUrlSigner } from "./storage/blobs.js";
 import { createConcurrencyGate } from "./tenancy/limits.js";
 import { checkMasterKey } from "./tenancy/master-key.js";
@@ -119,8 +122,22 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     blobs,
     clock,
     log: app.log,
-    maxWaitMs: config.maxWaitMs,
     recorder: ledger,
+  });
+  const admission = createAdmission({
+    generation,
+    references: createReferencePublisher({
+      delivery: resolveDelivery(config.referenceDelivery, config.publicUrl),
+      blobs,
+      signer,
+      clock,
+      urlTtlMs: Math.max(3_600_000, config.maxWaitMs),
+    }),
+    vault,
+    gate: createConcurrencyGate(),
+    ledger,
+    clock,
+    maxWaitMs: config.maxWaitMs,
   });
   const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
 
@@ -159,20 +176,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       await v1.register(multipart, { limits: { fileSize: config.maxUploadBytes } });
       await v1.register(imagesRoutes, {
         generation,
+        admission,
         deliverer,
-        vault,
-        references: createReferencePublisher({
-          delivery: resolveDelivery(config.referenceDelivery, config.publicUrl),
-          blobs,
-          signer,
-          clock,
-          urlTtlMs: Math.max(3_600_000, config.maxWaitMs),
-        }),
-        gate: createConcurrencyGate(),
-        ledger,
         clock,
         uploadLimits: { maxFileBytes: config.maxUploadBytes, maxFiles: maxReferenceImages() },
         variationModel: config.variationModel,
+      });
+      await v1.register(tasksRoutes, {
+        generation,
+        admission,
+        ledger,
+        blobs,
+        clock,
+        publicUrl: config.publicUrl,
       });
       await v1.register(modelsRoutes);
     },
@@ -205,7 +221,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         }
       });
   };
-  app.addHook("onReady", async () => sweep());
+  app.addHook("onReady", async () => {
+    sweep();
+    resumeUnfinished({ ledger, vault, generation, log: app.log });
+  });
 
   app.addHook("preClose", async () => {
     closing = true;
@@ -218,6 +237,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
   app.addHook("onClose", async () => {
     if (sweeper) clock.clearTimeout(sweeper);
+    // What is still running stays recorded as running; the next start resumes it.
+    generation.close();
     poller.close();
     await upstream.close();
     db.close();

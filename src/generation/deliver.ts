@@ -38,7 +38,7 @@ const outputFormats: Readonly<Record<string, string>> = {
 /** Response fields besides `data`, in OpenAI's order. */
 function envelopeFields(result: GeneratedImages): Omit<ImagesResponse, "created" | "data"> {
   const fields: Omit<ImagesResponse, "created" | "data"> = {};
-  const { echo } = result.translation;
+  const { echo } = result;
   if (echo.background !== undefined) fields.background = echo.background;
   const format = outputFormats[result.images[0]?.contentType ?? ""];
   if (format !== undefined) fields.output_format = format;

@@ -1,11 +1,16 @@
-// The use case behind /v1/images/generations: resolve the model, translate,
-// submit once, wait through the shared poller, and download every result into
-// the blob store. Knows nothing of HTTP requests or tenants.
+// The use case behind every image route: submit once, wait through the shared
+// poller, download every result into the blob store, and record each step.
+// A generation runs in the background from its submit to its stored result,
+// whatever happens to the request that started it: a caller that stops
+// waiting (timeout, disconnect) loses nothing it paid for, and a restarted
+// process picks up what the previous one left running. Knows nothing of HTTP
+// requests or tenants.
 import type { ImageRequest } from "../catalog/request.js";
 import { type TranslateOptions, type Translation, translateRequest } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
 import type { BlobStore, StoredBlob } from "../storage/blobs.js";
+import type { FailureInfo, GenerationOutcome } from "../tenancy/usage.js";
 import { type UpstreamClient, UpstreamError } from "../upstream/client.js";
 import { type Poller, TaskWaitError } from "../upstream/poller.js";
 import {
@@ -16,39 +21,66 @@ import {
   waitFailure,
 } from "./failures.js";
 
-export interface GenerateCommand {
-  request: ImageRequest;
-  /** The upstream credential to submit, read and download with. */
-  credential: string;
-  /** Clock time the caller's request arrived; the wait limit counts from it. */
-  receivedAt: number;
-  /** The usage record reserved for this generation, if any. */
-  recordId?: string | undefined;
-}
-
-/** Where the use case reports how a generation went (usage accounting). */
+/** Where the use case records how a generation went (durable, for usage and resume). */
 export interface GenerationRecorder {
   submitted(recordId: string, upstreamTaskId: string): void;
-  finished(
-    recordId: string,
-    outcome:
-      | { state: "succeeded"; images: number }
-      | { state: "failed" | "refused" | "unknown" | "error"; errorCode: string },
-  ): void;
+  finished(recordId: string, outcome: GenerationOutcome): void;
 }
 
+/** What the response needs besides the images. */
+export type Echo = Translation["echo"];
+
 export interface GeneratedImages {
+  recordId: string;
   /** Unix seconds, as OpenAI's `created`. */
   created: number;
   images: StoredBlob[];
-  translation: Translation;
+  echo: Echo;
   upstreamTaskId: string;
+}
+
+export interface StartCommand {
+  /** The generation's record, reserved before the submit. */
+  recordId: string;
+  /** The upstream credential to submit, read and download with. */
+  credential: string;
+  translation: Translation;
+}
+
+/** A generation under way in this process. */
+export interface RunningGeneration {
+  recordId: string;
+  /** Set once the upstream accepted the task. */
+  readonly upstreamTaskId?: string | undefined;
+  /** The upstream's task id once it accepted the task; rejects with the submit's error. */
+  submitted: Promise<string>;
+  /** The stored results; rejects with a GatewayError. */
+  done: Promise<GeneratedImages>;
+}
+
+/** A generation a previous process left running upstream. */
+export interface ResumeCommand {
+  recordId: string;
+  credential: string;
+  upstreamTaskId: string;
+  /** When the task was submitted (clock ms). */
+  submittedAt: number;
+  n: number;
+  expectedMs: number;
+  echo: Echo;
 }
 
 export interface GenerationService {
   /** Checks and translates a request without submitting it (throws 4xx errors). */
   translate(request: ImageRequest, options?: TranslateOptions): Translation;
-  generate(command: GenerateCommand, translation?: Translation): Promise<GeneratedImages>;
+  start(command: StartCommand): RunningGeneration;
+  resume(command: ResumeCommand): RunningGeneration;
+  /** A generation still running in this process. */
+  running(recordId: string): RunningGeneration | undefined;
+  /** The last progress (0..1) the upstream reported for a running generation. */
+  progress(recordId: string): number | undefined;
+  /** Stops recording outcomes: what is still running stays recorded as running, for resume. */
+  close(): void;
 }
 
 /** The slice of a pino logger the use case writes to. */
@@ -63,9 +95,12 @@ export interface GenerationDeps {
   blobs: BlobStore;
   clock: Clock;
   log: Log;
-  /** Longest a synchronous request waits for its task (IMAGEGATE_MAX_WAIT_MS). */
-  maxWaitMs: number;
-  recorder?: GenerationRecorder;
+  recorder: GenerationRecorder;
+  /**
+   * How long after its submit a task is still waited for in the background.
+   * The upstream keeps results for about two hours (UPSTREAM.md).
+   */
+  taskLifetimeMs?: number;
 }
 
 // Connection refused and 429 leave no task behind, so a short retry is safe;
@@ -73,16 +108,32 @@ export interface GenerationDeps {
 const submitRetryDelaysMs = [250, 1_000] as const;
 const submitRetryAfterCapMs = 5_000;
 const downloadRetryDelaysMs = [300, 1_200] as const;
+const defaultTaskLifetimeMs = 2 * 3_600_000;
+
+export function failureInfo(err: unknown): FailureInfo {
+  if (err instanceof GatewayError) {
+    return { status: err.status, type: err.type, code: err.code, message: err.message };
+  }
+  return {
+    status: 500,
+    type: "server_error",
+    code: "internal_error",
+    message: "The gateway failed while finishing this generation.",
+  };
+}
 
 export function createGenerationService(deps: GenerationDeps): GenerationService {
-  const { upstream, poller, blobs, clock, log } = deps;
+  const { upstream, poller, blobs, clock, log, recorder } = deps;
+  const taskLifetimeMs = deps.taskLifetimeMs ?? defaultTaskLifetimeMs;
+  const live = new Map<string, RunningGeneration>();
+  const progressOf = new Map<string, number>();
+  let closed = false;
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
       clock.setTimeout(resolve, ms);
     });
 
-  /** Submits once (retrying only what left no task behind); rejects with [error, reached upstream?]. */
   async function submit(credential: string, translation: Translation): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -113,6 +164,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
           await blobs.remove(blob.id);
           throw downloadFailure(taskId, `result ${index} is not a PNG, JPEG, WebP or GIF image`);
         }
+        // Stored means on disk: the record will point at it for later reads.
+        await blob.written;
         return blob;
       } catch (err) {
         const delay = downloadRetryDelaysMs[attempt];
@@ -150,64 +203,18 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     return images;
   }
 
-  return {
-    translate: translateRequest,
-
-    async generate(command, translation = translateRequest(command.request)) {
-      const { recordId } = command;
-      const record = deps.recorder;
-      let taskId: string;
-      try {
-        taskId = await submit(command.credential, translation);
-      } catch (err) {
-        if (!(err instanceof UpstreamError)) throw err;
-        const failure = submitFailure(err);
-        if (recordId !== undefined) {
-          record?.finished(recordId, {
-            // An ambiguous submit may have created (and charged) a task.
-            state: err.kind === "ambiguous" ? "unknown" : "refused",
-            errorCode: failure.code ?? "upstream_error",
-          });
-        }
-        throw failure;
-      }
-      const submittedAt = clock.now();
-      if (recordId !== undefined) record?.submitted(recordId, taskId);
-      try {
-        const result = await waitAndDownload(command, translation, taskId, submittedAt);
-        if (recordId !== undefined) {
-          record?.finished(recordId, { state: "succeeded", images: result.images.length });
-        }
-        return result;
-      } catch (err) {
-        if (recordId !== undefined) {
-          const code = err instanceof GatewayError ? err.code : null;
-          record?.finished(recordId, {
-            state: err instanceof TaskFailedError ? "failed" : "error",
-            errorCode: code ?? "internal_error",
-          });
-        }
-        throw err;
-      }
-    },
-  };
-
-  async function waitAndDownload(
-    command: GenerateCommand,
-    translation: Translation,
-    taskId: string,
-    submittedAt: number,
-  ): Promise<GeneratedImages> {
-    log.info({ upstreamTaskId: taskId, model: translation.body.model }, "upstream task submitted");
-
+  /** Waits for the task and stores its results. */
+  async function collect(command: ResumeCommand): Promise<GeneratedImages> {
+    const { credential, upstreamTaskId: taskId, recordId } = command;
     let snapshot: Awaited<ReturnType<Poller["watch"]>>;
     try {
       snapshot = await poller.watch({
-        credential: command.credential,
+        credential,
         taskId,
-        submittedAt,
-        expectedMs: translation.expectedMs,
-        deadline: command.receivedAt + deps.maxWaitMs,
+        submittedAt: command.submittedAt,
+        expectedMs: command.expectedMs,
+        deadline: command.submittedAt + taskLifetimeMs,
+        onProgress: (progress) => progressOf.set(recordId, progress),
       });
     } catch (err) {
       if (err instanceof TaskWaitError) throw waitFailure(err);
@@ -220,24 +227,124 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       throw downloadFailure(taskId, "the upstream reported success without any image");
     }
     // Providers may return fewer images than asked; never more than asked.
-    const count = Math.min(snapshot.resultCount, translation.n);
-    let images: StoredBlob[];
-    try {
-      images = await downloadAll(command.credential, taskId, count);
-    } catch (err) {
-      throw err instanceof UpstreamError
-        ? downloadFailure(taskId, err.message)
-        : (err as GatewayError);
-    }
+    const count = Math.min(snapshot.resultCount, command.n);
+    const images = await downloadAll(credential, taskId, count);
     log.info(
-      { upstreamTaskId: taskId, images: images.length, ms: clock.now() - submittedAt },
+      { upstreamTaskId: taskId, images: images.length, ms: clock.now() - command.submittedAt },
       "upstream task delivered",
     );
     return {
+      recordId,
       created: Math.floor(clock.now() / 1000),
       images,
-      translation,
+      echo: command.echo,
       upstreamTaskId: taskId,
     };
   }
+
+  /** Runs `collect` and records its outcome (unless the gateway is shutting down). */
+  function finish(command: ResumeCommand): Promise<GeneratedImages> {
+    const { recordId } = command;
+    return collect(command).then(
+      (result) => {
+        recorder.finished(recordId, {
+          state: "succeeded",
+          images: result.images.length,
+          results: result.images.map(({ id, contentType, size }) => ({ id, contentType, size })),
+        });
+        return result;
+      },
+      (err: unknown) => {
+        // A shutdown interrupts the wait, not the task: it stays recorded as
+        // running, and the next start resumes it.
+        if (!closed) {
+          recorder.finished(recordId, {
+            state: err instanceof TaskFailedError ? "failed" : "error",
+            errorCode: err instanceof GatewayError ? (err.code ?? "error") : "internal_error",
+            error: failureInfo(err),
+          });
+        }
+        throw err;
+      },
+    );
+  }
+
+  function track(generation: RunningGeneration): RunningGeneration {
+    live.set(generation.recordId, generation);
+    // Nobody may be waiting any more (the caller left): failures are recorded,
+    // not unhandled.
+    generation.submitted.catch(() => {});
+    generation.done
+      .catch(() => {})
+      .finally(() => {
+        live.delete(generation.recordId);
+        progressOf.delete(generation.recordId);
+      });
+    return generation;
+  }
+
+  return {
+    translate: translateRequest,
+
+    start(command) {
+      const { recordId, translation } = command;
+      let accepted: string | undefined;
+      const submitted = submit(command.credential, translation).then(
+        (taskId) => {
+          accepted = taskId;
+          recorder.submitted(recordId, taskId);
+          log.info(
+            { upstreamTaskId: taskId, recordId, model: translation.body.model },
+            "upstream task submitted",
+          );
+          return taskId;
+        },
+        (err: unknown) => {
+          if (!(err instanceof UpstreamError)) throw err;
+          const failure = submitFailure(err);
+          recorder.finished(recordId, {
+            // An ambiguous submit may have created (and charged) a task.
+            state: err.kind === "ambiguous" ? "unknown" : "refused",
+            errorCode: failure.code ?? "upstream_error",
+            error: failureInfo(failure),
+          });
+          throw failure;
+        },
+      );
+      const done = submitted.then((upstreamTaskId) =>
+        finish({
+          recordId,
+          credential: command.credential,
+          upstreamTaskId,
+          submittedAt: clock.now(),
+          n: translation.n,
+          expectedMs: translation.expectedMs,
+          echo: translation.echo,
+        }),
+      );
+      return track({
+        recordId,
+        submitted,
+        done,
+        get upstreamTaskId() {
+          return accepted;
+        },
+      });
+    },
+
+    resume(command) {
+      return track({
+        recordId: command.recordId,
+        upstreamTaskId: command.upstreamTaskId,
+        submitted: Promise.resolve(command.upstreamTaskId),
+        done: finish(command),
+      });
+    },
+
+    running: (recordId) => live.get(recordId),
+    progress: (recordId) => progressOf.get(recordId),
+    close() {
+      closed = true;
+    },
+  };
 }

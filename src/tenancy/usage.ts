@@ -158,9 +158,15 @@ export interface UsageLedger {
   get(id: string): GenerationRecord | undefined;
   byIdempotencyKey(tenantId: string, key: string): GenerationRecord | undefined;
   /** The newest generation of this tenant for the same request, created at or after `since`. */
-  latestForRequest(tenantId: string, requestHash: string, since: number): GenerationRecord | undefined;
+  latestForRequest(
+    tenantId: string,
+    requestHash: string,
+    since: number,
+  ): GenerationRecord | undefined;
   /** Generations a restart must pick up: reserved or running. */
   unfinished(): GenerationRecord[];
+  /** Frees an expired Idempotency-Key for reuse. */
+  releaseIdempotencyKey(id: string): void;
 }
 
 /** The UTC calendar day of a clock time, `YYYY-MM-DD`. */
@@ -199,6 +205,7 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
     `SELECT * FROM generations WHERE tenant_id = ? AND request_hash = ? AND created_at >= ?
       ORDER BY created_at DESC LIMIT 1`,
   );
+  const clearKey = db.prepare("UPDATE generations SET idempotency_key = NULL WHERE id = ?");
   const selectUnfinished = db.prepare<[], GenerationRow>(
     "SELECT * FROM generations WHERE state IN ('pending', 'running') ORDER BY created_at",
   );
@@ -288,6 +295,9 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
     },
     unfinished() {
       return selectUnfinished.all().map(toRecord);
+    },
+    releaseIdempotencyKey(id) {
+      clearKey.run(id);
     },
     imagesToday,
     report(tenantId, from, to) {

@@ -31,6 +31,8 @@ export interface WatchRequest {
   expectedMs: number;
   /** Give up at this clock time. */
   deadline: number;
+  /** Called with each progress (0..1) the upstream reports. */
+  onProgress?: (progress: number) => void;
 }
 
 export interface Poller {
@@ -220,6 +222,7 @@ export function createPoller(options: PollerOptions): Poller {
       return;
     }
     const now = clock.now();
+    if (snapshot.progress !== undefined) request.onProgress?.(snapshot.progress);
     if (snapshot.progress !== undefined && snapshot.progress !== entry.progress) {
       entry.progress = snapshot.progress;
       entry.progressSince = now;

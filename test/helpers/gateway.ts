@@ -31,7 +31,12 @@ export interface TestGateway {
   /** Creates another tenant through the admin API; returns its id and key. */
   createTenant(settings: Record<string, unknown>): Promise<{ id: string; apiKey: string }>;
   /** An OpenAI client with another key (or none). */
-  clientWith(apiKey: string, options?: { maxRetries?: number }): OpenAI;
+  clientWith(apiKey: string, options?: { maxRetries?: number; timeout?: number }): OpenAI;
+  /**
+   * Stops the gateway process (as a kill would leave it: what is running stays
+   * recorded as running) and starts a new one on the same data dir and port.
+   */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -87,10 +92,18 @@ export async function buildTestApp(options: TestGatewayOptions = {}): Promise<Te
   };
   const tenant = await createTenant({ name: "test-tenant" });
 
-  const clientWith = (apiKey: string, clientOptions: { maxRetries?: number } = {}) =>
-    new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: clientOptions.maxRetries ?? 0 });
+  const clientWith = (
+    apiKey: string,
+    clientOptions: { maxRetries?: number; timeout?: number } = {},
+  ) =>
+    new OpenAI({
+      apiKey,
+      baseURL: `${url}/v1`,
+      maxRetries: clientOptions.maxRetries ?? 0,
+      ...(clientOptions.timeout === undefined ? {} : { timeout: clientOptions.timeout }),
+    });
 
-  return {
+  const gateway: TestGateway = {
     app,
     sim,
     config,
@@ -100,10 +113,16 @@ export async function buildTestApp(options: TestGatewayOptions = {}): Promise<Te
     client: clientWith(tenant.apiKey),
     clientWith,
     createTenant,
+    async restart() {
+      await gateway.app.close();
+      gateway.app = await buildApp(config, { logger: false, ...options.deps });
+      await gateway.app.listen({ port, host: "127.0.0.1" });
+    },
     async close() {
-      await app.close();
+      await gateway.app.close();
       await sim.close();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+  return gateway;
 }

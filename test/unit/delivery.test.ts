@@ -115,7 +115,13 @@ describe("b64_json delivery", () => {
         size: "1024x1024",
       });
       const delivery = await d.deliver(
-        { created: 1_700_000_000, images, translation, upstreamTaskId: "t" },
+        {
+          created: 1_700_000_000,
+          images,
+          echo: translation.echo,
+          upstreamTaskId: "t",
+          recordId: "r",
+        },
         "b64_json",
       );
       expect(delivery.kind).toBe("stream");
@@ -141,7 +147,7 @@ describe("b64_json delivery", () => {
     const translation = translateRequest({ model: "dall-e-3", prompt: "p" });
     const deliverer = createDeliverer({ blobs, signer, clock: systemClock, urlTtlMs: 60_000 });
     const delivery = await deliverer.deliver(
-      { created: 1, images: [image], translation, upstreamTaskId: "t" },
+      { created: 1, images: [image], echo: translation.echo, upstreamTaskId: "t", recordId: "r" },
       "url",
     );
     if (delivery.kind !== "json") throw new Error("expected json");

@@ -4,16 +4,13 @@
 // generations with reference images.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { ImageRequest } from "../../catalog/request.js";
-import { type Translation, withReferences } from "../../catalog/translate.js";
+import type { Translation } from "../../catalog/translate.js";
 import type { Clock } from "../../clock.js";
-import { GatewayError, InvalidRequestError } from "../../errors.js";
+import { InvalidRequestError } from "../../errors.js";
 import type { Deliverer, Delivery } from "../../generation/deliver.js";
 import type { GenerationService } from "../../generation/generate.js";
-import type { ReferenceImage, ReferencePublisher } from "../../generation/references.js";
-import { assertModelAllowed, type ConcurrencyGate } from "../../tenancy/limits.js";
-import type { UsageLedger } from "../../tenancy/usage.js";
-import type { Vault } from "../../tenancy/vault.js";
-import { tenantOf } from "../auth.js";
+import type { ReferenceImage } from "../../generation/references.js";
+import { type AdmissionService, requestDigest } from "../admission.js";
 import {
   editFormSchema,
   editJsonSchema,
@@ -26,11 +23,8 @@ import { checkImageBytes, formToBody, readMultipartForm, type UploadLimits } fro
 
 export interface ImagesRouteOptions {
   generation: GenerationService;
+  admission: AdmissionService;
   deliverer: Deliverer;
-  references: ReferencePublisher;
-  vault: Vault;
-  gate: ConcurrencyGate;
-  ledger: UsageLedger;
   clock: Clock;
   uploadLimits: UploadLimits;
   /** The model name variations run on (IMAGEGATE_VARIATION_MODEL). */
@@ -68,7 +62,7 @@ function checkDataUri(url: string, param: string): void {
 }
 
 export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, options) => {
-  const { generation, deliverer, references, vault, gate, ledger, clock } = options;
+  const { generation, admission, deliverer, clock } = options;
 
   /** Everything after the request is understood: limits, submit, wait, deliver. */
   async function run(
@@ -76,53 +70,27 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     reply: FastifyReply,
     receivedAt: number,
     body: ImageRequest,
-    checked: Translation,
+    translation: Translation,
     uploads: readonly ReferenceImage[],
+    requestHash: string,
     events: "image_generation" | "image_edit",
   ): Promise<FastifyReply> {
-    const tenant = tenantOf(request);
-    // Every check that can refuse the request runs before anything is submitted.
-    assertModelAllowed(tenant.models, checked.model.spec.id, checked.model.requested);
-    const credential = vault.upstreamCredential(tenant);
-    if (credential === undefined) {
-      throw new GatewayError({
-        status: 500,
-        type: "server_error",
-        code: "upstream_credential_missing",
-        message:
-          "No upstream credential is configured for this tenant (set IMAGEGATE_UPSTREAM_KEY or the tenant's upstream_key).",
-        retryable: false,
-      });
-    }
-    // The slot is held until the response is over, however it ends (the raw
-    // response's "close" fires on success, error and client disconnect).
-    const release = gate.acquire(tenant.id, tenant.maxConcurrent);
-    reply.raw.once("close", release);
-    // Past the daily image budget this is a 429; otherwise the images are
-    // reserved and the generation is recorded for usage.
-    const recordId = ledger.reserve({
-      tenant,
-      model: checked.model.spec.id,
-      requestedModel: checked.model.requested,
-      n: checked.n,
+    const admitted = await admission.admit(request, {
+      translation,
+      uploads,
+      requestHash,
+      releaseWith: reply,
     });
-    let translation = checked;
-    if (uploads.length > 0) {
-      try {
-        translation = withReferences(checked, await references.publish(uploads));
-      } catch (err) {
-        ledger.finished(recordId, { state: "refused", errorCode: "reference_upload_failed" });
-        throw err;
-      }
-    }
-    const command = { request: body, credential, receivedAt, recordId };
+    // The gateway's task id: where the result can be fetched again (async API).
+    const recordId =
+      admitted.kind === "started" ? admitted.generation.recordId : admitted.record.id;
+    reply.header("x-imagegate-task-id", recordId);
     if (body.stream === true) {
       return sendEventStream(reply, clock, async function* () {
-        const result = await generation.generate(command, translation);
-        yield* deliverer.events(result, events);
+        yield* deliverer.events(await admission.result(admitted, receivedAt), events);
       });
     }
-    const result = await generation.generate(command, translation);
+    const result = await admission.result(admitted, receivedAt);
     return sendDelivery(reply, await deliverer.deliver(result, translation.responseFormat));
   }
 
@@ -134,13 +102,15 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
       checkDataUri(url, references.length === 1 ? "image_url" : `image_url[${index}]`);
     }
     const translation = generation.translate(body);
-    return run(request, reply, receivedAt, body, translation, [], "image_generation");
+    const hash = requestDigest("generations", body, []);
+    return run(request, reply, receivedAt, body, translation, [], hash, "image_generation");
   });
 
   app.post("/images/edits", async (request, reply) => {
     const receivedAt = clock.now();
     let body: ImageRequest;
     let uploads: ReferenceImage[] = [];
+    let hash: string;
     if (request.isMultipart()) {
       const form = await readMultipartForm(request, options.uploadLimits);
       if (form.mask !== undefined) refuseMask();
@@ -154,6 +124,11 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
       }
       uploads = form.images;
       body = { ...fields, image_url: uploads.map(() => placeholderReference) };
+      hash = requestDigest(
+        "edits",
+        fields,
+        uploads.map((upload) => upload.bytes),
+      );
     } else {
       const { images, mask, ...fields } = parseBody(editJsonSchema, request.body);
       if (mask !== undefined) refuseMask();
@@ -169,9 +144,10 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
         return image.image_url;
       });
       body = { ...fields, image_url: urls };
+      hash = requestDigest("edits", body, []);
     }
     const translation = generation.translate(body, { referencesParam: "image" });
-    return run(request, reply, receivedAt, body, translation, uploads, "image_edit");
+    return run(request, reply, receivedAt, body, translation, uploads, hash, "image_edit");
   });
 
   app.post("/images/variations", async (request, reply) => {
@@ -201,6 +177,7 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
       image_url: placeholderReference,
     };
     const translation = generation.translate(body, { referencesParam: "image" });
-    return run(request, reply, receivedAt, body, translation, [image], "image_generation");
+    const hash = requestDigest("variations", fields, [image.bytes]);
+    return run(request, reply, receivedAt, body, translation, [image], hash, "image_generation");
   });
 };

@@ -1,0 +1,54 @@
+// At start: pick up the generations a previous process left unfinished. A task
+// the upstream accepted is watched and collected again; a submit that was in
+// flight when the process stopped may or may not have reached the upstream,
+// so it is never sent again (a second submit is a second charge).
+
+import { GatewayError } from "../errors.js";
+import type { UsageLedger } from "../tenancy/usage.js";
+import type { Vault } from "../tenancy/vault.js";
+import { failureInfo, type GenerationService, type Log } from "./generate.js";
+
+export interface ResumeDeps {
+  ledger: UsageLedger;
+  vault: Vault;
+  generation: GenerationService;
+  log: Log;
+}
+
+/** Returns how many generations were resumed. */
+export function resumeUnfinished(deps: ResumeDeps): number {
+  const { ledger, vault, generation, log } = deps;
+  let resumed = 0;
+  for (const record of ledger.unfinished()) {
+    const tenant = vault.getTenant(record.tenantId);
+    const credential = tenant === undefined ? undefined : vault.upstreamCredential(tenant);
+    if (record.state !== "running" || record.upstreamTaskId === null || credential === undefined) {
+      const error = new GatewayError({
+        status: 502,
+        type: "upstream_error",
+        code: "upstream_submit_unconfirmed",
+        message:
+          "The gateway restarted while this task was being submitted. It was not resubmitted, to avoid a double charge.",
+        retryable: false,
+      });
+      ledger.finished(record.id, {
+        state: "unknown",
+        errorCode: error.code ?? "upstream_submit_unconfirmed",
+        error: failureInfo(error),
+      });
+      continue;
+    }
+    generation.resume({
+      recordId: record.id,
+      credential,
+      upstreamTaskId: record.upstreamTaskId,
+      submittedAt: record.createdAt,
+      n: record.plan?.n ?? record.n,
+      expectedMs: record.plan?.expectedMs ?? 30_000,
+      echo: record.plan?.echo ?? {},
+    });
+    resumed++;
+  }
+  if (resumed > 0) log.info({ resumed }, "resumed generations left running by the last process");
+  return resumed;
+}

@@ -1,0 +1,260 @@
+// From a checked request to a running generation: tenant limits, then the
+// retry rules that keep a tenant from paying twice, then the reservation and
+// the submit. Shared by the synchronous routes and the async API.
+//
+// Retry safety (the OpenAI SDK retries 408/409/429/5xx and dropped
+// connections by itself, sending no idempotency header of its own):
+// - an `Idempotency-Key` (same tenant, within 24 h) always answers with the
+//   generation it first started; the same key with another body is a 409;
+// - an SDK retry (`X-Stainless-Retry-Count` > 0) of the same body by the same
+//   tenant within the wait window joins the generation the first attempt
+//   started, instead of submitting again.
+// Only a generation whose submit was definitely refused (nothing charged) is
+// started afresh.
+import { createHash } from "node:crypto";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Translation } from "../catalog/translate.js";
+import { withReferences } from "../catalog/translate.js";
+import type { Clock } from "../clock.js";
+import { GatewayError, InvalidRequestError } from "../errors.js";
+import { stillRunning } from "../generation/failures.js";
+import type {
+  GeneratedImages,
+  GenerationService,
+  RunningGeneration,
+} from "../generation/generate.js";
+import type { ReferenceImage, ReferencePublisher } from "../generation/references.js";
+import { assertModelAllowed, type ConcurrencyGate } from "../tenancy/limits.js";
+import type { GenerationRecord, UsageLedger } from "../tenancy/usage.js";
+import type { Tenant, Vault } from "../tenancy/vault.js";
+import { tenantOf } from "./auth.js";
+
+export interface AdmissionDeps {
+  generation: GenerationService;
+  references: ReferencePublisher;
+  vault: Vault;
+  gate: ConcurrencyGate;
+  ledger: UsageLedger;
+  clock: Clock;
+  /** IMAGEGATE_MAX_WAIT_MS: how long a synchronous caller waits, and the window for joining retries. */
+  maxWaitMs: number;
+}
+
+export interface AdmitRequest {
+  translation: Translation;
+  /** Uploaded references, stored or encoded only once the request is admitted. */
+  uploads: readonly ReferenceImage[];
+  /** What identifies "the same request": route, fields and upload digests. */
+  requestHash: string;
+  /**
+   * The concurrency slot is given back when this response is over (the
+   * synchronous routes), or else when the generation ends (the async API).
+   */
+  releaseWith?: FastifyReply | undefined;
+}
+
+/** A new generation, or the one an earlier attempt of the same request started. */
+export type Admission =
+  | { kind: "started"; generation: RunningGeneration }
+  | { kind: "joined"; record: GenerationRecord; generation: RunningGeneration | undefined };
+
+const idempotencyWindowMs = 24 * 3_600_000;
+const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
+
+/** A digest of what was asked; equal for a retry of the same request. */
+export function requestDigest(route: string, fields: unknown, uploads: readonly Buffer[]): string {
+  const hash = createHash("sha256").update(route).update("\n").update(JSON.stringify(fields));
+  for (const bytes of uploads) {
+    hash.update("\n").update(createHash("sha256").update(bytes).digest());
+  }
+  return hash.digest("base64url");
+}
+
+function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const value = request.headers["idempotency-key"];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !idempotencyKeyPattern.test(value)) {
+    throw new InvalidRequestError(
+      "The Idempotency-Key header must be 1 to 255 printable ASCII characters.",
+      null,
+      "invalid_idempotency_key",
+    );
+  }
+  return value;
+}
+
+function retryCountOf(request: FastifyRequest): number {
+  const value = Number(request.headers["x-stainless-retry-count"]);
+  return Number.isInteger(value) && value > 0 ? value : 0;
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "SQLITE_CONSTRAINT_UNIQUE";
+}
+
+export function createAdmission(deps: AdmissionDeps) {
+  const { generation, references, vault, gate, ledger, clock } = deps;
+
+  function credentialFor(tenant: Tenant): string {
+    const credential = vault.upstreamCredential(tenant);
+    if (credential === undefined) {
+      throw new GatewayError({
+        status: 500,
+        type: "server_error",
+        code: "upstream_credential_missing",
+        message:
+          "No upstream credential is configured for this tenant (set IMAGEGATE_UPSTREAM_KEY or the tenant's upstream_key).",
+        retryable: false,
+      });
+    }
+    return credential;
+  }
+
+  function join(record: GenerationRecord): Admission {
+    return { kind: "joined", record, generation: generation.running(record.id) };
+  }
+
+  /** The earlier generation this request repeats, if any. */
+  function earlier(
+    tenant: Tenant,
+    requestHash: string,
+    key: string | undefined,
+    retryCount: number,
+  ): GenerationRecord | undefined {
+    const now = clock.now();
+    if (key !== undefined) {
+      const record = ledger.byIdempotencyKey(tenant.id, key);
+      if (record === undefined) return undefined;
+      if (record.createdAt < now - idempotencyWindowMs) {
+        ledger.releaseIdempotencyKey(record.id);
+        return undefined;
+      }
+      if (record.requestHash !== requestHash) {
+        throw new GatewayError({
+          status: 409,
+          type: "invalid_request_error",
+          code: "idempotency_key_reused",
+          message:
+            "This Idempotency-Key was already used with a different request; use a new key for a new request.",
+          retryable: false,
+        });
+      }
+      return record;
+    }
+    if (retryCount === 0) return undefined;
+    const record = ledger.latestForRequest(tenant.id, requestHash, now - deps.maxWaitMs - 60_000);
+    // A definitely refused submit cost nothing: its retry may submit again.
+    return record?.state === "refused" ? undefined : record;
+  }
+
+  return {
+    async admit(request: FastifyRequest, admit: AdmitRequest): Promise<Admission> {
+      const tenant = tenantOf(request);
+      const { translation, requestHash } = admit;
+      // Every check that can refuse the request runs before anything is submitted.
+      assertModelAllowed(tenant.models, translation.model.spec.id, translation.model.requested);
+      const credential = credentialFor(tenant);
+      const key = idempotencyKeyOf(request);
+      const previous = earlier(tenant, requestHash, key, retryCountOf(request));
+      if (previous !== undefined) return join(previous);
+
+      const release = gate.acquire(tenant.id, tenant.maxConcurrent);
+      // For a synchronous route the slot is held until the response is over,
+      // however it ends ("close" fires on success, error and disconnect).
+      const untilDone = admit.releaseWith === undefined;
+      admit.releaseWith?.raw.once("close", release);
+      let recordId: string;
+      try {
+        // Past the daily image budget this is a 429; otherwise the images are
+        // reserved and the generation recorded.
+        recordId = ledger.reserve({
+          tenant,
+          model: translation.model.spec.id,
+          requestedModel: translation.model.requested,
+          n: translation.n,
+          plan: {
+            n: translation.n,
+            expectedMs: translation.expectedMs,
+            responseFormat: translation.responseFormat,
+            echo: translation.echo,
+          },
+          requestHash,
+          idempotencyKey: key,
+        });
+      } catch (err) {
+        if (untilDone) release();
+        // Two requests with one Idempotency-Key at once: the second joins the first.
+        if (key !== undefined && isUniqueViolation(err)) {
+          const record = ledger.byIdempotencyKey(tenant.id, key);
+          if (record !== undefined) return join(record);
+        }
+        throw err;
+      }
+      let submitted = translation;
+      try {
+        if (admit.uploads.length > 0) {
+          submitted = withReferences(translation, await references.publish(admit.uploads));
+        }
+      } catch (err) {
+        if (untilDone) release();
+        ledger.finished(recordId, { state: "refused", errorCode: "reference_upload_failed" });
+        throw err;
+      }
+      const running = generation.start({ recordId, credential, translation: submitted });
+      if (untilDone) running.done.then(release, release);
+      return { kind: "started", generation: running };
+    },
+
+    /**
+     * The result for a synchronous caller: waits for a running generation up to
+     * the wait limit (then a 504 naming the task, which goes on), or answers
+     * from the record of a finished one.
+     */
+    async result(admission: Admission, receivedAt: number): Promise<GeneratedImages> {
+      const running = admission.generation;
+      if (running !== undefined) return waitAtMost(running, receivedAt + deps.maxWaitMs);
+      return fromRecord(admission.kind === "joined" ? admission.record : undefined);
+    },
+  };
+
+  async function waitAtMost(running: RunningGeneration, until: number): Promise<GeneratedImages> {
+    let timer: ReturnType<Clock["setTimeout"]> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = clock.setTimeout(
+        () => reject(stillRunning(running.recordId, running.upstreamTaskId)),
+        Math.max(0, until - clock.now()),
+      );
+    });
+    try {
+      return await Promise.race([running.done, timeout]);
+    } finally {
+      if (timer !== undefined) clock.clearTimeout(timer);
+    }
+  }
+
+  function fromRecord(record: GenerationRecord | undefined): GeneratedImages {
+    if (record === undefined) throw new Error("a joined admission without a record");
+    if (record.state === "succeeded" && record.upstreamTaskId !== null) {
+      return {
+        recordId: record.id,
+        created: Math.floor((record.finishedAt ?? record.createdAt) / 1000),
+        images: record.results.map((result) => ({ ...result, written: Promise.resolve() })),
+        echo: record.plan?.echo ?? {},
+        upstreamTaskId: record.upstreamTaskId,
+      };
+    }
+    if (record.error !== null) {
+      throw new GatewayError({
+        status: record.error.status,
+        type: record.error.type as GatewayError["type"],
+        code: record.error.code,
+        message: record.error.message,
+        retryable: false,
+      });
+    }
+    // Recorded as running, but not in this process: resumed or about to be.
+    throw stillRunning(record.id);
+  }
+}
+
+export type AdmissionService = ReturnType<typeof createAdmission>;

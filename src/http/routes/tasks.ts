@@ -1,0 +1,112 @@
+// The tenant-scoped async API, shaped like the upstream's own so that its
+// existing clients only change base URL and key: submit, read, download.
+// Ids and URLs are the gateway's (never the upstream's), results come from the
+// gateway's store, and another tenant's task is indistinguishable from none.
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { Clock } from "../../clock.js";
+import { NotFoundError } from "../../errors.js";
+import type { GenerationService } from "../../generation/generate.js";
+import type { BlobStore } from "../../storage/blobs.js";
+import type { GenerationRecord, UsageLedger } from "../../tenancy/usage.js";
+import { type AdmissionService, requestDigest } from "../admission.js";
+import { tenantOf } from "../auth.js";
+import { imageRequestSchema, parseBody } from "../schemas.js";
+
+export interface TasksRouteOptions {
+  generation: GenerationService;
+  admission: AdmissionService;
+  ledger: UsageLedger;
+  blobs: BlobStore;
+  clock: Clock;
+  /** IMAGEGATE_PUBLIC_URL, for result URLs. */
+  publicUrl: string;
+}
+
+type UpstreamState = "NOT_START" | "SUBMITTED" | "IN_PROGRESS" | "SUCCESS" | "FAILURE";
+
+function stateOf(record: GenerationRecord): UpstreamState {
+  switch (record.state) {
+    case "pending":
+      return "SUBMITTED";
+    case "running":
+      return "IN_PROGRESS";
+    case "succeeded":
+      return "SUCCESS";
+    default:
+      return "FAILURE";
+  }
+}
+
+export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, options) => {
+  const { generation, admission, ledger, blobs } = options;
+  const base = options.publicUrl.replace(/\/+$/, "");
+  const contentUrl = (id: string, index: number) =>
+    `${base}/v1/images/tasks/${id}/content?index=${index}`;
+
+  /** The tenant's own task, or a 404 (another tenant's looks exactly like none). */
+  function ownTask(request: FastifyRequest<{ Params: { id: string } }>): GenerationRecord {
+    const tenant = tenantOf(request);
+    const record = ledger.get(request.params.id);
+    if (record === undefined || record.tenantId !== tenant.id) {
+      throw new NotFoundError(`No task '${request.params.id}'.`, "task_not_exist");
+    }
+    return record;
+  }
+
+  app.post("/images/generations/async", async (request) => {
+    const body = parseBody(imageRequestSchema, request.body);
+    const translation = generation.translate(body);
+    const admitted = await admission.admit(request, {
+      translation,
+      uploads: [],
+      requestHash: requestDigest("generations/async", body, []),
+    });
+    const id = admitted.kind === "started" ? admitted.generation.recordId : admitted.record.id;
+    // Answer once the upstream has the task, so that a refusal is this
+    // request's error (as at the upstream), not a failed task later.
+    if (admitted.kind === "started") await admitted.generation.submitted;
+    return { id, task_id: id, object: "image.task", status: "queued", progress: 1, data: [] };
+  });
+
+  app.get<{ Params: { id: string } }>("/images/tasks/:id", async (request) => {
+    const record = ownTask(request);
+    const status = stateOf(record);
+    const data: Record<string, unknown> = { task_id: record.id, status };
+    if (status === "SUCCESS") {
+      const urls = record.results.map((_, index) => ({ url: contentUrl(record.id, index) }));
+      data.progress = "100%";
+      data.result_url = urls[0]?.url ?? "";
+      data.data = { data: urls };
+    } else if (status === "FAILURE") {
+      data.progress = "100%";
+      data.fail_reason = record.error?.message ?? "failed";
+    } else {
+      const progress = generation.progress(record.id) ?? 0;
+      data.progress = `${Math.min(99, Math.floor(progress * 100))}%`;
+    }
+    return { code: "success", message: "", data };
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { index?: string } }>(
+    "/images/tasks/:id/content",
+    async (request, reply) => {
+      const record = ownTask(request);
+      const index = Number(request.query.index ?? "0");
+      const result = Number.isInteger(index) && index >= 0 ? record.results[index] : undefined;
+      const blob = result === undefined ? undefined : await blobs.open(result.id);
+      if (blob === undefined) {
+        throw new NotFoundError(
+          record.state === "succeeded"
+            ? `Task '${record.id}' has no result ${request.query.index ?? "0"} (any more).`
+            : `Task '${record.id}' has no result yet.`,
+          "result_not_found",
+        );
+      }
+      return reply
+        .header("content-type", blob.contentType)
+        .header("content-length", blob.size)
+        .header("cache-control", "private, no-store")
+        .send(blob.stream);
+    },
+  );
+};
