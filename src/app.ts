@@ -31,6 +31,7 @@ import { deriveKey } from "./tenancy/secrets.js";
 import { openStore } from "./tenancy/store.js";
 import { createUsageLedger } from "./tenancy/usage.js";
 import { createVault } from "./tenancy/vault.js";
+import { createCircuitBreaker, observedClient } from "./upstream/breaker.js";
 import { createUpstreamClient } from "./upstream/client.js";
 import { createPoller } from "./upstream/poller.js";
 
@@ -101,11 +102,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     masterKey: config.masterKey,
     defaultUpstreamKey: config.upstreamKey,
   });
+  const breaker = createCircuitBreaker({ clock });
   const upstream = createUpstreamClient({
     baseUrl: config.upstreamUrl,
     ...(deps.upstreamDispatcher ? { dispatcher: deps.upstreamDispatcher } : {}),
   });
-  const poller = createPoller({ client: upstream, clock });
+  // Every upstream call reports to the breaker; only new submits are stopped by it.
+  const observed = observedClient(upstream, breaker);
+  const poller = createPoller({ client: observed, clock });
   const blobs = createLocalBlobStore(join(config.dataDir, "images"));
   if (!config.masterKey) {
     app.log.warn(
@@ -117,7 +121,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     config.publicUrl,
   );
   const generation = createGenerationService({
-    upstream,
+    upstream: observed,
+    breaker,
     poller,
     blobs,
     clock,
@@ -138,6 +143,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     ledger,
     clock,
     maxWaitMs: config.maxWaitMs,
+    breaker,
   });
   const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
 

@@ -214,3 +214,15 @@ export function stillRunning(recordId: string, upstreamTaskId?: string): Gateway
     retryable: false,
   });
 }
+
+/** The circuit breaker is open: the upstream keeps failing, so nothing is submitted. */
+export function circuitOpen(retryAfterMs: number): GatewayError {
+  return new UpstreamFailureError({
+    status: 503,
+    type: "server_error",
+    code: "upstream_unavailable",
+    message:
+      "The image service upstream is failing right now; nothing was submitted. Retry after the time in retry-after.",
+    headers: { "retry-after": seconds(retryAfterMs) },
+  });
+}

@@ -11,9 +11,11 @@ import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
 import type { BlobStore, StoredBlob } from "../storage/blobs.js";
 import type { FailureInfo, GenerationOutcome } from "../tenancy/usage.js";
+import type { CircuitBreaker } from "../upstream/breaker.js";
 import { type UpstreamClient, UpstreamError } from "../upstream/client.js";
 import { type Poller, TaskWaitError } from "../upstream/poller.js";
 import {
+  circuitOpen,
   downloadFailure,
   submitFailure,
   TaskFailedError,
@@ -96,6 +98,8 @@ export interface GenerationDeps {
   clock: Clock;
   log: Log;
   recorder: GenerationRecorder;
+  /** Stops new submits while the upstream keeps failing. */
+  breaker?: CircuitBreaker | undefined;
   /**
    * How long after its submit a task is still waited for in the background.
    * The upstream keeps results for about two hours (UPSTREAM.md).
@@ -136,6 +140,9 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
 
   async function submit(credential: string, translation: Translation): Promise<string> {
     for (let attempt = 0; ; attempt++) {
+      const blockedMs = deps.breaker?.blockedForMs();
+      if (blockedMs !== undefined) throw circuitOpen(blockedMs);
+      deps.breaker?.probing();
       try {
         return await upstream.submit(credential, translation.body);
       } catch (err) {
@@ -300,12 +307,20 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
           return taskId;
         },
         (err: unknown) => {
-          if (!(err instanceof UpstreamError)) throw err;
-          const failure = submitFailure(err);
+          const failure = err instanceof UpstreamError ? submitFailure(err) : err;
+          // An ambiguous submit may have created (and charged) a task; so may
+          // anything unexpected. A GatewayError raised before sending (the
+          // circuit breaker) and a definite refusal created none.
+          const unknown =
+            err instanceof UpstreamError
+              ? err.kind === "ambiguous"
+              : !(err instanceof GatewayError);
           recorder.finished(recordId, {
-            // An ambiguous submit may have created (and charged) a task.
-            state: err.kind === "ambiguous" ? "unknown" : "refused",
-            errorCode: failure.code ?? "upstream_error",
+            state: unknown ? "unknown" : "refused",
+            errorCode:
+              failure instanceof GatewayError
+                ? (failure.code ?? "upstream_error")
+                : "internal_error",
             error: failureInfo(failure),
           });
           throw failure;

@@ -17,7 +17,7 @@ import type { Translation } from "../catalog/translate.js";
 import { withReferences } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
 import { GatewayError, InvalidRequestError } from "../errors.js";
-import { stillRunning } from "../generation/failures.js";
+import { circuitOpen, stillRunning } from "../generation/failures.js";
 import type {
   GeneratedImages,
   GenerationService,
@@ -27,6 +27,7 @@ import type { ReferenceImage, ReferencePublisher } from "../generation/reference
 import { assertModelAllowed, type ConcurrencyGate } from "../tenancy/limits.js";
 import type { GenerationRecord, UsageLedger } from "../tenancy/usage.js";
 import type { Tenant, Vault } from "../tenancy/vault.js";
+import type { CircuitBreaker } from "../upstream/breaker.js";
 import { tenantOf } from "./auth.js";
 
 export interface AdmissionDeps {
@@ -38,6 +39,7 @@ export interface AdmissionDeps {
   clock: Clock;
   /** IMAGEGATE_MAX_WAIT_MS: how long a synchronous caller waits, and the window for joining retries. */
   maxWaitMs: number;
+  breaker?: CircuitBreaker | undefined;
 }
 
 export interface AdmitRequest {
@@ -157,6 +159,10 @@ export function createAdmission(deps: AdmissionDeps) {
       const key = idempotencyKeyOf(request);
       const previous = earlier(tenant, requestHash, key, retryCountOf(request));
       if (previous !== undefined) return join(previous);
+
+      // The upstream keeps failing: fail fast rather than pile up waiting requests.
+      const blockedMs = deps.breaker?.blockedForMs();
+      if (blockedMs !== undefined) throw circuitOpen(blockedMs);
 
       const release = gate.acquire(tenant.id, tenant.maxConcurrent);
       // For a synchronous route the slot is held until the response is over,

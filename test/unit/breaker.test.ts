@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import type { Clock } from "../../src/clock.js";
+import { createCircuitBreaker, observedClient } from "../../src/upstream/breaker.js";
+import { type UpstreamClient, UpstreamError } from "../../src/upstream/client.js";
+
+function manualClock(): Clock & { advance(ms: number): void } {
+  let now = 1_000_000;
+  return {
+    now: () => now,
+    setTimeout: () => ({}) as never,
+    clearTimeout: () => {},
+    advance(ms: number) {
+      now += ms;
+    },
+  };
+}
+
+describe("circuit breaker", () => {
+  it("opens after the threshold of consecutive failures, for the cool-down", () => {
+    const clock = manualClock();
+    const breaker = createCircuitBreaker({ clock, threshold: 3, cooldownMs: 10_000 });
+    breaker.failure();
+    breaker.failure();
+    expect(breaker.blockedForMs()).toBeUndefined();
+    breaker.failure();
+    expect(breaker.state).toBe("open");
+    expect(breaker.blockedForMs()).toBe(10_000);
+    clock.advance(4_000);
+    expect(breaker.blockedForMs()).toBe(6_000);
+  });
+
+  it("a success in between resets the count", () => {
+    const breaker = createCircuitBreaker({ clock: manualClock(), threshold: 2 });
+    breaker.failure();
+    breaker.success();
+    breaker.failure();
+    expect(breaker.state).toBe("closed");
+  });
+
+  it("after the cool-down lets one probe through; its success closes, its failure reopens", () => {
+    const clock = manualClock();
+    const breaker = createCircuitBreaker({ clock, threshold: 1, cooldownMs: 5_000 });
+    breaker.failure();
+    clock.advance(5_000);
+    expect(breaker.state).toBe("half-open");
+    expect(breaker.blockedForMs()).toBeUndefined();
+    breaker.probing();
+    // Only one probe at a time.
+    expect(breaker.blockedForMs()).toBeGreaterThan(0);
+    breaker.failure();
+    expect(breaker.state).toBe("open");
+    expect(breaker.blockedForMs()).toBe(5_000);
+    clock.advance(5_000);
+    breaker.probing();
+    breaker.success();
+    expect(breaker.state).toBe("closed");
+    expect(breaker.blockedForMs()).toBeUndefined();
+  });
+
+  it("counts only the upstream being unwell, not its refusals", async () => {
+    const breaker = createCircuitBreaker({ clock: manualClock(), threshold: 2 });
+    const failing = (kind: UpstreamError["kind"]): UpstreamClient => ({
+      submit: async () => {
+        throw new UpstreamError(kind, "x");
+      },
+      read: async () => {
+        throw new UpstreamError(kind, "x");
+      },
+      download: async () => {
+        throw new UpstreamError(kind, "x");
+      },
+      close: async () => {},
+    });
+    for (const kind of ["refused", "rate_limited", "task_not_exist", "gone"] as const) {
+      await expect(observedClient(failing(kind), breaker).submit("k", {})).rejects.toThrow();
+      await expect(observedClient(failing(kind), breaker).read("k", "t")).rejects.toThrow();
+    }
+    expect(breaker.state).toBe("closed");
+    await expect(observedClient(failing("transient"), breaker).read("k", "t")).rejects.toThrow();
+    await expect(observedClient(failing("unreachable"), breaker).submit("k", {})).rejects.toThrow();
+    expect(breaker.state).toBe("open");
+  });
+});
