@@ -61,6 +61,8 @@ const envSchema = z.object({
   // auto (URLs when the public URL is reachable from outside, else data:).
   IMAGEGATE_REFERENCE_DELIVERY: z.enum(["auto", "url", "data"]).default("auto"),
   IMAGEGATE_MAX_UPLOAD_MB: intFromEnv(1, 100).default(25),
+  // On SIGTERM, how long in-flight synchronous requests may finish.
+  IMAGEGATE_DRAIN_TIMEOUT_MS: intFromEnv(0, 3_600_000).default(20_000),
   IMAGEGATE_VARIATION_MODEL: z
     .string()
     .trim()
@@ -89,6 +91,7 @@ export interface Config {
   maxUploadBytes: number;
   /** The model name variations run on (a name the catalogue resolves). */
   variationModel: string;
+  drainTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -132,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     referenceDelivery: e.IMAGEGATE_REFERENCE_DELIVERY,
     maxUploadBytes: e.IMAGEGATE_MAX_UPLOAD_MB * 1024 * 1024,
     variationModel: e.IMAGEGATE_VARIATION_MODEL,
+    drainTimeoutMs: e.IMAGEGATE_DRAIN_TIMEOUT_MS,
   };
 }
 

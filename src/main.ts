@@ -3,6 +3,7 @@ import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { buildApp } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
+import { closeGracefully } from "./shutdown.js";
 
 /** Parses the environment or exits with one line naming the bad variable. */
 export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
@@ -24,10 +25,10 @@ export async function serve(config: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, "shutting down");
-    // A second signal, or a close that hangs, ends the process anyway.
-    const force = setTimeout(() => process.exit(1), 30_000);
+    // A close that hangs past the drain ends the process anyway.
+    const force = setTimeout(() => process.exit(1), config.drainTimeoutMs + 10_000);
     force.unref();
-    app.close().then(
+    closeGracefully(app, config.drainTimeoutMs).then(
       () => process.exit(0),
       (err: unknown) => {
         app.log.error({ err }, "shutdown failed");

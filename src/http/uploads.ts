@@ -130,7 +130,14 @@ export async function readMultipartForm(
     if (isFastifyError(err, "FST_PROTO_VIOLATION")) {
       throw new InvalidRequestError("A form field has a forbidden name.", null);
     }
-    throw err;
+    if (err instanceof GatewayError) throw err;
+    // Anything else here is the parser rejecting the body (no boundary, a
+    // malformed part, a body cut short): the caller's mistake, not ours.
+    throw new InvalidRequestError(
+      `The multipart/form-data body is malformed: ${err instanceof Error ? err.message : "unreadable"}.`,
+      null,
+      "invalid_multipart",
+    );
   }
   return { fields, images, mask };
 }

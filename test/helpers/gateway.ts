@@ -114,12 +114,12 @@ export async function buildTestApp(options: TestGatewayOptions = {}): Promise<Te
     clientWith,
     createTenant,
     async restart() {
-      await gateway.app.close();
+      if (gateway.app.server.listening) await gateway.app.close();
       gateway.app = await buildApp(config, { logger: false, ...options.deps });
       await gateway.app.listen({ port, host: "127.0.0.1" });
     },
     async close() {
-      await gateway.app.close();
+      if (gateway.app.server.listening) await gateway.app.close();
       await sim.close();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -1,13 +1,15 @@
 // Closing the gateway with keep-alive clients connected.
 import { Agent, request } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
-import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { closeGracefully } from "../../src/shutdown.js";
+import { adminToken, buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway | undefined;
 const agent = new Agent({ keepAlive: true });
 afterEach(async () => {
   agent.destroy();
-  await gw?.sim.close();
+  await gw?.close();
+  gw = undefined;
 });
 
 function post(
@@ -52,5 +54,34 @@ describe("shutdown", () => {
     expect(response.status).toBe(200);
     expect(JSON.parse(response.body).data).toHaveLength(1);
     await closed;
+  });
+
+  it("cuts what is still running at the drain timeout; the next start resumes it", async () => {
+    gw = await buildTestApp();
+    const gateway = gw;
+    const cut = post(`${gateway.url}/v1/images/generations`, gateway.apiKey, {
+      model: "nano-banana",
+      prompt: "[sim:duration=2000] a banana",
+    }).then(
+      () => "answered",
+      (err: NodeJS.ErrnoException) => err.code ?? "error",
+    );
+    await gateway.sim.waitForSubmits(1);
+    await closeGracefully(gateway.app, 100);
+    expect(await cut).toMatch(/ECONNRESET|socket hang up/i);
+
+    await gateway.restart();
+    await vi.waitFor(
+      async () => {
+        const usage = await gateway.app.inject({
+          method: "GET",
+          url: `/admin/tenants/${gateway.tenantId}/usage`,
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        expect(usage.json().totals).toMatchObject({ succeeded: 1, upstream_tasks: 1 });
+      },
+      { timeout: 15_000, interval: 50 },
+    );
+    expect(gateway.sim.submits).toHaveLength(1);
   });
 });

@@ -35,6 +35,7 @@ describe("loadConfig defaults (DESIGN.md)", () => {
       referenceDelivery: "auto",
       maxUploadBytes: 25 * 1024 * 1024,
       variationModel: "dall-e-2",
+      drainTimeoutMs: 20_000,
     });
   });
 
@@ -76,6 +77,7 @@ describe("loadConfig values", () => {
       IMAGEGATE_REFERENCE_DELIVERY: "data",
       IMAGEGATE_MAX_UPLOAD_MB: "10",
       IMAGEGATE_VARIATION_MODEL: "nano-banana",
+      IMAGEGATE_DRAIN_TIMEOUT_MS: "5000",
     });
     expect(config).toEqual({
       port: 3000,
@@ -93,6 +95,7 @@ describe("loadConfig values", () => {
       referenceDelivery: "data",
       maxUploadBytes: 10 * 1024 * 1024,
       variationModel: "nano-banana",
+      drainTimeoutMs: 5_000,
     });
   });
 
