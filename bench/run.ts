@@ -1,6 +1,7 @@
 // npm run bench: numbers against the budget in DESIGN.md, each measured against
 // a direct, optimal client of the same simulator in the same run. Prints; never
-// asserts (the machines are shared and noisy).
+// asserts (the machines are shared and noisy). The memory budgets run the
+// gateway in a child process (bench/memory.ts, bench/gateway-child.ts).
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import { Pool } from "undici";
 import { buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { type SimulatorOptions, startSimulator } from "../src/simulator/server.js";
+import { heldRequests, largeResults } from "./memory.js";
 
 const upstreamKey = "bench-upstream-key";
 const adminToken = "bench-admin-token-0123456789";
@@ -179,3 +181,11 @@ async function pollEfficiency(): Promise<void> {
 
 await overhead();
 await pollEfficiency();
+// The memory budgets take about two minutes (10,000 requests held for a minute);
+// BENCH_SKIP_MEMORY=1 leaves them out.
+if (process.env.BENCH_SKIP_MEMORY === "1") {
+  console.log("memory budgets skipped (BENCH_SKIP_MEMORY=1)");
+} else {
+  await heldRequests();
+  await largeResults();
+}
