@@ -17,6 +17,7 @@ import {
   issuedKeyView,
   issueKeySchema,
   keyView,
+  tenantChanges,
   tenantView,
   updateTenantSchema,
 } from "./http/routes/admin.js";
@@ -149,14 +150,7 @@ function tenants(args: string[], config: Config): void {
             upstream_key: secretFromEnv(values["upstream-key-env"]),
           }),
         );
-        const { tenant, key } = vault.createTenant({
-          name: body.name,
-          rpm: body.rpm,
-          maxConcurrent: body.max_concurrent,
-          imagesPerDay: body.images_per_day,
-          models: body.models,
-          upstreamKey: body.upstream_key,
-        });
+        const { tenant, key } = vault.createTenant({ ...tenantChanges(body), name: body.name });
         print({ ...tenantView(tenant), api_key: key.apiKey, key_id: key.id });
         return;
       }
@@ -192,15 +186,7 @@ function tenants(args: string[], config: Config): void {
               : { disabled: action === "disable" },
           ),
         );
-        const updated = vault.updateTenant(tenant.id, {
-          name: body.name,
-          rpm: body.rpm,
-          maxConcurrent: body.max_concurrent,
-          imagesPerDay: body.images_per_day,
-          models: body.models,
-          upstreamKey: body.upstream_key,
-          disabled: body.disabled,
-        });
+        const updated = vault.updateTenant(tenant.id, tenantChanges(body));
         print(updated ? tenantView(updated) : null);
         return;
       }

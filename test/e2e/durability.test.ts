@@ -2,27 +2,17 @@
 // started them and the process that ran them; the async API serves them;
 // retried requests (Idempotency-Key, or the SDK's own retries) join the
 // generation they repeat instead of submitting again.
-import OpenAI from "openai";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { systemClock } from "../../src/clock.js";
 import { openStore } from "../../src/tenancy/store.js";
 import { createUsageLedger } from "../../src/tenancy/usage.js";
+import { apiError } from "../helpers/api-error.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway;
 afterEach(async () => {
   await gw?.close();
 });
-
-async function apiError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  throw new Error("expected the call to fail");
-}
 
 interface TaskAnswer {
   code: string;

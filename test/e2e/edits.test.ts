@@ -2,9 +2,10 @@
 // sends them, and JSON edits: references reach the upstream as `image_url`
 // (checked by the simulator, which fetches URLs without a key as the upstream would).
 import { randomBytes } from "node:crypto";
-import OpenAI, { toFile } from "openai";
+import { toFile } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { variationPrompt } from "../../src/http/routes/images.js";
+import { apiError } from "../helpers/api-error.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway;
@@ -16,16 +17,6 @@ const pngSignature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a
 const png = (size = 200) => Buffer.concat([pngSignature, randomBytes(size)]);
 const jpeg = (size = 200) =>
   Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(size)]);
-
-async function apiError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("images.edit (multipart)", () => {
   it("sends one uploaded image as a data: URI string by default on a private address", async () => {

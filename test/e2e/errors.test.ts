@@ -3,6 +3,7 @@
 // twice) upstream.
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
+import { apiError } from "../helpers/api-error.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway;
@@ -11,15 +12,6 @@ afterEach(async () => {
 });
 
 /** The APIError a call ends in (fails the test if it succeeds). */
-async function apiError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("caller mistakes", () => {
   it("401 without a key or with an unknown key", async () => {

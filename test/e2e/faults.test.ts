@@ -1,7 +1,7 @@
 // The upstream fault matrix: each fault classified, with what the caller sees
 // and how many submits the upstream received (a submit is a charge).
-import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
+import { apiError } from "../helpers/api-error.js";
 import { shiftableClock } from "../helpers/clock.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
@@ -9,16 +9,6 @@ let gw: TestGateway;
 afterEach(async () => {
   await gw?.close();
 });
-
-async function apiError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  throw new Error("expected the call to fail");
-}
 
 const submitAttempts = () => gw.sim.requests.filter((r) => r.route === "submit").length;
 

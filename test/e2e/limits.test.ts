@@ -2,22 +2,13 @@
 // generations, and the model allowlist.
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
+import { apiError } from "../helpers/api-error.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway;
 afterEach(async () => {
   await gw?.close();
 });
-
-async function apiError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("tenant limits", () => {
   it("rpm: the request past the limit is a 429 with retry-after; another tenant is unaffected", async () => {

@@ -6,6 +6,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
+import { apiError } from "../helpers/api-error.js";
 import { shiftableClock } from "../helpers/clock.js";
 import { adminToken, buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
@@ -15,16 +16,6 @@ afterEach(async () => {
 });
 
 const adminHeaders = { authorization: `Bearer ${adminToken}` };
-
-async function apiError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function admin(method: "GET" | "POST" | "PATCH" | "DELETE", url: string, payload?: object) {
   const response = await gw.app.inject({

@@ -6,7 +6,7 @@ import { resolveModel } from "../../catalog/models.js";
 import type { Clock } from "../../clock.js";
 import { InvalidRequestError, NotFoundError } from "../../errors.js";
 import { type UsageLedger, utcDay } from "../../tenancy/usage.js";
-import type { ApiKeyInfo, IssuedKey, Tenant, Vault } from "../../tenancy/vault.js";
+import type { ApiKeyInfo, IssuedKey, Tenant, TenantChanges, Vault } from "../../tenancy/vault.js";
 import { adminAuth } from "../auth.js";
 import { parseBody } from "../schemas.js";
 
@@ -120,6 +120,21 @@ export function issuedKeyView(key: IssuedKey, createdAt: number) {
   };
 }
 
+/** A create or update body (snake_case, as the API takes it) → the vault's changes. */
+export function tenantChanges(
+  body: z.output<typeof updateTenantSchema> | z.output<typeof createTenantSchema>,
+): TenantChanges {
+  return {
+    name: body.name,
+    rpm: body.rpm,
+    maxConcurrent: body.max_concurrent,
+    imagesPerDay: body.images_per_day,
+    models: body.models,
+    upstreamKey: body.upstream_key,
+    disabled: "disabled" in body ? body.disabled : undefined,
+  };
+}
+
 /** Expiry from `expires_at` (unix seconds) or `expires_in` (seconds), as clock ms. */
 export function expiryFrom(
   body: { expires_at?: number | null | undefined; expires_in?: number | null | undefined },
@@ -147,14 +162,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
 
   app.post("/tenants", async (request, reply) => {
     const body = parseBody(createTenantSchema, request.body);
-    const { tenant, key } = vault.createTenant({
-      name: body.name,
-      rpm: body.rpm,
-      maxConcurrent: body.max_concurrent,
-      imagesPerDay: body.images_per_day,
-      models: body.models,
-      upstreamKey: body.upstream_key,
-    });
+    const { tenant, key } = vault.createTenant({ ...tenantChanges(body), name: body.name });
     request.log.info({ tenantId: tenant.id, keyId: key.id }, "admin: tenant created");
     return reply.code(201).send({ ...tenantView(tenant), api_key: key.apiKey, key_id: key.id });
   });
@@ -171,15 +179,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
 
   app.patch<{ Params: { id: string } }>("/tenants/:id", async (request) => {
     const body = parseBody(updateTenantSchema, request.body);
-    const tenant = vault.updateTenant(request.params.id, {
-      name: body.name,
-      rpm: body.rpm,
-      maxConcurrent: body.max_concurrent,
-      imagesPerDay: body.images_per_day,
-      models: body.models,
-      upstreamKey: body.upstream_key,
-      disabled: body.disabled,
-    });
+    const tenant = vault.updateTenant(request.params.id, tenantChanges(body));
     if (!tenant) throw new NotFoundError(`No tenant '${request.params.id}'.`, "tenant_not_found");
     // Field names only: values may be secrets (upstream_key).
     request.log.info({ tenantId: tenant.id, fields: Object.keys(body) }, "admin: tenant updated");
