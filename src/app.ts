@@ -143,7 +143,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     ledger,
     clock,
     maxWaitMs: config.maxWaitMs,
-    breaker,
   });
   const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
 

@@ -38,7 +38,9 @@ export async function serve(config: Config): Promise<void> {
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
-  await app.listen({ port: config.port, host: config.host });
+  // A burst of thousands of connections (clients held for minutes each) would
+  // overflow Node's default accept queue of 511 and see resets.
+  await app.listen({ port: config.port, host: config.host, backlog: 4096 });
 }
 
 const entry = process.argv[1];

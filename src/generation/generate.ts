@@ -81,6 +81,8 @@ export interface GenerationService {
   running(recordId: string): RunningGeneration | undefined;
   /** The last progress (0..1) the upstream reported for a running generation. */
   progress(recordId: string): number | undefined;
+  /** Undefined while new submits may go out; else how long until they may (circuit open). */
+  submitsBlockedForMs(): number | undefined;
   /** Stops recording outcomes: what is still running stays recorded as running, for resume. */
   close(): void;
 }
@@ -132,6 +134,16 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   const live = new Map<string, RunningGeneration>();
   const progressOf = new Map<string, number>();
   let closed = false;
+
+  // A record that cannot be written (disk full, database locked) must not turn
+  // a task the upstream accepted into a lost one: log it and carry on.
+  const record = (what: string, write: () => void) => {
+    try {
+      write();
+    } catch (err) {
+      log.warn({ err, what }, "could not record a generation's progress");
+    }
+  };
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -254,22 +266,26 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     const { recordId } = command;
     return collect(command).then(
       (result) => {
-        recorder.finished(recordId, {
-          state: "succeeded",
-          images: result.images.length,
-          results: result.images.map(({ id, contentType, size }) => ({ id, contentType, size })),
-        });
+        record("finished", () =>
+          recorder.finished(recordId, {
+            state: "succeeded",
+            images: result.images.length,
+            results: result.images.map(({ id, contentType, size }) => ({ id, contentType, size })),
+          }),
+        );
         return result;
       },
       (err: unknown) => {
         // A shutdown interrupts the wait, not the task: it stays recorded as
         // running, and the next start resumes it.
         if (!closed) {
-          recorder.finished(recordId, {
-            state: err instanceof TaskFailedError ? "failed" : "error",
-            errorCode: err instanceof GatewayError ? (err.code ?? "error") : "internal_error",
-            error: failureInfo(err),
-          });
+          record("finished", () =>
+            recorder.finished(recordId, {
+              state: err instanceof TaskFailedError ? "failed" : "error",
+              errorCode: err instanceof GatewayError ? (err.code ?? "error") : "internal_error",
+              error: failureInfo(err),
+            }),
+          );
         }
         throw err;
       },
@@ -299,7 +315,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       const submitted = submit(command.credential, translation).then(
         (taskId) => {
           accepted = taskId;
-          recorder.submitted(recordId, taskId);
+          record("submitted", () => recorder.submitted(recordId, taskId));
           log.info(
             { upstreamTaskId: taskId, recordId, model: translation.body.model },
             "upstream task submitted",
@@ -315,14 +331,16 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
             err instanceof UpstreamError
               ? err.kind === "ambiguous"
               : !(err instanceof GatewayError);
-          recorder.finished(recordId, {
-            state: unknown ? "unknown" : "refused",
-            errorCode:
-              failure instanceof GatewayError
-                ? (failure.code ?? "upstream_error")
-                : "internal_error",
-            error: failureInfo(failure),
-          });
+          record("finished", () =>
+            recorder.finished(recordId, {
+              state: unknown ? "unknown" : "refused",
+              errorCode:
+                failure instanceof GatewayError
+                  ? (failure.code ?? "upstream_error")
+                  : "internal_error",
+              error: failureInfo(failure),
+            }),
+          );
           throw failure;
         },
       );
@@ -357,6 +375,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     },
 
     running: (recordId) => live.get(recordId),
+    submitsBlockedForMs: () => deps.breaker?.blockedForMs(),
     progress: (recordId) => progressOf.get(recordId),
     close() {
       closed = true;

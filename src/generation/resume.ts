@@ -23,12 +23,14 @@ export function resumeUnfinished(deps: ResumeDeps): number {
     const tenant = vault.getTenant(record.tenantId);
     const credential = tenant === undefined ? undefined : vault.upstreamCredential(tenant);
     if (record.state !== "running" || record.upstreamTaskId === null || credential === undefined) {
+      const submitting = record.state !== "running" || record.upstreamTaskId === null;
       const error = new GatewayError({
-        status: 502,
-        type: "upstream_error",
-        code: "upstream_submit_unconfirmed",
-        message:
-          "The gateway restarted while this task was being submitted. It was not resubmitted, to avoid a double charge.",
+        status: submitting ? 502 : 500,
+        type: submitting ? "upstream_error" : "server_error",
+        code: submitting ? "upstream_submit_unconfirmed" : "upstream_credential_missing",
+        message: submitting
+          ? "The gateway restarted while this task was being submitted. It was not resubmitted, to avoid a double charge."
+          : `The gateway restarted and has no upstream credential for this tenant any more, so upstream task ${record.upstreamTaskId} could not be collected.`,
         retryable: false,
       });
       ledger.finished(record.id, {

@@ -7,10 +7,13 @@
 // - an `Idempotency-Key` (same tenant, within 24 h) always answers with the
 //   generation it first started; the same key with another body is a 409;
 // - an SDK retry (`X-Stainless-Retry-Count` > 0) of the same body by the same
-//   tenant within the wait window joins the generation the first attempt
-//   started, instead of submitting again.
-// Only a generation whose submit was definitely refused (nothing charged) is
-// started afresh.
+//   tenant joins the generation the first attempt started, instead of
+//   submitting again: one still running (however long ago it started), or one
+//   finished within the wait window, provided no other request is attached to
+//   it and its images were never delivered (an identical but separate request
+//   is not a retry).
+// A generation whose submit was definitely refused (nothing charged) is never
+// joined: the request starts afresh, with or without a key.
 import { createHash } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Translation } from "../catalog/translate.js";
@@ -18,16 +21,16 @@ import { withReferences } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
 import { GatewayError, InvalidRequestError } from "../errors.js";
 import { circuitOpen, stillRunning } from "../generation/failures.js";
-import type {
-  GeneratedImages,
-  GenerationService,
-  RunningGeneration,
+import {
+  failureInfo,
+  type GeneratedImages,
+  type GenerationService,
+  type RunningGeneration,
 } from "../generation/generate.js";
 import type { ReferenceImage, ReferencePublisher } from "../generation/references.js";
 import { assertModelAllowed, type ConcurrencyGate } from "../tenancy/limits.js";
 import type { GenerationRecord, UsageLedger } from "../tenancy/usage.js";
 import type { Tenant, Vault } from "../tenancy/vault.js";
-import type { CircuitBreaker } from "../upstream/breaker.js";
 import { tenantOf } from "./auth.js";
 
 export interface AdmissionDeps {
@@ -39,7 +42,6 @@ export interface AdmissionDeps {
   clock: Clock;
   /** IMAGEGATE_MAX_WAIT_MS: how long a synchronous caller waits, and the window for joining retries. */
   maxWaitMs: number;
-  breaker?: CircuitBreaker | undefined;
 }
 
 export interface AdmitRequest {
@@ -96,6 +98,8 @@ function isUniqueViolation(err: unknown): boolean {
 
 export function createAdmission(deps: AdmissionDeps) {
   const { generation, references, vault, gate, ledger, clock } = deps;
+  // Responses currently attached to each generation (in this process).
+  const attached = new Map<string, number>();
 
   function credentialFor(tenant: Tenant): string {
     const credential = vault.upstreamCredential(tenant);
@@ -127,7 +131,9 @@ export function createAdmission(deps: AdmissionDeps) {
     if (key !== undefined) {
       const record = ledger.byIdempotencyKey(tenant.id, key);
       if (record === undefined) return undefined;
-      if (record.createdAt < now - idempotencyWindowMs) {
+      // An expired key, or one whose submit was refused (nothing was
+      // charged, and the upstream may have recovered): start afresh.
+      if (record.createdAt < now - idempotencyWindowMs || record.state === "refused") {
         ledger.releaseIdempotencyKey(record.id);
         return undefined;
       }
@@ -145,8 +151,12 @@ export function createAdmission(deps: AdmissionDeps) {
     }
     if (retryCount === 0) return undefined;
     const record = ledger.latestForRequest(tenant.id, requestHash, now - deps.maxWaitMs - 60_000);
-    // A definitely refused submit cost nothing: its retry may submit again.
-    return record?.state === "refused" ? undefined : record;
+    if (record === undefined || record.state === "refused" || record.deliveredAt !== null) {
+      return undefined;
+    }
+    // The SDK retries only once its previous attempt is over: a generation
+    // another request is still waiting on belongs to that request.
+    return (attached.get(record.id) ?? 0) > 0 ? undefined : record;
   }
 
   return {
@@ -161,7 +171,7 @@ export function createAdmission(deps: AdmissionDeps) {
       if (previous !== undefined) return join(previous);
 
       // The upstream keeps failing: fail fast rather than pile up waiting requests.
-      const blockedMs = deps.breaker?.blockedForMs();
+      const blockedMs = generation.submitsBlockedForMs();
       if (blockedMs !== undefined) throw circuitOpen(blockedMs);
 
       const release = gate.acquire(tenant.id, tenant.maxConcurrent);
@@ -203,7 +213,11 @@ export function createAdmission(deps: AdmissionDeps) {
         }
       } catch (err) {
         if (untilDone) release();
-        ledger.finished(recordId, { state: "refused", errorCode: "reference_upload_failed" });
+        ledger.finished(recordId, {
+          state: "refused",
+          errorCode: "reference_upload_failed",
+          error: failureInfo(err),
+        });
         throw err;
       }
       const running = generation.start({ recordId, credential, translation: submitted });
@@ -216,6 +230,22 @@ export function createAdmission(deps: AdmissionDeps) {
      * the wait limit (then a 504 naming the task, which goes on), or answers
      * from the record of a finished one.
      */
+    /**
+     * Attaches a response to the generation it answers with: while attached,
+     * no retry joins it; once a 2xx answer has gone out, none ever will.
+     */
+    attach(recordId: string, reply: FastifyReply): void {
+      attached.set(recordId, (attached.get(recordId) ?? 0) + 1);
+      reply.raw.once("finish", () => {
+        if (reply.statusCode < 300) ledger.delivered(recordId);
+      });
+      reply.raw.once("close", () => {
+        const left = (attached.get(recordId) ?? 1) - 1;
+        if (left > 0) attached.set(recordId, left);
+        else attached.delete(recordId);
+      });
+    },
+
     async result(admission: Admission, receivedAt: number): Promise<GeneratedImages> {
       const running = admission.generation;
       if (running !== undefined) return waitAtMost(running, receivedAt + deps.maxWaitMs);
@@ -249,17 +279,19 @@ export function createAdmission(deps: AdmissionDeps) {
         upstreamTaskId: record.upstreamTaskId,
       };
     }
-    if (record.error !== null) {
-      throw new GatewayError({
-        status: record.error.status,
-        type: record.error.type as GatewayError["type"],
-        code: record.error.code,
-        message: record.error.message,
-        retryable: false,
-      });
+    if (record.state === "pending" || record.state === "running") {
+      // Not running in this process: being resumed, or its references are
+      // still being stored by the request that started it.
+      throw stillRunning(record.id, record.upstreamTaskId ?? undefined);
     }
-    // Recorded as running, but not in this process: resumed or about to be.
-    throw stillRunning(record.id);
+    const error = record.error ?? failureInfo(undefined);
+    throw new GatewayError({
+      status: error.status,
+      type: error.type as GatewayError["type"],
+      code: error.code,
+      message: error.message,
+      retryable: false,
+    });
   }
 }
 

@@ -18,9 +18,18 @@ export function sendEventStream(
   const stream = new PassThrough();
   let timer: TimerHandle | undefined;
   const keepAlive = () => {
+    if (stream.destroyed) return;
     stream.write(": keep-alive\n\n");
     timer = clock.setTimeout(keepAlive, keepAliveMs);
   };
+  // A client that goes away destroys the stream: stop the keep-alive at once,
+  // and let a producer waiting for "drain" go (else it would hold its open
+  // file for ever).
+  const gone = new AbortController();
+  stream.once("close", () => {
+    if (timer !== undefined) clock.clearTimeout(timer);
+    gone.abort();
+  });
 
   const run = async () => {
     stream.write(": imagegate\n\n");
@@ -28,9 +37,10 @@ export function sendEventStream(
     try {
       for await (const chunk of produce()) {
         if (stream.destroyed) return;
-        if (!stream.write(chunk)) await once(stream, "drain");
+        if (!stream.write(chunk)) await once(stream, "drain", { signal: gone.signal });
       }
     } catch (err) {
+      if (stream.destroyed) return;
       const response = toErrorResponse(err);
       if (response.status >= 500) reply.log.error({ err }, "stream failed");
       stream.write(

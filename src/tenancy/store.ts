@@ -66,6 +66,9 @@ const migrations: readonly string[] = [
    CREATE INDEX generations_request ON generations(tenant_id, request_hash, created_at);
    CREATE INDEX generations_unfinished ON generations(state)
      WHERE state IN ('pending', 'running');`,
+  // v4: when a generation's images were answered to a caller, so that a later
+  // identical request is never mistaken for a retry of a delivered one.
+  "ALTER TABLE generations ADD COLUMN delivered_at INTEGER;",
 ];
 
 export function openStore(dataDir: string): Db {

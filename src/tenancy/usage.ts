@@ -72,6 +72,7 @@ export interface GenerationRecord {
   error: FailureInfo | null;
   requestHash: string | null;
   idempotencyKey: string | null;
+  deliveredAt: number | null;
 }
 
 interface GenerationRow {
@@ -90,6 +91,7 @@ interface GenerationRow {
   error: string | null;
   request_hash: string | null;
   idempotency_key: string | null;
+  delivered_at: number | null;
 }
 
 function toRecord(row: GenerationRow): GenerationRecord {
@@ -109,6 +111,7 @@ function toRecord(row: GenerationRow): GenerationRecord {
     error: row.error === null ? null : (JSON.parse(row.error) as FailureInfo),
     requestHash: row.request_hash,
     idempotencyKey: row.idempotency_key,
+    deliveredAt: row.delivered_at,
   };
 }
 
@@ -157,12 +160,17 @@ export interface UsageLedger {
   report(tenantId: string, from: string, to: string): UsageReport;
   get(id: string): GenerationRecord | undefined;
   byIdempotencyKey(tenantId: string, key: string): GenerationRecord | undefined;
-  /** The newest generation of this tenant for the same request, created at or after `since`. */
+  /**
+   * The newest generation of this tenant for the same request that is still
+   * unfinished, or finished at or after `finishedSince`.
+   */
   latestForRequest(
     tenantId: string,
     requestHash: string,
-    since: number,
+    finishedSince: number,
   ): GenerationRecord | undefined;
+  /** Records that a caller received the generation's images. */
+  delivered(id: string): void;
   /** Generations a restart must pick up: reserved or running. */
   unfinished(): GenerationRecord[];
   /** Frees an expired Idempotency-Key for reuse. */
@@ -202,8 +210,13 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
     "SELECT * FROM generations WHERE tenant_id = ? AND idempotency_key = ?",
   );
   const selectLatest = db.prepare<[string, string, number], GenerationRow>(
-    `SELECT * FROM generations WHERE tenant_id = ? AND request_hash = ? AND created_at >= ?
+    `SELECT * FROM generations
+      WHERE tenant_id = ? AND request_hash = ?
+        AND (state IN ('pending', 'running') OR finished_at >= ?)
       ORDER BY created_at DESC LIMIT 1`,
+  );
+  const markDelivered = db.prepare(
+    "UPDATE generations SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
   );
   const clearKey = db.prepare("UPDATE generations SET idempotency_key = NULL WHERE id = ?");
   const selectUnfinished = db.prepare<[], GenerationRow>(
@@ -289,9 +302,12 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
       const row = selectByKey.get(tenantId, key);
       return row ? toRecord(row) : undefined;
     },
-    latestForRequest(tenantId, requestHash, since) {
-      const row = selectLatest.get(tenantId, requestHash, since);
+    latestForRequest(tenantId, requestHash, finishedSince) {
+      const row = selectLatest.get(tenantId, requestHash, finishedSince);
       return row ? toRecord(row) : undefined;
+    },
+    delivered(id) {
+      markDelivered.run(clock.now(), id);
     },
     unfinished() {
       return selectUnfinished.all().map(toRecord);

@@ -1,5 +1,6 @@
 // A circuit breaker in front of new submits: when the upstream keeps failing
-// (connections refused, timeouts, 5xx — on any call), new requests fail at
+// (connections refused, timeouts, 5xx — on any call, with no submit answered
+// in between), new requests fail at
 // once with a 503 and retry-after instead of piling up behind a dead upstream.
 // After a cool-down one submit is let through as a probe; its success closes
 // the circuit. Reads of tasks already submitted are not stopped: those tasks
@@ -71,23 +72,29 @@ function unwell(err: unknown): boolean {
   return err.kind === "unreachable" || err.kind === "ambiguous" || err.kind === "transient";
 }
 
-/** The client, with every call's outcome reported to the breaker. */
+/**
+ * The client, with every call's outcome reported to the breaker. Any call
+ * failing counts towards opening it; only a submit answered closes it again
+ * (a read of a task in flight says little about whether submits work, and
+ * must not close a half-open circuit under its probe).
+ */
 export function observedClient(client: UpstreamClient, breaker: CircuitBreaker): UpstreamClient {
-  const observe = async <T>(call: Promise<T>): Promise<T> => {
+  const observe = async <T>(call: Promise<T>, submit: boolean): Promise<T> => {
     try {
       const value = await call;
-      breaker.success();
+      if (submit) breaker.success();
       return value;
     } catch (err) {
       if (unwell(err)) breaker.failure();
-      else breaker.success();
+      else if (submit) breaker.success();
       throw err;
     }
   };
   return {
-    submit: (credential, body) => observe(client.submit(credential, body)),
-    read: (credential, taskId) => observe(client.read(credential, taskId)),
-    download: (credential, taskId, index) => observe(client.download(credential, taskId, index)),
+    submit: (credential, body) => observe(client.submit(credential, body), true),
+    read: (credential, taskId) => observe(client.read(credential, taskId), false),
+    download: (credential, taskId, index) =>
+      observe(client.download(credential, taskId, index), false),
     close: () => client.close(),
   };
 }

@@ -273,4 +273,35 @@ describe("retries never pay twice", () => {
     await api("/v1/images/generations", { method: "POST", body });
     expect(gw.sim.submits).toHaveLength(2);
   });
+
+  it("an SDK retry never joins a generation another request is still waiting on (regression)", async () => {
+    gw = await buildTestApp();
+    const tenant = await gw.createTenant({ name: "one-at-a-time", max_concurrent: 1 });
+    const client = gw.clientWith(tenant.apiKey, { maxRetries: 5 });
+    const body = { model: "nano-banana", prompt: "same [sim:duration=300]" };
+    // The second call is refused (concurrency) and retried by the SDK while
+    // the first is still running: a separate request, not a retry of it.
+    const [first, second] = await Promise.all([
+      client.images.generate(body).withResponse(),
+      client.images.generate(body).withResponse(),
+    ]);
+    const ids = [first, second].map((r) => r.response.headers.get("x-imagegate-task-id"));
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(gw.sim.submits).toHaveLength(2);
+  });
+
+  it("an Idempotency-Key whose submit was refused (nothing charged) starts afresh (regression)", async () => {
+    gw = await buildTestApp();
+    const busy = { error: { message: "rate limited", type: "new_api_error", code: "rate_limit" } };
+    gw.sim.inject({ route: "submit", status: 429, body: busy, times: 3 });
+    const headers = { "idempotency-key": "order-44" };
+    const body = { model: "nano-banana", prompt: "p" };
+    const refused = await api("/v1/images/generations", { method: "POST", body, headers });
+    expect(refused.status).toBe(429);
+    const again = await api("/v1/images/generations", { method: "POST", body, headers });
+    expect(again.status).toBe(200);
+    const third = await api("/v1/images/generations", { method: "POST", body, headers });
+    expect(third.headers.get("x-imagegate-task-id")).toBe(again.headers.get("x-imagegate-task-id"));
+    expect(gw.sim.submits).toHaveLength(1);
+  });
 });

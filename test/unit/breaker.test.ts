@@ -80,4 +80,27 @@ describe("circuit breaker", () => {
     await expect(observedClient(failing("unreachable"), breaker).submit("k", {})).rejects.toThrow();
     expect(breaker.state).toBe("open");
   });
+
+  it("successful reads neither reset the count nor close a half-open circuit (regression)", async () => {
+    const clock = manualClock();
+    const breaker = createCircuitBreaker({ clock, threshold: 2, cooldownMs: 1_000 });
+    const healthyReads: UpstreamClient = {
+      submit: async () => {
+        throw new UpstreamError("ambiguous", "timeout");
+      },
+      read: async () => ({ state: "pending" }) as never,
+      download: async () => ({}) as never,
+      close: async () => {},
+    };
+    const client = observedClient(healthyReads, breaker);
+    await expect(client.submit("k", {})).rejects.toThrow();
+    await client.read("k", "t");
+    await expect(client.submit("k", {})).rejects.toThrow();
+    expect(breaker.state).toBe("open");
+    clock.advance(1_000);
+    breaker.probing();
+    await client.read("k", "t");
+    expect(breaker.state).toBe("half-open");
+    expect(breaker.blockedForMs()).toBeGreaterThan(0);
+  });
 });
