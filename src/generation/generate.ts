@@ -133,6 +133,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   const taskLifetimeMs = deps.taskLifetimeMs ?? defaultTaskLifetimeMs;
   const live = new Map<string, RunningGeneration>();
   const progressOf = new Map<string, number>();
+  // Outcomes still being written, by record id.
+  const recordings = new Map<string, Promise<void>>();
   let closed = false;
 
   // A record that cannot be written (disk full, database locked) must not turn
@@ -183,8 +185,6 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
           await blobs.remove(blob.id);
           throw downloadFailure(taskId, `result ${index} is not a PNG, JPEG, WebP or GIF image`);
         }
-        // Stored means on disk: the record will point at it for later reads.
-        await blob.written;
         return blob;
       } catch (err) {
         const delay = downloadRetryDelaysMs[attempt];
@@ -266,13 +266,24 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     const { recordId } = command;
     return collect(command).then(
       (result) => {
-        record("finished", () =>
-          recorder.finished(recordId, {
-            state: "succeeded",
-            images: result.images.length,
-            results: result.images.map(({ id, contentType, size }) => ({ id, contentType, size })),
-          }),
+        // The caller is answered from memory at once; the record points only
+        // at files that reached the disk, so it is written once they have.
+        const recorded = Promise.allSettled(result.images.map((image) => image.written)).then(
+          (writes) => {
+            const stored = result.images.filter((_, i) => writes[i]?.status === "fulfilled");
+            if (stored.length < result.images.length) {
+              log.warn({ recordId }, "some results could not be stored for later reads");
+            }
+            record("finished", () =>
+              recorder.finished(recordId, {
+                state: "succeeded",
+                images: result.images.length,
+                results: stored.map(({ id, contentType, size }) => ({ id, contentType, size })),
+              }),
+            );
+          },
         );
+        recordings.set(recordId, recorded);
         return result;
       },
       (err: unknown) => {
@@ -297,11 +308,14 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     // Nobody may be waiting any more (the caller left): failures are recorded,
     // not unhandled.
     generation.submitted.catch(() => {});
+    // It stays findable (for retries that join it) until its record is final.
     generation.done
       .catch(() => {})
+      .then(() => recordings.get(generation.recordId))
       .finally(() => {
         live.delete(generation.recordId);
         progressOf.delete(generation.recordId);
+        recordings.delete(generation.recordId);
       });
     return generation;
   }
