@@ -238,9 +238,10 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
 
   const imagesToday = (tenantId: string) => usedToday.get(tenantId, utcDay(clock.now()))?.used ?? 0;
 
-  // Check and insert in one transaction: two concurrent requests cannot both
-  // take the last images of the budget.
-  const reserveTx = db.transaction((request: ReserveRequest): string => {
+  // Check and insert with no await in between: better-sqlite3 is synchronous,
+  // so two concurrent requests of this process cannot both take the last
+  // images of the budget (and a single INSERT needs no explicit transaction).
+  const reserve = (request: ReserveRequest): string => {
     const { tenant, n } = request;
     const now = clock.now();
     if (tenant.imagesPerDay !== null) {
@@ -270,10 +271,10 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
       idempotency_key: request.idempotencyKey ?? null,
     });
     return id;
-  });
+  };
 
   return {
-    reserve: (request) => reserveTx(request),
+    reserve,
     submitted(id, upstreamTaskId) {
       markSubmitted.run(upstreamTaskId, id);
     },
