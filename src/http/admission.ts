@@ -100,6 +100,8 @@ export function createAdmission(deps: AdmissionDeps) {
   const { generation, references, vault, gate, ledger, clock } = deps;
   // Responses currently attached to each generation (in this process).
   const attached = new Map<string, number>();
+  // Generations admitted but still storing their uploads before the submit.
+  const startingUp = new Map<string, Promise<RunningGeneration | undefined>>();
 
   function credentialFor(tenant: Tenant): string {
     const credential = vault.upstreamCredential(tenant);
@@ -116,8 +118,11 @@ export function createAdmission(deps: AdmissionDeps) {
     return credential;
   }
 
-  function join(record: GenerationRecord): Admission {
-    return { kind: "joined", record, generation: generation.running(record.id) };
+  async function join(record: GenerationRecord): Promise<Admission> {
+    const running = generation.running(record.id) ?? (await startingUp.get(record.id));
+    // Re-read when nothing runs: it may have finished (or failed to start) meanwhile.
+    const latest = running === undefined ? (ledger.get(record.id) ?? record) : record;
+    return { kind: "joined", record: latest, generation: running };
   }
 
   /** The earlier generation this request repeats, if any. */
@@ -206,30 +211,40 @@ export function createAdmission(deps: AdmissionDeps) {
         }
         throw err;
       }
-      let submitted = translation;
-      try {
-        if (admit.uploads.length > 0) {
-          submitted = withReferences(translation, await references.publish(admit.uploads));
+      // Uploads are stored or encoded before the submit; meanwhile a request
+      // joining this generation waits for it to start rather than seeing a
+      // record with nothing running behind it.
+      const starting = (async () => {
+        let submitted = translation;
+        try {
+          if (admit.uploads.length > 0) {
+            submitted = withReferences(translation, await references.publish(admit.uploads));
+          }
+        } catch (err) {
+          if (untilDone) release();
+          ledger.finished(recordId, {
+            state: "refused",
+            errorCode: "reference_upload_failed",
+            error: failureInfo(err),
+          });
+          throw err;
         }
-      } catch (err) {
-        if (untilDone) release();
-        ledger.finished(recordId, {
-          state: "refused",
-          errorCode: "reference_upload_failed",
-          error: failureInfo(err),
-        });
-        throw err;
+        return generation.start({ recordId, credential, translation: submitted });
+      })();
+      startingUp.set(
+        recordId,
+        starting.catch(() => undefined),
+      );
+      let running: RunningGeneration;
+      try {
+        running = await starting;
+      } finally {
+        startingUp.delete(recordId);
       }
-      const running = generation.start({ recordId, credential, translation: submitted });
       if (untilDone) running.done.then(release, release);
       return { kind: "started", generation: running };
     },
 
-    /**
-     * The result for a synchronous caller: waits for a running generation up to
-     * the wait limit (then a 504 naming the task, which goes on), or answers
-     * from the record of a finished one.
-     */
     /**
      * Attaches a response to the generation it answers with: while attached,
      * no retry joins it; once a 2xx answer has gone out, none ever will.
@@ -246,6 +261,11 @@ export function createAdmission(deps: AdmissionDeps) {
       });
     },
 
+    /**
+     * The result for a synchronous caller: waits for a running generation up to
+     * the wait limit (then a 504 naming the task, which goes on), or answers
+     * from the record of a finished one.
+     */
     async result(admission: Admission, receivedAt: number): Promise<GeneratedImages> {
       const running = admission.generation;
       if (running !== undefined) return waitAtMost(running, receivedAt + deps.maxWaitMs);

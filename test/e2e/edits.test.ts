@@ -2,7 +2,7 @@
 // sends them, and JSON edits: references reach the upstream as `image_url`
 // (checked by the simulator, which fetches URLs without a key as the upstream would).
 import { randomBytes } from "node:crypto";
-import { toFile } from "openai";
+import OpenAI, { toFile } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { variationPrompt } from "../../src/http/routes/images.js";
 import { apiError } from "../helpers/api-error.js";
@@ -181,6 +181,30 @@ describe("images.edit (multipart)", () => {
     const types: string[] = [];
     for await (const event of stream) types.push(event.type);
     expect(types).toEqual(["image_edit.completed"]);
+  });
+});
+
+describe("images.edit retried while its uploads are being stored", () => {
+  it("joins the generation instead of answering early (regression)", async () => {
+    gw = await buildTestApp({ env: { IMAGEGATE_REFERENCE_DELIVERY: "url" } });
+    const client = new OpenAI({
+      apiKey: gw.apiKey,
+      baseURL: `${gw.url}/v1`,
+      maxRetries: 0,
+      defaultHeaders: { "idempotency-key": "edit-1" },
+    });
+    const image = png(400_000);
+    const calls = await Promise.all(
+      [1, 2, 3].map(async () =>
+        client.images
+          .edit({ model: "gpt-image-2", prompt: "p", image: await toFile(image, "in.png") })
+          .withResponse(),
+      ),
+    );
+    const ids = calls.map((call) => call.response.headers.get("x-imagegate-task-id"));
+    expect(new Set(ids).size).toBe(1);
+    expect(calls.every((call) => call.data.data?.length === 1)).toBe(true);
+    expect(gw.sim.submits).toHaveLength(1);
   });
 });
 
