@@ -7,6 +7,7 @@ import { systemClock } from "../../src/clock.js";
 import { openStore } from "../../src/tenancy/store.js";
 import { createUsageLedger } from "../../src/tenancy/usage.js";
 import { apiError } from "../helpers/api-error.js";
+import { shiftableClock } from "../helpers/clock.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway;
@@ -302,6 +303,23 @@ describe("retries never pay twice", () => {
     expect(again.status).toBe(200);
     const third = await api("/v1/images/generations", { method: "POST", body, headers });
     expect(third.headers.get("x-imagegate-task-id")).toBe(again.headers.get("x-imagegate-task-id"));
+    expect(gw.sim.submits).toHaveLength(1);
+  });
+
+  it("a late SDK retry still joins a generation started long ago that is still running (regression)", async () => {
+    const clock = shiftableClock();
+    gw = await buildTestApp({ env: { IMAGEGATE_MAX_WAIT_MS: "1000" }, deps: { clock } });
+    const client = gw.clientWith(gw.apiKey, { maxRetries: 3, timeout: 400 });
+    const call = client.images.generate({
+      model: "nano-banana",
+      prompt: "slow [sim:duration=600]",
+    });
+    await gw.sim.waitForSubmits(1);
+    // Far past the wait window by the gateway's clock: the retries must still
+    // find the task by its state, not by when it started.
+    clock.shift(300_000);
+    const result = await call;
+    expect(result.data).toHaveLength(1);
     expect(gw.sim.submits).toHaveLength(1);
   });
 });
