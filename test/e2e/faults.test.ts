@@ -13,7 +13,11 @@ afterEach(async () => {
 const submitAttempts = () => gw.sim.requests.filter((r) => r.route === "submit").length;
 
 describe("upstream faults", () => {
-  it("DNS failure before anything is sent: retried, then 503, nothing submitted", async () => {
+  // A machine without a reachable DNS server answers a lookup only when it
+  // times out (up to undici's 10 s connect timeout per attempt): a generous limit.
+  it("DNS failure before anything is sent: retried, then 503, nothing submitted", {
+    timeout: 60_000,
+  }, async () => {
     gw = await buildTestApp({ env: { IMAGEGATE_UPSTREAM_URL: "http://upstream.invalid" } });
     const err = await apiError(gw.client.images.generate({ model: "nano-banana", prompt: "p" }));
     expect(err.status).toBe(503);
