@@ -153,8 +153,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   app.setErrorHandler((err, request, reply) => {
     const response = toErrorResponse(err);
-    if (response.status >= 500) request.log.error({ err }, "request failed");
-    else request.log.info({ code: response.body.error.code }, response.body.error.message);
+    // The tenant is named in the line itself: a child logger per request
+    // would cost memory on every held request.
+    const tenant = request.tenant?.id;
+    if (response.status >= 500) request.log.error({ err, tenant }, "request failed");
+    else request.log.info({ code: response.body.error.code, tenant }, response.body.error.message);
     return reply.code(response.status).headers(response.headers).send(response.body);
   });
   app.setNotFoundHandler((request, reply) => {

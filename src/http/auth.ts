@@ -31,7 +31,6 @@ export function tenantAuth(vault: Vault) {
     const tenant = vault.authenticate(token);
     if (!tenant) throw new AuthenticationError();
     request.tenant = tenant;
-    request.log = request.log.child({ tenant: tenant.id });
   };
 }
 
