@@ -249,6 +249,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     generation.close();
     poller.close();
     await upstream.close();
+    // Downloads that were under way are stored and recorded before the store closes.
+    await generation.settled();
     db.close();
   });
 

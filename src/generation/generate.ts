@@ -85,12 +85,15 @@ export interface GenerationService {
   submitsBlockedForMs(): number | undefined;
   /** Stops recording outcomes: what is still running stays recorded as running, for resume. */
   close(): void;
+  /** Settles once nothing is left running and every outcome is written (before the store closes). */
+  settled(): Promise<void>;
 }
 
 /** The slice of a pino logger the use case writes to. */
 export interface Log {
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
 }
 
 export interface GenerationDeps {
@@ -114,7 +117,9 @@ export interface GenerationDeps {
 const submitRetryDelaysMs = [250, 1_000] as const;
 const submitRetryAfterCapMs = 5_000;
 const downloadRetryDelaysMs = [300, 1_200] as const;
-const defaultTaskLifetimeMs = 2 * 3_600_000;
+const recordRetryDelaysMs = [500, 2_000, 8_000] as const;
+/** How long a task is waited for after its submit by default: the upstream keeps results about 2 h. */
+export const taskLifetimeMs = 2 * 3_600_000;
 
 export function failureInfo(err: unknown): FailureInfo {
   if (err instanceof GatewayError) {
@@ -130,7 +135,7 @@ export function failureInfo(err: unknown): FailureInfo {
 
 export function createGenerationService(deps: GenerationDeps): GenerationService {
   const { upstream, poller, blobs, clock, log, recorder } = deps;
-  const taskLifetimeMs = deps.taskLifetimeMs ?? defaultTaskLifetimeMs;
+  const lifetimeMs = deps.taskLifetimeMs ?? taskLifetimeMs;
   const live = new Map<string, RunningGeneration>();
   const progressOf = new Map<string, number>();
   // Outcomes still being written, by record id.
@@ -138,14 +143,27 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   let closed = false;
 
   // A record that cannot be written (disk full, database locked) must not turn
-  // a task the upstream accepted into a lost one: log it and carry on.
-  const record = (what: string, write: () => void) => {
-    try {
-      write();
-    } catch (err) {
-      log.warn({ err, what }, "could not record a generation's progress");
-    }
-  };
+  // a task the upstream accepted into a lost one, nor crash the process: the
+  // write is tried again a few times, then given up with an error in the log.
+  const record = (what: string, write: () => void): Promise<void> =>
+    new Promise((resolve) => {
+      const attempt = (tries: number) => {
+        try {
+          write();
+          resolve();
+        } catch (err) {
+          const delay = recordRetryDelaysMs[tries];
+          if (delay === undefined) {
+            log.error({ err, what }, "could not record a generation's progress; giving up");
+            resolve();
+            return;
+          }
+          log.warn({ err, what }, "could not record a generation's progress; trying again");
+          clock.setTimeout(() => attempt(tries + 1), delay);
+        }
+      };
+      attempt(0);
+    });
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -232,7 +250,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         taskId,
         submittedAt: command.submittedAt,
         expectedMs: command.expectedMs,
-        deadline: command.submittedAt + taskLifetimeMs,
+        deadline: command.submittedAt + lifetimeMs,
         onProgress: (progress) => progressOf.set(recordId, progress),
       });
     } catch (err) {
@@ -274,11 +292,12 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
             if (stored.length < result.images.length) {
               log.warn({ recordId }, "some results could not be stored for later reads");
             }
-            record("finished", () =>
+            return record("finished", () =>
               recorder.finished(recordId, {
                 state: "succeeded",
                 images: result.images.length,
                 results: stored.map(({ id, contentType, size }) => ({ id, contentType, size })),
+                upstreamTaskId: command.upstreamTaskId,
               }),
             );
           },
@@ -290,12 +309,16 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         // A shutdown interrupts the wait, not the task: it stays recorded as
         // running, and the next start resumes it.
         if (!closed) {
-          record("finished", () =>
-            recorder.finished(recordId, {
-              state: err instanceof TaskFailedError ? "failed" : "error",
-              errorCode: err instanceof GatewayError ? (err.code ?? "error") : "internal_error",
-              error: failureInfo(err),
-            }),
+          recordings.set(
+            recordId,
+            record("finished", () =>
+              recorder.finished(recordId, {
+                state: err instanceof TaskFailedError ? "failed" : "error",
+                errorCode: err instanceof GatewayError ? (err.code ?? "error") : "internal_error",
+                error: failureInfo(err),
+                upstreamTaskId: command.upstreamTaskId,
+              }),
+            ),
           );
         }
         throw err;
@@ -329,7 +352,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       const submitted = submit(command.credential, translation).then(
         (taskId) => {
           accepted = taskId;
-          record("submitted", () => recorder.submitted(recordId, taskId));
+          void record("submitted", () => recorder.submitted(recordId, taskId));
           log.info(
             { upstreamTaskId: taskId, recordId, model: translation.body.model },
             "upstream task submitted",
@@ -345,7 +368,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
             err instanceof UpstreamError
               ? err.kind === "ambiguous"
               : !(err instanceof GatewayError);
-          record("finished", () =>
+          void record("finished", () =>
             recorder.finished(recordId, {
               state: unknown ? "unknown" : "refused",
               errorCode:
@@ -393,6 +416,10 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     progress: (recordId) => progressOf.get(recordId),
     close() {
       closed = true;
+    },
+    async settled() {
+      await Promise.allSettled([...live.values()].map((generation) => generation.done));
+      await Promise.allSettled([...recordings.values()]);
     },
   };
 }

@@ -26,6 +26,7 @@ import {
   type GeneratedImages,
   type GenerationService,
   type RunningGeneration,
+  taskLifetimeMs,
 } from "../generation/generate.js";
 import type { ReferenceImage, ReferencePublisher } from "../generation/references.js";
 import { assertModelAllowed, type ConcurrencyGate } from "../tenancy/limits.js";
@@ -118,7 +119,36 @@ export function createAdmission(deps: AdmissionDeps) {
     return credential;
   }
 
-  async function join(record: GenerationRecord): Promise<Admission> {
+  /**
+   * Attaches a response to the generation it answers with: while attached, no
+   * retry joins it; once a 2xx answer has gone out, none ever will. Called in
+   * the same synchronous step as the decision, so that a client leaving while
+   * uploads are stored is still counted out.
+   */
+  function attach(recordId: string, reply: FastifyReply | undefined): void {
+    if (reply === undefined || reply.raw.closed) return;
+    attached.set(recordId, (attached.get(recordId) ?? 0) + 1);
+    reply.raw.once("finish", () => {
+      if (reply.statusCode >= 300) return;
+      try {
+        ledger.delivered(recordId);
+      } catch (err) {
+        // A locked or full database must not take the process down.
+        reply.log.warn({ err, recordId }, "could not record a delivery");
+      }
+    });
+    reply.raw.once("close", () => {
+      const left = (attached.get(recordId) ?? 1) - 1;
+      if (left > 0) attached.set(recordId, left);
+      else attached.delete(recordId);
+    });
+  }
+
+  async function join(
+    record: GenerationRecord,
+    reply: FastifyReply | undefined,
+  ): Promise<Admission> {
+    attach(record.id, reply);
     const running = generation.running(record.id) ?? (await startingUp.get(record.id));
     // Re-read when nothing runs: it may have finished (or failed to start) meanwhile.
     const latest = running === undefined ? (ledger.get(record.id) ?? record) : record;
@@ -155,13 +185,16 @@ export function createAdmission(deps: AdmissionDeps) {
       return record;
     }
     if (retryCount === 0) return undefined;
-    const record = ledger.latestForRequest(tenant.id, requestHash, now - deps.maxWaitMs - 60_000);
-    if (record === undefined || record.state === "refused" || record.deliveredAt !== null) {
-      return undefined;
-    }
-    // The SDK retries only once its previous attempt is over: a generation
-    // another request is still waiting on belongs to that request.
-    return (attached.get(record.id) ?? 0) > 0 ? undefined : record;
+    // Undelivered, not refused; unfinished (nothing runs longer than a task's
+    // lifetime) or finished within the wait window. The SDK retries only once
+    // its previous attempt is over: a generation another request is still
+    // waiting on belongs to that request.
+    return ledger
+      .joinableForRequest(tenant.id, requestHash, {
+        createdSince: now - taskLifetimeMs - deps.maxWaitMs,
+        finishedSince: now - deps.maxWaitMs - 60_000,
+      })
+      .find((record) => (attached.get(record.id) ?? 0) === 0);
   }
 
   return {
@@ -173,7 +206,7 @@ export function createAdmission(deps: AdmissionDeps) {
       const credential = credentialFor(tenant);
       const key = idempotencyKeyOf(request);
       const previous = earlier(tenant, requestHash, key, retryCountOf(request));
-      if (previous !== undefined) return join(previous);
+      if (previous !== undefined) return join(previous, admit.releaseWith);
 
       // The upstream keeps failing: fail fast rather than pile up waiting requests.
       const blockedMs = generation.submitsBlockedForMs();
@@ -207,10 +240,11 @@ export function createAdmission(deps: AdmissionDeps) {
         // Two requests with one Idempotency-Key at once: the second joins the first.
         if (key !== undefined && isUniqueViolation(err)) {
           const record = ledger.byIdempotencyKey(tenant.id, key);
-          if (record !== undefined) return join(record);
+          if (record !== undefined) return join(record, admit.releaseWith);
         }
         throw err;
       }
+      attach(recordId, admit.releaseWith);
       // Uploads are stored or encoded before the submit; meanwhile a request
       // joining this generation waits for it to start rather than seeing a
       // record with nothing running behind it.
@@ -243,22 +277,6 @@ export function createAdmission(deps: AdmissionDeps) {
       }
       if (untilDone) running.done.then(release, release);
       return { kind: "started", generation: running };
-    },
-
-    /**
-     * Attaches a response to the generation it answers with: while attached,
-     * no retry joins it; once a 2xx answer has gone out, none ever will.
-     */
-    attach(recordId: string, reply: FastifyReply): void {
-      attached.set(recordId, (attached.get(recordId) ?? 0) + 1);
-      reply.raw.once("finish", () => {
-        if (reply.statusCode < 300) ledger.delivered(recordId);
-      });
-      reply.raw.once("close", () => {
-        const left = (attached.get(recordId) ?? 1) - 1;
-        if (left > 0) attached.set(recordId, left);
-        else attached.delete(recordId);
-      });
     },
 
     /**

@@ -18,7 +18,7 @@ export function sendEventStream(
   const stream = new PassThrough();
   let timer: TimerHandle | undefined;
   const keepAlive = () => {
-    if (stream.destroyed) return;
+    if (stream.destroyed || timer === undefined) return;
     stream.write(": keep-alive\n\n");
     timer = clock.setTimeout(keepAlive, keepAliveMs);
   };
@@ -37,6 +37,12 @@ export function sendEventStream(
     try {
       for await (const chunk of produce()) {
         if (stream.destroyed) return;
+        // Keep-alive comments only while waiting: once events flow, one
+        // written between the chunks of an event would corrupt it.
+        if (timer !== undefined) {
+          clock.clearTimeout(timer);
+          timer = undefined;
+        }
         if (!stream.write(chunk)) await once(stream, "drain", { signal: gone.signal });
       }
     } catch (err) {

@@ -49,11 +49,18 @@ export interface FailureInfo {
 }
 
 export type GenerationOutcome =
-  | { state: "succeeded"; images: number; results?: StoredResult[] | undefined }
+  | {
+      state: "succeeded";
+      images: number;
+      results?: StoredResult[] | undefined;
+      /** Set again here, in case the write of `submitted` was lost. */
+      upstreamTaskId?: string | undefined;
+    }
   | {
       state: "failed" | "refused" | "unknown" | "error";
       errorCode: string;
       error?: FailureInfo | undefined;
+      upstreamTaskId?: string | undefined;
     };
 
 export interface GenerationRecord {
@@ -161,14 +168,15 @@ export interface UsageLedger {
   get(id: string): GenerationRecord | undefined;
   byIdempotencyKey(tenantId: string, key: string): GenerationRecord | undefined;
   /**
-   * The newest generation of this tenant for the same request that is still
-   * unfinished, or finished at or after `finishedSince`.
+   * This tenant's generations of the same request that a retry may join,
+   * newest first: not refused, never delivered, created at or after
+   * `createdSince`, and unfinished or finished at or after `finishedSince`.
    */
-  latestForRequest(
+  joinableForRequest(
     tenantId: string,
     requestHash: string,
-    finishedSince: number,
-  ): GenerationRecord | undefined;
+    since: { createdSince: number; finishedSince: number },
+  ): GenerationRecord[];
   /** Records that a caller received the generation's images. */
   delivered(id: string): void;
   /** Generations a restart must pick up: reserved or running. */
@@ -202,18 +210,20 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
   );
   const markFinished = db.prepare(
     `UPDATE generations SET state = @state, images = @images, error_code = @error_code,
-            finished_at = @finished_at, results = @results, error = @error
+            finished_at = @finished_at, results = @results, error = @error,
+            upstream_task_id = COALESCE(@upstream_task_id, upstream_task_id)
       WHERE id = @id`,
   );
   const selectOne = db.prepare<[string], GenerationRow>("SELECT * FROM generations WHERE id = ?");
   const selectByKey = db.prepare<[string, string], GenerationRow>(
     "SELECT * FROM generations WHERE tenant_id = ? AND idempotency_key = ?",
   );
-  const selectLatest = db.prepare<[string, string, number], GenerationRow>(
+  const selectJoinable = db.prepare<[string, string, number, number], GenerationRow>(
     `SELECT * FROM generations
-      WHERE tenant_id = ? AND request_hash = ?
+      WHERE tenant_id = ? AND request_hash = ? AND created_at >= ?
+        AND state <> 'refused' AND delivered_at IS NULL
         AND (state IN ('pending', 'running') OR finished_at >= ?)
-      ORDER BY created_at DESC LIMIT 1`,
+      ORDER BY created_at DESC LIMIT 20`,
   );
   const markDelivered = db.prepare(
     "UPDATE generations SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
@@ -293,6 +303,7 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
           outcome.state !== "succeeded" && outcome.error !== undefined
             ? JSON.stringify(outcome.error)
             : null,
+        upstream_task_id: outcome.upstreamTaskId ?? null,
       });
     },
     get(id) {
@@ -303,9 +314,10 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
       const row = selectByKey.get(tenantId, key);
       return row ? toRecord(row) : undefined;
     },
-    latestForRequest(tenantId, requestHash, finishedSince) {
-      const row = selectLatest.get(tenantId, requestHash, finishedSince);
-      return row ? toRecord(row) : undefined;
+    joinableForRequest(tenantId, requestHash, since) {
+      return selectJoinable
+        .all(tenantId, requestHash, since.createdSince, since.finishedSince)
+        .map(toRecord);
     },
     delivered(id) {
       markDelivered.run(clock.now(), id);

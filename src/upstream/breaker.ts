@@ -14,7 +14,12 @@ export interface CircuitBreaker {
   /** Marks the probe submit as taken (half-open: one at a time). */
   probing(): void;
   success(): void;
-  failure(): void;
+  /**
+   * A call found the upstream unwell. Any call counts towards opening the
+   * circuit; once open, only a failed submit (the probe) keeps it open longer,
+   * since reads of tasks already in flight go on regardless.
+   */
+  failure(call?: "submit" | "other"): void;
   readonly state: "closed" | "open" | "half-open";
 }
 
@@ -54,11 +59,17 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
       openedAt = undefined;
       probeInFlight = false;
     },
-    failure() {
+    failure(call = "submit") {
+      if (openedAt !== undefined) {
+        // A failed probe opens the circuit for another cool-down.
+        if (call === "submit") {
+          probeInFlight = false;
+          openedAt = clock.now();
+        }
+        return;
+      }
       failures++;
-      probeInFlight = false;
-      // A failed probe opens the circuit for another cool-down.
-      if (failures >= threshold || openedAt !== undefined) openedAt = clock.now();
+      if (failures >= threshold) openedAt = clock.now();
     },
     get state() {
       return state();
@@ -85,7 +96,7 @@ export function observedClient(client: UpstreamClient, breaker: CircuitBreaker):
       if (submit) breaker.success();
       return value;
     } catch (err) {
-      if (unwell(err)) breaker.failure();
+      if (unwell(err)) breaker.failure(submit ? "submit" : "other");
       else if (submit) breaker.success();
       throw err;
     }

@@ -322,4 +322,21 @@ describe("retries never pay twice", () => {
     expect(result.data).toHaveLength(1);
     expect(gw.sim.submits).toHaveLength(1);
   });
+
+  it("an SDK retry joins its own earlier generation even when an identical, newer one is attached to another request (regression)", async () => {
+    gw = await buildTestApp();
+    const body = { model: "nano-banana", prompt: "same [sim:duration=1500]" };
+    const retrying = gw.clientWith(gw.apiKey, { maxRetries: 3, timeout: 500 });
+    const patient = gw.clientWith(gw.apiKey);
+    const first = retrying.images.generate(body);
+    await gw.sim.waitForSubmits(1);
+    const second = patient.images.generate(body);
+    await gw.sim.waitForSubmits(2);
+    // The first call times out and retries while the second (newer, same
+    // body) is still attached: the retry must find the first generation.
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.data).toHaveLength(1);
+    expect(b.data).toHaveLength(1);
+    expect(gw.sim.submits).toHaveLength(2);
+  });
 });

@@ -103,4 +103,18 @@ describe("circuit breaker", () => {
     expect(breaker.state).toBe("half-open");
     expect(breaker.blockedForMs()).toBeGreaterThan(0);
   });
+
+  it("failed reads while open do not keep it open: only a failed probe submit does (regression)", () => {
+    const clock = manualClock();
+    const breaker = createCircuitBreaker({ clock, threshold: 1, cooldownMs: 10_000 });
+    breaker.failure("submit");
+    clock.advance(6_000);
+    breaker.failure("other");
+    clock.advance(4_000);
+    expect(breaker.state).toBe("half-open");
+    expect(breaker.blockedForMs()).toBeUndefined();
+    breaker.probing();
+    breaker.failure("submit");
+    expect(breaker.state).toBe("open");
+  });
 });

@@ -87,7 +87,6 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     const recordId =
       admitted.kind === "started" ? admitted.generation.recordId : admitted.record.id;
     reply.header("x-imagegate-task-id", recordId);
-    admission.attach(recordId, reply);
     if (body.stream === true) {
       return sendEventStream(reply, clock, async function* () {
         yield* deliverer.events(await admission.result(admitted, receivedAt), events);
