@@ -366,39 +366,30 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
 
     const raw = route === "submit" ? await readBody(req) : undefined;
     const fault = faults.take(route);
-    const injected = fault && faultAnswer(fault);
-    if (fault && !fault.passThrough) {
+    /** Delays, drops or replaces the answer as the fault says; true when it answered. */
+    const applyFault = async (): Promise<boolean> => {
+      if (!fault) return false;
       if (fault.delayMs) await delay(fault.delayMs);
       if (fault.destroy) {
         log(0);
         req.socket.destroy();
-        return;
+        return true;
       }
-      if (injected) {
-        log(injected.status);
-        sendFault(res, injected);
-        return;
-      }
-    }
+      const injected = faultAnswer(fault);
+      if (!injected) return false;
+      log(injected.status);
+      sendFault(res, injected);
+      return true;
+    };
+    // A pass-through fault lets the real work happen first (e.g. create the task).
+    if (!fault?.passThrough && (await applyFault())) return;
 
     const real =
       key !== null && keys.has(key)
         ? answer(route, key, taskId, url, raw)
         : newApiError(401, "invalid token", "invalid_api_key");
 
-    if (fault?.passThrough) {
-      if (fault.delayMs) await delay(fault.delayMs);
-      if (fault.destroy) {
-        log(0);
-        req.socket.destroy();
-        return;
-      }
-      if (injected) {
-        log(injected.status);
-        sendFault(res, injected);
-        return;
-      }
-    }
+    if (fault?.passThrough && (await applyFault())) return;
     log(real.status);
     if ("parts" in real) {
       const length = real.parts.reduce((sum, part) => sum + part.length, 0);
