@@ -50,6 +50,8 @@ const envSchema = z.object({
     .string()
     .trim()
     .min(16, "must be at least 16 characters (openssl rand -hex 24)")
+    // A Bearer header cannot carry whitespace: such a token could never match.
+    .regex(/^\S+$/, "must not contain whitespace")
     .optional(),
   IMAGEGATE_MASTER_KEY: masterKey.optional(),
   IMAGEGATE_MAX_WAIT_MS: intFromEnv(1_000, 3_600_000).default(540_000),
@@ -61,6 +63,20 @@ const envSchema = z.object({
   // auto (URLs when the public URL is reachable from outside, else data:).
   IMAGEGATE_REFERENCE_DELIVERY: z.enum(["auto", "url", "data"]).default("auto"),
   IMAGEGATE_MAX_UPLOAD_MB: intFromEnv(1, 100).default(25),
+  // All files of one request together; a form past it is refused and cut off.
+  IMAGEGATE_MAX_UPLOAD_TOTAL_MB: intFromEnv(1, 1024).default(64),
+  // Upload bytes being received by this process at once, all tenants together:
+  // a request that would pass it is refused (503, retry-after) before it is read.
+  IMAGEGATE_MAX_UPLOADS_IN_FLIGHT_MB: intFromEnv(1, 65_536).default(512),
+  // Largest body the upstream takes (new-api's MAX_REQUEST_BODY_MB defaults to
+  // 32): a submit that would be larger is refused with a 413 before it is sent.
+  IMAGEGATE_UPSTREAM_MAX_BODY_MB: intFromEnv(1, 1024).default(32),
+  // One upstream result; a larger one is a 502 and the task is recorded as failed.
+  IMAGEGATE_MAX_RESULT_MB: intFromEnv(1, 2048).default(100),
+  // A request's headers and body must arrive within this.
+  IMAGEGATE_BODY_TIMEOUT_MS: intFromEnv(1_000, 600_000).default(60_000),
+  // Open client connections per process; past it new ones are refused.
+  IMAGEGATE_MAX_CONNECTIONS: intFromEnv(1, 1_000_000).default(20_000),
   // On SIGTERM, how long in-flight synchronous requests may finish.
   IMAGEGATE_DRAIN_TIMEOUT_MS: intFromEnv(0, 3_600_000).default(20_000),
   IMAGEGATE_VARIATION_MODEL: z
@@ -89,6 +105,17 @@ export interface Config {
   maxBodyBytes: number;
   referenceDelivery: "auto" | "url" | "data";
   maxUploadBytes: number;
+  /** All files of one request. */
+  maxUploadTotalBytes: number;
+  /** Upload bytes in flight in this process, all requests together. */
+  maxUploadsInFlightBytes: number;
+  /** Largest submit body the upstream takes. */
+  upstreamMaxBodyBytes: number;
+  /** Largest single upstream result. */
+  maxResultBytes: number;
+  /** A request's body must have arrived within this. */
+  bodyTimeoutMs: number;
+  maxConnections: number;
   /** The model name variations run on (a name the catalogue resolves). */
   variationModel: string;
   drainTimeoutMs: number;
@@ -119,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(variable, issue?.message ?? "is invalid");
   }
   const e = parsed.data;
+  const mb = 1024 * 1024;
   return {
     port: e.PORT,
     host: e.HOST,
@@ -131,9 +159,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     masterKey: e.IMAGEGATE_MASTER_KEY,
     maxWaitMs: e.IMAGEGATE_MAX_WAIT_MS,
     urlTtlMs: e.IMAGEGATE_URL_TTL_SECONDS * 1000,
-    maxBodyBytes: e.IMAGEGATE_MAX_BODY_MB * 1024 * 1024,
+    maxBodyBytes: e.IMAGEGATE_MAX_BODY_MB * mb,
     referenceDelivery: e.IMAGEGATE_REFERENCE_DELIVERY,
-    maxUploadBytes: e.IMAGEGATE_MAX_UPLOAD_MB * 1024 * 1024,
+    maxUploadBytes: e.IMAGEGATE_MAX_UPLOAD_MB * mb,
+    maxUploadTotalBytes: e.IMAGEGATE_MAX_UPLOAD_TOTAL_MB * mb,
+    maxUploadsInFlightBytes: e.IMAGEGATE_MAX_UPLOADS_IN_FLIGHT_MB * mb,
+    upstreamMaxBodyBytes: e.IMAGEGATE_UPSTREAM_MAX_BODY_MB * mb,
+    maxResultBytes: e.IMAGEGATE_MAX_RESULT_MB * mb,
+    bodyTimeoutMs: e.IMAGEGATE_BODY_TIMEOUT_MS,
+    maxConnections: e.IMAGEGATE_MAX_CONNECTIONS,
     variationModel: e.IMAGEGATE_VARIATION_MODEL,
     drainTimeoutMs: e.IMAGEGATE_DRAIN_TIMEOUT_MS,
   };
