@@ -1,4 +1,4 @@
-// The two memory budgets of DESIGN.md, with the gateway in a child process
+// The memory budgets of DESIGN.md, with the gateway in a child process
 // (bench/gateway-child.ts) so that its RSS is not mixed with the client's
 // sockets or the simulator's buffers, which stay in this process.
 // Peak RSS is the kernel's own high-water mark (VmHWM, every page ever resident
@@ -20,6 +20,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
 import { type Simulator, type SimulatorOptions, startSimulator } from "../src/simulator/server.js";
+import { type FormPart, pngPart, postForm } from "../test/helpers/multipart.js";
 
 const upstreamKey = "bench-upstream-key";
 const adminToken = "bench-admin-token-0123456789";
@@ -493,6 +494,104 @@ export async function largeResults(count = 50, imageBytes = 20 * 1024 * 1024): P
   } finally {
     rss.stop();
     await client.close();
+    await gateway.close();
+  }
+}
+
+/**
+ * Six concurrent edits of 14 × 24 MB from one tenant (PNG headers and filler,
+ * gpt-image-2), once with declared lengths and once chunked; meanwhile another
+ * tenant lists models and generates. The child's peak RSS, the bystander's
+ * latency, and whether the gateway is still up.
+ */
+export async function uploadStorm(
+  requests = 6,
+  files = 14,
+  fileBytes = 24 * 1024 * 1024,
+): Promise<void> {
+  const gateway = await startChildGateway({});
+  const rss = rssSampler(gateway.pid);
+  const admin = new Pool(gateway.url, { connections: 1 });
+  const bystanderPool = new Pool(gateway.url, { connections: 2 });
+  try {
+    const created = await admin.request({
+      path: "/admin/tenants",
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "bystander" }),
+    });
+    const bystander = ((await created.body.json()) as { api_key: string }).api_key;
+    await rss.sample();
+    const idle = rss.last;
+    const parts: FormPart[] = [
+      { name: "model", value: "gpt-image-2" },
+      { name: "prompt", value: "storm" },
+      ...Array.from({ length: files }, () => pngPart("image[]", fileBytes)),
+    ];
+    for (const declareLength of [true, false]) {
+      rss.mark();
+      const outcomes = new Map<string, number>();
+      const latencies: number[] = [];
+      let stormDone = false;
+      const started = performance.now();
+      const storm = Promise.all(
+        Array.from({ length: requests }, async () => {
+          try {
+            const answer = await postForm(`${gateway.url}/v1/images/edits`, gateway.apiKey, parts, {
+              declareLength,
+            });
+            const code = (answer.json as { error?: { code?: string } }).error?.code ?? "";
+            tally(outcomes, `HTTP ${answer.status}${code ? ` ${code}` : ""}`);
+          } catch (err) {
+            tally(outcomes, `cut off by the gateway (${failureOf(err)})`);
+          }
+        }),
+      ).finally(() => {
+        stormDone = true;
+      });
+      // The bystander: models lists back to back, a generation every tenth.
+      let bystanderErrors = 0;
+      for (let i = 0; !stormDone || i < 20; i++) {
+        const t0 = performance.now();
+        const response = await bystanderPool.request(
+          i % 10 === 9
+            ? generationRequest(bystander, { model: "nano-banana", prompt: "p" })
+            : {
+                path: "/v1/models",
+                method: "GET",
+                headers: { authorization: `Bearer ${bystander}` },
+              },
+        );
+        await response.body.text();
+        if (i % 10 !== 9) latencies.push(performance.now() - t0);
+        if (response.statusCode !== 200) bystanderErrors++;
+      }
+      await storm;
+      const elapsed = performance.now() - started;
+      await rss.sample();
+      const health = await bystanderPool.request({ path: "/healthz", method: "GET" });
+      await health.body.text();
+      latencies.sort((a, b) => a - b);
+      const p = (q: number) =>
+        latencies[Math.min(latencies.length - 1, Math.floor((q / 100) * latencies.length))] ??
+        Number.NaN;
+      console.log(
+        `${requests} concurrent edits of ${files} × ${mb(fileBytes)} from one tenant, ${declareLength ? "declared lengths" : "chunked (no length)"} (${seconds(elapsed)})`,
+      );
+      console.log(`  answers: ${[...outcomes].map(([k, v]) => `${k} ×${v}`).join(", ")}`);
+      console.log(
+        `  gateway RSS idle ${mb(idle)}, peak during the storm ${mb(rss.windowPeak)} (sampled) (budget 500 MB)`,
+      );
+      console.log(
+        `  other tenant: ${latencies.length} model lists, P50 ${p(50).toFixed(1)} ms, P99 ${p(99).toFixed(1)} ms, max ${(latencies.at(-1) ?? Number.NaN).toFixed(1)} ms (budget < 200 ms); errors ${bystanderErrors}; /healthz ${health.statusCode}`,
+      );
+    }
+    const hwm = (await procStatusBytes(gateway.pid, "VmHWM")) ?? Number.NaN;
+    console.log(`  gateway peak RSS over both storms ${mb(hwm)} (VmHWM) (budget 500 MB)`);
+  } finally {
+    rss.stop();
+    await admin.close();
+    await bystanderPool.close();
     await gateway.close();
   }
 }

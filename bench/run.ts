@@ -10,7 +10,7 @@ import { Pool } from "undici";
 import { buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { type SimulatorOptions, startSimulator } from "../src/simulator/server.js";
-import { heldRequests, largeResults } from "./memory.js";
+import { heldRequests, largeResults, uploadStorm } from "./memory.js";
 
 const upstreamKey = "bench-upstream-key";
 const adminToken = "bench-admin-token-0123456789";
@@ -186,6 +186,7 @@ await pollEfficiency();
 if (process.env.BENCH_SKIP_MEMORY === "1") {
   console.log("memory budgets skipped (BENCH_SKIP_MEMORY=1)");
 } else {
+  await uploadStorm();
   await heldRequests();
   await largeResults();
 }

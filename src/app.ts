@@ -17,6 +17,9 @@ import { createReferencePublisher, resolveDelivery } from "./generation/referenc
 import { resumeUnfinished } from "./generation/resume.js";
 import { createAdmission } from "./http/admission.js";
 import { tenantAuth } from "./http/auth.js";
+import { clientErrorHandler, receiveTimeouts } from "./http/client-errors.js";
+import { capConnections } from "./http/connection-cap.js";
+import { formOverheadBytes } from "./http/intake.js";
 import { registerTenantRateLimit } from "./http/rate-limit.js";
 import { adminRoutes } from "./http/routes/admin.js";
 import { filesRoutes } from "./http/routes/files.js";
@@ -25,13 +28,16 @@ import { imagesRoutes } from "./http/routes/images.js";
 import { modelsRoutes } from "./http/routes/models.js";
 import { tasksRoutes } from "./http/routes/tasks.js";
 import { createLocalBlobStore, createUrlSigner } from "./storage/blobs.js";
+import { describeMadePrivate, makePrivate } from "./storage/private-files.js";
+import { createUploadSpool } from "./storage/upload-spool.js";
 import { createConcurrencyGate } from "./tenancy/limits.js";
 import { checkMasterKey } from "./tenancy/master-key.js";
 import { deriveKey } from "./tenancy/secrets.js";
 import { openStore } from "./tenancy/store.js";
+import { createUploadBudget } from "./tenancy/upload-budget.js";
 import { createUsageLedger } from "./tenancy/usage.js";
 import { createVault } from "./tenancy/vault.js";
-import { createCircuitBreaker, observedClient } from "./upstream/breaker.js";
+import { createBreakerRegistry, observedClient } from "./upstream/breaker.js";
 import { createUpstreamClient } from "./upstream/client.js";
 import { createPoller } from "./upstream/poller.js";
 
@@ -60,6 +66,9 @@ export const redactPaths = [
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** An upload still spooled this long after it was written belongs to no live request. */
+const uploadOrphanAfterMs = 3_600_000;
+
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const clock = deps.clock ?? systemClock;
   const app = Fastify({
@@ -77,9 +86,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       },
     },
     bodyLimit: config.maxBodyBytes,
-    // Node's own request timeout would cut a long synchronous generation;
-    // this one only bounds how long a client may take to send its request.
-    requestTimeout: config.maxWaitMs + 60_000,
+    // A request's headers and body must arrive within IMAGEGATE_BODY_TIMEOUT_MS
+    // (a 408 in the OpenAI shape otherwise); its response may take as long as
+    // a synchronous generation does: see http/client-errors.ts.
+    ...receiveTimeouts(config.bodyTimeoutMs),
+    clientErrorHandler: clientErrorHandler(config.bodyTimeoutMs),
     genReqId: (req) => {
       const given = req.headers["x-request-id"];
       return typeof given === "string" && requestIdPattern.test(given)
@@ -87,7 +98,17 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         : `req_${randomBytes(12).toString("hex")}`;
     },
   });
+  capConnections(app.server, config.maxConnections, app.log);
 
+  // Before the store opens: SQLite gives its -wal and -shm files the db file's mode.
+  const madePrivate = makePrivate(config.dataDir);
+  const privacyNote = describeMadePrivate(config.dataDir, madePrivate);
+  if (privacyNote) {
+    app.log.warn(
+      { fixed: madePrivate.fixed.length, failed: madePrivate.failed.length },
+      privacyNote,
+    );
+  }
   const db = openStore(config.dataDir);
   try {
     checkMasterKey(db, config.masterKey);
@@ -102,15 +123,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     masterKey: config.masterKey,
     defaultUpstreamKey: config.upstreamKey,
   });
-  const breaker = createCircuitBreaker({ clock });
+  const breakers = createBreakerRegistry({ clock });
   const upstream = createUpstreamClient({
     baseUrl: config.upstreamUrl,
+    maxBodyBytes: config.upstreamMaxBodyBytes,
     ...(deps.upstreamDispatcher ? { dispatcher: deps.upstreamDispatcher } : {}),
   });
-  // Every upstream call reports to the breaker; only new submits are stopped by it.
-  const observed = observedClient(upstream, breaker);
+  // Every upstream call reports to its credential's breaker; only new submits are stopped by it.
+  const observed = observedClient(upstream, breakers);
   const poller = createPoller({ client: observed, clock });
   const blobs = createLocalBlobStore(join(config.dataDir, "images"));
+  const spool = createUploadSpool(join(config.dataDir, "uploads"));
+  const gate = createConcurrencyGate();
   if (!config.masterKey) {
     app.log.warn(
       "IMAGEGATE_MASTER_KEY is not set: image URLs are signed with a per-process key and stop working after a restart",
@@ -122,7 +146,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   );
   const generation = createGenerationService({
     upstream: observed,
-    breaker,
+    breakers,
+    maxResultBytes: config.maxResultBytes,
     poller,
     blobs,
     clock,
@@ -134,12 +159,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     references: createReferencePublisher({
       delivery: resolveDelivery(config.referenceDelivery, config.publicUrl),
       blobs,
+      spool,
       signer,
       clock,
       urlTtlMs: Math.max(3_600_000, config.maxWaitMs),
     }),
     vault,
-    gate: createConcurrencyGate(),
+    gate,
     ledger,
     clock,
     maxWaitMs: config.maxWaitMs,
@@ -158,6 +184,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     const tenant = request.tenant?.id;
     if (response.status >= 500) request.log.error({ err, tenant }, "request failed");
     else request.log.info({ code: response.body.error.code, tenant }, response.body.error.message);
+    // A body refused before it was read in full is not read on: the
+    // connection closes after the answer (a hostile upload costs nothing more).
+    if (!request.raw.complete) reply.header("connection", "close");
     return reply.code(response.status).headers(response.headers).send(response.body);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -187,7 +216,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         admission,
         deliverer,
         clock,
-        uploadLimits: { maxFileBytes: config.maxUploadBytes, maxFiles: maxReferenceImages() },
+        uploadLimits: {
+          maxFileBytes: config.maxUploadBytes,
+          maxFiles: maxReferenceImages(),
+          maxTotalBytes: config.maxUploadTotalBytes,
+        },
+        spool,
+        intake: {
+          gate,
+          budget: createUploadBudget({ totalBytes: config.maxUploadsInFlightBytes }),
+          maxMultipartBytes: config.maxUploadTotalBytes + formOverheadBytes,
+          maxJsonBytes: config.maxBodyBytes,
+        },
         variationModel: config.variationModel,
       });
       await v1.register(tasksRoutes, {
@@ -215,13 +255,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // Re-hosted images live as long as their URLs; sweep the rest regularly.
   const sweepEveryMs = Math.min(config.urlTtlMs / 4, 10 * 60_000);
   let sweeper: ReturnType<Clock["setTimeout"]> | undefined;
+  // The sweep under way, awaited at close so it never outlives the data dir.
+  let sweeping: Promise<unknown> = Promise.resolve();
   const sweep = () => {
-    blobs
+    sweeping = blobs
       .sweep(clock.now() - config.urlTtlMs)
       .then((removed) => {
         if (removed > 0) app.log.info({ removed }, "expired images removed");
       })
       .catch((err: unknown) => app.log.warn({ err }, "image sweep failed"))
+      // Uploads wait on disk only until their submit: an old one was left by
+      // a request that never finished (a crash).
+      .then(() => spool.sweep(clock.now() - uploadOrphanAfterMs))
+      .catch((err: unknown) => app.log.warn({ err }, "upload spool sweep failed"))
       .finally(() => {
         if (!closing) {
           sweeper = clock.setTimeout(sweep, sweepEveryMs);
@@ -231,7 +277,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   };
   app.addHook("onReady", async () => {
     sweep();
-    resumeUnfinished({ ledger, vault, generation, log: app.log });
+    resumeUnfinished({ ledger, vault, generation, log: app.log, gate });
   });
 
   app.addHook("preClose", async () => {
@@ -245,6 +291,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
   app.addHook("onClose", async () => {
     if (sweeper) clock.clearTimeout(sweeper);
+    await sweeping;
     // What is still running stays recorded as running; the next start resumes it.
     generation.close();
     poller.close();

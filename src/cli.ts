@@ -23,6 +23,7 @@ import {
 } from "./http/routes/admin.js";
 import { parseBody } from "./http/schemas.js";
 import { configOrExit, serve } from "./main.js";
+import { describeMadePrivate, makePrivate } from "./storage/private-files.js";
 import { checkMasterKey, MasterKeyError, rotateMasterKey } from "./tenancy/master-key.js";
 import { type Db, openStore } from "./tenancy/store.js";
 import { createUsageLedger, utcDay } from "./tenancy/usage.js";
@@ -92,8 +93,19 @@ function defined(body: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
 }
 
+/**
+ * Opens the store as the gateway does, data dir made private first. What was
+ * fixed is said in one line on stderr: stdout stays the command's JSON, and an
+ * operator bootstrapping on an existing volume learns that modes changed.
+ */
+function openPrivateStore(dataDir: string): Db {
+  const note = describeMadePrivate(dataDir, makePrivate(dataDir));
+  if (note) process.stderr.write(`imagegate: ${note}\n`);
+  return openStore(dataDir);
+}
+
 function withVault<T>(config: Config, run: (vault: Vault, db: Db) => T): T {
-  const db = openStore(config.dataDir);
+  const db = openPrivateStore(config.dataDir);
   try {
     checkMasterKey(db, config.masterKey);
     const vault = createVault({
@@ -265,7 +277,7 @@ function masterKey(args: string[], config: Config): void {
     throw new UsageError(`unknown master-key command ${action ?? ""}`.trim());
   const oldKey = parseMasterKey("IMAGEGATE_OLD_MASTER_KEY", process.env.IMAGEGATE_OLD_MASTER_KEY);
   if (!config.masterKey) throw new ConfigError("IMAGEGATE_MASTER_KEY", "is not set (the new key)");
-  const db = openStore(config.dataDir);
+  const db = openPrivateStore(config.dataDir);
   try {
     const resealed = rotateMasterKey(db, oldKey, config.masterKey);
     print({ object: "master_key_rotation", resealed_credentials: resealed });

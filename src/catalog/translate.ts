@@ -61,19 +61,25 @@ export interface TranslateOptions {
   referencesParam?: string;
 }
 
-export function translateRequest(
-  request: ImageRequest,
-  options: TranslateOptions = {},
-): Translation {
-  const requestedModel = request.model ?? defaultModelName;
-  const model = resolveModel(requestedModel);
+/** The model a request names (or the default), or the 404 OpenAI answers for an unknown one. */
+export function requireModel(requested: string | undefined): ResolvedModel {
+  const name = requested ?? defaultModelName;
+  const model = resolveModel(name);
   if (!model) {
     throw new NotFoundError(
-      `The model '${requestedModel}' does not exist or you do not have access to it.`,
+      `The model '${name}' does not exist or you do not have access to it.`,
       "model_not_found",
       "model",
     );
   }
+  return model;
+}
+
+export function translateRequest(
+  request: ImageRequest,
+  options: TranslateOptions = {},
+): Translation {
+  const model = requireModel(request.model);
   const spec = model.spec;
   const n = request.n ?? 1;
   const references = normaliseReferences(
@@ -409,7 +415,7 @@ function normaliseReferences(
 }
 
 // The seed sends one reference as a string; several go as a list.
-function referencesValue(list: readonly string[]): string | string[] | undefined {
+function referencesValue<T>(list: readonly T[]): T | T[] | undefined {
   if (list.length === 0) return undefined;
   return list.length === 1 ? list[0] : [...list];
 }
@@ -419,7 +425,10 @@ function referencesValue(list: readonly string[]): string | string[] | undefined
  * model) with placeholders first and only stored or encoded once the whole
  * request is known to be acceptable.
  */
-export function withReferences(translation: Translation, urls: readonly string[]): Translation {
+export function withReferences(
+  translation: Translation,
+  urls: ReadonlyArray<string | object>,
+): Translation {
   const body: UpstreamSubmitBody = { ...translation.body };
   const value = referencesValue(urls);
   if (value === undefined) delete body.image_url;

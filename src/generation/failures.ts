@@ -38,6 +38,26 @@ export function submitFailure(err: UpstreamError): GatewayError {
         headers: { "retry-after": seconds(err.retryAfterMs ?? 5_000) },
         cause: err,
       });
+    case "local":
+      if (err.status === 413) {
+        return new GatewayError({
+          status: 413,
+          type: "invalid_request_error",
+          code: "request_too_large",
+          param: "image",
+          message:
+            "With its reference images this request is larger than the upstream accepts; nothing was submitted. Send fewer or smaller images.",
+          cause: err,
+        });
+      }
+      return new GatewayError({
+        status: 500,
+        type: "server_error",
+        code: "submit_not_sent",
+        message:
+          "The gateway could not send this request to the upstream; nothing was submitted or charged.",
+        cause: err,
+      });
     case "ambiguous":
       return new UpstreamFailureError({
         status: 502,
@@ -199,6 +219,20 @@ export function downloadFailure(taskId: string, detail: string): GatewayError {
     type: "upstream_error",
     code: "upstream_result_unavailable",
     message: `The result of upstream task ${taskId} could not be downloaded: ${detail}`,
+    retryable: false,
+  });
+}
+
+/**
+ * An upstream result past IMAGEGATE_MAX_RESULT_MB: refused so that a broken
+ * upstream cannot fill the disk; the generation is recorded as failed.
+ */
+export function resultTooLarge(taskId: string, index: number, maxBytes: number): GatewayError {
+  return new TaskFailedError({
+    status: 502,
+    type: "upstream_error",
+    code: "upstream_result_too_large",
+    message: `Result ${index} of upstream task ${taskId} is larger than ${Math.floor(maxBytes / 1024 / 1024)} MB, the most this gateway accepts; it was discarded.`,
     retryable: false,
   });
 }

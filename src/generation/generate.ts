@@ -9,14 +9,15 @@ import type { ImageRequest } from "../catalog/request.js";
 import { type TranslateOptions, type Translation, translateRequest } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
-import type { BlobStore, StoredBlob } from "../storage/blobs.js";
+import { type BlobStore, BlobTooLargeError, type StoredBlob } from "../storage/blobs.js";
 import type { FailureInfo, GenerationOutcome } from "../tenancy/usage.js";
-import type { CircuitBreaker } from "../upstream/breaker.js";
+import type { BreakerRegistry } from "../upstream/breaker.js";
 import { type UpstreamClient, UpstreamError } from "../upstream/client.js";
 import { type Poller, TaskWaitError } from "../upstream/poller.js";
 import {
   circuitOpen,
   downloadFailure,
+  resultTooLarge,
   submitFailure,
   TaskFailedError,
   taskFailure,
@@ -81,8 +82,8 @@ export interface GenerationService {
   running(recordId: string): RunningGeneration | undefined;
   /** The last progress (0..1) the upstream reported for a running generation. */
   progress(recordId: string): number | undefined;
-  /** Undefined while new submits may go out; else how long until they may (circuit open). */
-  submitsBlockedForMs(): number | undefined;
+  /** Undefined while new submits with this credential may go out; else how long until they may (circuit open). */
+  submitsBlockedForMs(credential: string): number | undefined;
   /** Stops recording outcomes: what is still running stays recorded as running, for resume. */
   close(): void;
   /** Settles once nothing is left running and every outcome is written (before the store closes). */
@@ -103,8 +104,10 @@ export interface GenerationDeps {
   clock: Clock;
   log: Log;
   recorder: GenerationRecorder;
-  /** Stops new submits while the upstream keeps failing. */
-  breaker?: CircuitBreaker | undefined;
+  /** Stop new submits with a credential while calls with it keep failing. */
+  breakers?: BreakerRegistry | undefined;
+  /** Largest single result (IMAGEGATE_MAX_RESULT_MB); a larger one fails the generation. */
+  maxResultBytes?: number;
   /**
    * How long after its submit a task is still waited for in the background.
    * The upstream keeps results for about two hours (UPSTREAM.md).
@@ -136,6 +139,7 @@ export function failureInfo(err: unknown): FailureInfo {
 export function createGenerationService(deps: GenerationDeps): GenerationService {
   const { upstream, poller, blobs, clock, log, recorder } = deps;
   const lifetimeMs = deps.taskLifetimeMs ?? taskLifetimeMs;
+  const maxResultBytes = deps.maxResultBytes ?? Number.POSITIVE_INFINITY;
   const live = new Map<string, RunningGeneration>();
   const progressOf = new Map<string, number>();
   // Outcomes still being written, by record id.
@@ -172,9 +176,9 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
 
   async function submit(credential: string, translation: Translation): Promise<string> {
     for (let attempt = 0; ; attempt++) {
-      const blockedMs = deps.breaker?.blockedForMs();
+      const blockedMs = deps.breakers?.blockedForMs(credential);
       if (blockedMs !== undefined) throw circuitOpen(blockedMs);
-      deps.breaker?.probing();
+      deps.breakers?.probing(credential);
       try {
         return await upstream.submit(credential, translation.body);
       } catch (err) {
@@ -198,13 +202,26 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     for (let attempt = 0; ; attempt++) {
       try {
         const download = await upstream.download(credential, taskId, index);
-        const blob = await blobs.put(download.body);
+        if (download.contentLength !== undefined && download.contentLength > maxResultBytes) {
+          download.body.destroy();
+          throw new BlobTooLargeError(maxResultBytes);
+        }
+        let blob: StoredBlob;
+        try {
+          blob = await blobs.put(download.body, { maxBytes: maxResultBytes });
+        } catch (err) {
+          download.body.destroy();
+          throw err;
+        }
         if (blob.contentType === undefined) {
           await blobs.remove(blob.id);
           throw downloadFailure(taskId, `result ${index} is not a PNG, JPEG, WebP or GIF image`);
         }
         return blob;
       } catch (err) {
+        // A result past the cap is refused, not fetched again: the next
+        // attempt would be just as large.
+        if (err instanceof BlobTooLargeError) throw resultTooLarge(taskId, index, err.maxBytes);
         const delay = downloadRetryDelaysMs[attempt];
         const again =
           err instanceof UpstreamError &&
@@ -412,7 +429,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     },
 
     running: (recordId) => live.get(recordId),
-    submitsBlockedForMs: () => deps.breaker?.blockedForMs(),
+    submitsBlockedForMs: (credential) => deps.breakers?.blockedForMs(credential),
     progress: (recordId) => progressOf.get(recordId),
     close() {
       closed = true;

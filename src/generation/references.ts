@@ -8,21 +8,30 @@
 // "auto" (the default) picks "url" when the public URL is https on a public
 // host, else "data": a gateway on localhost or a private network cannot be
 // fetched from outside, and one with a public https name can.
-import { Readable } from "node:stream";
+import { createReadStream } from "node:fs";
 import type { Clock } from "../clock.js";
 import type { BlobStore, UrlSigner } from "../storage/blobs.js";
+import type { UploadSpool } from "../storage/upload-spool.js";
+import { FileDataUri } from "../upstream/json-body.js";
 
 export type ReferenceDelivery = "url" | "data";
 
+/** An uploaded image, spooled to disk by the HTTP layer. */
 export interface ReferenceImage {
-  bytes: Buffer;
+  path: string;
+  size: number;
   contentType: string;
 }
 
+/** An `image_url` entry: a URL, or a file sent inline as a data: URI. */
+export type PublishedReference = string | FileDataUri;
+
 export interface ReferencePublisher {
   readonly delivery: ReferenceDelivery;
-  /** One `image_url` entry per image, in order. */
-  publish(images: readonly ReferenceImage[]): Promise<string[]>;
+  /** One `image_url` entry per image, in order. The files must stay until the submit has gone out. */
+  publish(images: readonly ReferenceImage[]): Promise<PublishedReference[]>;
+  /** Removes the spooled files (never throws). */
+  discard(images: readonly ReferenceImage[]): Promise<void>;
 }
 
 const privateHost =
@@ -41,6 +50,7 @@ export function resolveDelivery(
 export interface ReferencePublisherOptions {
   delivery: ReferenceDelivery;
   blobs: BlobStore;
+  spool: UploadSpool;
   signer: UrlSigner;
   clock: Clock;
   /** How long a reference URL stays valid: the upstream fetches it when the task starts. */
@@ -53,18 +63,18 @@ export function createReferencePublisher(options: ReferencePublisherOptions): Re
     delivery,
     async publish(images) {
       if (delivery === "data") {
-        return images.map(
-          (image) => `data:${image.contentType};base64,${image.bytes.toString("base64")}`,
-        );
+        // Encoded from the file while the submit body is sent, never held whole.
+        return images.map((image) => new FileDataUri(image.path, image.contentType, image.size));
       }
       const expiresAt = clock.now() + options.urlTtlMs;
       return Promise.all(
         images.map(async (image) => {
-          const stored = await blobs.put(Readable.from([image.bytes]));
+          const stored = await blobs.put(createReadStream(image.path));
           await stored.written;
           return signer.url(stored.id, expiresAt);
         }),
       );
     },
+    discard: (images) => options.spool.remove(images.map((image) => image.path)),
   };
 }

@@ -4,6 +4,7 @@
 // so it is never sent again (a second submit is a second charge).
 
 import { GatewayError } from "../errors.js";
+import type { ConcurrencyGate } from "../tenancy/limits.js";
 import type { UsageLedger } from "../tenancy/usage.js";
 import type { Vault } from "../tenancy/vault.js";
 import { failureInfo, type GenerationService, type Log } from "./generate.js";
@@ -13,6 +14,8 @@ export interface ResumeDeps {
   vault: Vault;
   generation: GenerationService;
   log: Log;
+  /** Each resumed task counts against its tenant's max_concurrent until it is final. */
+  gate?: ConcurrencyGate;
 }
 
 /** Returns how many generations were resumed. */
@@ -40,7 +43,9 @@ export function resumeUnfinished(deps: ResumeDeps): number {
       });
       continue;
     }
-    generation.resume({
+    // Counted, never refused: the task runs upstream already.
+    const release = deps.gate?.acquire(record.tenantId, null);
+    const running = generation.resume({
       recordId: record.id,
       credential,
       upstreamTaskId: record.upstreamTaskId,
@@ -49,6 +54,7 @@ export function resumeUnfinished(deps: ResumeDeps): number {
       expectedMs: record.plan?.expectedMs ?? 30_000,
       echo: record.plan?.echo ?? {},
     });
+    if (release !== undefined) running.done.then(release, release);
     resumed++;
   }
   if (resumed > 0) log.info({ resumed }, "resumed generations left running by the last process");

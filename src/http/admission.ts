@@ -47,14 +47,15 @@ export interface AdmissionDeps {
 
 export interface AdmitRequest {
   translation: Translation;
-  /** Uploaded references, stored or encoded only once the request is admitted. */
+  /**
+   * Uploaded references, spooled on disk. From the call on they belong to the
+   * admission: published once the request is admitted, removed once its
+   * submit has gone out or it was refused.
+   */
   uploads: readonly ReferenceImage[];
   /** What identifies "the same request": route, fields and upload digests. */
   requestHash: string;
-  /**
-   * The concurrency slot is given back when this response is over (the
-   * synchronous routes), or else when the generation ends (the async API).
-   */
+  /** The response that answers with this generation (the synchronous routes), for retry joining. */
   releaseWith?: FastifyReply | undefined;
 }
 
@@ -66,12 +67,17 @@ export type Admission =
 const idempotencyWindowMs = 24 * 3_600_000;
 const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
 
-/** A digest of what was asked; equal for a retry of the same request. */
-export function requestDigest(route: string, fields: unknown, uploads: readonly Buffer[]): string {
+/**
+ * A digest of what was asked; equal for a retry of the same request.
+ * `uploadDigests` are the SHA-256 digests of the uploaded files, in order.
+ */
+export function requestDigest(
+  route: string,
+  fields: unknown,
+  uploadDigests: readonly Buffer[],
+): string {
   const hash = createHash("sha256").update(route).update("\n").update(JSON.stringify(fields));
-  for (const bytes of uploads) {
-    hash.update("\n").update(createHash("sha256").update(bytes).digest());
-  }
+  for (const digest of uploadDigests) hash.update("\n").update(digest);
   return hash.digest("base64url");
 }
 
@@ -200,23 +206,37 @@ export function createAdmission(deps: AdmissionDeps) {
   return {
     async admit(request: FastifyRequest, admit: AdmitRequest): Promise<Admission> {
       const tenant = tenantOf(request);
-      const { translation, requestHash } = admit;
-      // Every check that can refuse the request runs before anything is submitted.
-      assertModelAllowed(tenant.models, translation.model.spec.id, translation.model.requested);
-      const credential = credentialFor(tenant);
-      const key = idempotencyKeyOf(request);
-      const previous = earlier(tenant, requestHash, key, retryCountOf(request));
-      if (previous !== undefined) return join(previous, admit.releaseWith);
-
-      // The upstream keeps failing: fail fast rather than pile up waiting requests.
-      const blockedMs = generation.submitsBlockedForMs();
-      if (blockedMs !== undefined) throw circuitOpen(blockedMs);
-
-      const release = gate.acquire(tenant.id, tenant.maxConcurrent);
-      // For a synchronous route the slot is held until the response is over,
-      // however it ends ("close" fires on success, error and disconnect).
-      const untilDone = admit.releaseWith === undefined;
-      admit.releaseWith?.raw.once("close", release);
+      const { translation, requestHash, uploads } = admit;
+      // The slot the intake took before the body was read, if it took one.
+      let release = request.intake?.takeSlot();
+      const discard = () => {
+        release?.();
+        if (uploads.length > 0) void references.discard(uploads);
+      };
+      let key: string | undefined;
+      let credential: string;
+      try {
+        // Every check that can refuse the request runs before anything is submitted.
+        assertModelAllowed(tenant.models, translation.model.spec.id, translation.model.requested);
+        credential = credentialFor(tenant);
+        key = idempotencyKeyOf(request);
+        const previous = earlier(tenant, requestHash, key, retryCountOf(request));
+        if (previous !== undefined) {
+          // The earlier attempt's task holds its own slot; this one needs none.
+          discard();
+          return join(previous, admit.releaseWith);
+        }
+        // This credential's upstream keeps failing: fail fast rather than pile up waiting requests.
+        const blockedMs = generation.submitsBlockedForMs(credential);
+        if (blockedMs !== undefined) throw circuitOpen(blockedMs);
+        // The slot counts the upstream task: it is held until the task is
+        // final, whether or not the caller is still waiting for it.
+        release ??= gate.acquire(tenant.id, tenant.maxConcurrent);
+      } catch (err) {
+        discard();
+        throw err;
+      }
+      const slot = release;
       let recordId: string;
       try {
         // Past the daily image budget this is a 429; otherwise the images are
@@ -236,7 +256,7 @@ export function createAdmission(deps: AdmissionDeps) {
           idempotencyKey: key,
         });
       } catch (err) {
-        if (untilDone) release();
+        discard();
         // Two requests with one Idempotency-Key at once: the second joins the first.
         if (key !== undefined && isUniqueViolation(err)) {
           const record = ledger.byIdempotencyKey(tenant.id, key);
@@ -251,11 +271,11 @@ export function createAdmission(deps: AdmissionDeps) {
       const starting = (async () => {
         let submitted = translation;
         try {
-          if (admit.uploads.length > 0) {
-            submitted = withReferences(translation, await references.publish(admit.uploads));
+          if (uploads.length > 0) {
+            submitted = withReferences(translation, await references.publish(uploads));
           }
         } catch (err) {
-          if (untilDone) release();
+          discard();
           ledger.finished(recordId, {
             state: "refused",
             errorCode: "reference_upload_failed",
@@ -263,20 +283,24 @@ export function createAdmission(deps: AdmissionDeps) {
           });
           throw err;
         }
-        return generation.start({ recordId, credential, translation: submitted });
+        const running = generation.start({ recordId, credential, translation: submitted });
+        // The spooled files are read while the submit goes out, and not after.
+        if (uploads.length > 0) {
+          const removeFiles = () => references.discard(uploads);
+          running.submitted.then(removeFiles, removeFiles);
+        }
+        running.done.then(slot, slot);
+        return running;
       })();
       startingUp.set(
         recordId,
         starting.catch(() => undefined),
       );
-      let running: RunningGeneration;
       try {
-        running = await starting;
+        return { kind: "started", generation: await starting };
       } finally {
         startingUp.delete(recordId);
       }
-      if (untilDone) running.done.then(release, release);
-      return { kind: "started", generation: running };
     },
 
     /**

@@ -1,26 +1,41 @@
 // multipart/form-data as the OpenAI SDK sends it for images.edit and
 // images.createVariation: text fields, and image files under `image` (or
 // `image[]`, repeated, for several) and `mask`. Files are judged by their
-// bytes, never by the type or name the client claims, and bounded in size and
-// count before anything else happens.
+// bytes, never by the type or name the client claims. They stream to the
+// upload spool on disk as they arrive (never whole into memory), and the form
+// is given up the moment it breaks a limit: a file too large, too many files,
+// all files together too large, or a field the caller's checks refuse (a
+// model the key may not use, more images than the model takes).
 // The type import brings @fastify/multipart's request.parts() into FastifyRequest.
-import type { Multipart } from "@fastify/multipart";
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Multipart, MultipartFile } from "@fastify/multipart";
 import type { FastifyRequest } from "fastify";
 import { GatewayError, InvalidRequestError } from "../errors.js";
 import { sniffImage } from "../storage/blobs.js";
+import type { UploadSpool } from "../storage/upload-spool.js";
 
-/** An uploaded image whose bytes were checked. */
+type ImageType = "image/png" | "image/jpeg" | "image/webp";
+
+/** An uploaded image, checked by its bytes and spooled to disk. */
 export interface Upload {
   /** The parameter it came in, for error messages: `image`, `image[1]`, `mask`. */
   param: string;
-  bytes: Buffer;
-  contentType: "image/png" | "image/jpeg" | "image/webp";
+  path: string;
+  size: number;
+  contentType: ImageType;
+  /** SHA-256 of the bytes: part of what makes a retry "the same request". */
+  digest: Buffer;
 }
 
 export interface MultipartForm {
   fields: Record<string, string>;
   images: Upload[];
   mask: Upload | undefined;
+  /** Every spooled file of the form. */
+  readonly paths: readonly string[];
 }
 
 export interface UploadLimits {
@@ -28,50 +43,191 @@ export interface UploadLimits {
   maxFileBytes: number;
   /** Most image files (the largest reference limit in the catalogue). */
   maxFiles: number;
+  /** All files of the request together (IMAGEGATE_MAX_UPLOAD_TOTAL_MB). */
+  maxTotalBytes: number;
+}
+
+/** Checks run while the form arrives, so that a refusal comes before the files. */
+export interface FormWatch {
+  /** Each text field as it arrives; throws to refuse the request at once. */
+  field?(name: string, value: string): void;
+  /** The most image files allowed, as far as the fields seen so far tell (the model's limit). */
+  maxImages?(): number | undefined;
 }
 
 const acceptedTypes = new Set(["image/png", "image/jpeg", "image/webp"]);
+// Enough bytes to tell PNG, JPEG and WebP apart.
+const sniffBytes = 16;
 
-/** Checks an uploaded file by its first bytes: PNG, JPEG or WebP only. */
-export function checkImageBytes(bytes: Buffer, param: string): Upload {
-  const sniffed = sniffImage(bytes);
-  if (sniffed === undefined || !acceptedTypes.has(sniffed.type)) {
-    throw new InvalidRequestError(
-      `Invalid image file for '${param}': its content is not a PNG, JPEG or WebP image (the file name and declared type are not trusted).`,
-      param,
-      "invalid_image_format",
-    );
-  }
-  return { param, bytes, contentType: sniffed.type as Upload["contentType"] };
+function notAnImage(param: string): GatewayError {
+  return new InvalidRequestError(
+    `Invalid image file for '${param}': its content is not a PNG, JPEG or WebP image (the file name and declared type are not trusted).`,
+    param,
+    "invalid_image_format",
+  );
 }
 
-function tooLarge(param: string, limits: UploadLimits): GatewayError {
+/** The type of an image by its first bytes: PNG, JPEG or WebP only. */
+function imageTypeOf(head: Buffer, param: string): ImageType {
+  const sniffed = sniffImage(head);
+  if (sniffed === undefined || !acceptedTypes.has(sniffed.type)) throw notAnImage(param);
+  return sniffed.type as ImageType;
+}
+
+/** Checks image bytes (or their first bytes) given inline: PNG, JPEG or WebP only. */
+export function checkImageBytes(bytes: Buffer, param: string): ImageType {
+  return imageTypeOf(bytes, param);
+}
+
+const mb = (bytes: number) => Math.floor(bytes / 1024 / 1024);
+
+function fileTooLarge(param: string, limits: UploadLimits): GatewayError {
   return new GatewayError({
     status: 413,
     type: "invalid_request_error",
     code: "file_too_large",
     param,
-    message: `The file for '${param}' is larger than ${Math.floor(limits.maxFileBytes / 1024 / 1024)} MB.`,
+    message: `The file for '${param}' is larger than ${mb(limits.maxFileBytes)} MB.`,
   });
+}
+
+function uploadTooLarge(limits: UploadLimits): GatewayError {
+  return new GatewayError({
+    status: 413,
+    type: "invalid_request_error",
+    code: "upload_too_large",
+    param: "image",
+    message: `The uploaded files together are larger than ${mb(limits.maxTotalBytes)} MB.`,
+  });
+}
+
+function tooManyImages(max: number): GatewayError {
+  return new InvalidRequestError(
+    max === 0
+      ? "This model does not take reference images."
+      : `This model takes at most ${max} reference image${max === 1 ? "" : "s"}.`,
+    "image",
+    "too_many_images",
+  );
 }
 
 function isFastifyError(err: unknown, code: string): boolean {
   return (err as { code?: unknown } | null)?.code === code;
 }
 
-/** Reads the whole form; every problem is a 4xx naming the parameter. */
+/**
+ * Counts, checks and hashes a file's bytes on their way to disk: refuses it
+ * as soon as it is not an image or passes the per-file or per-request cap.
+ */
+class FileCheck extends Transform {
+  readonly hash = createHash("sha256");
+  head = Buffer.alloc(0);
+  contentType: ImageType | undefined;
+  size = 0;
+
+  constructor(
+    private readonly param: string,
+    private readonly limits: UploadLimits,
+    private readonly total: { bytes: number },
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.size += chunk.length;
+    this.total.bytes += chunk.length;
+    const refusal = this.refusal(chunk);
+    if (refusal !== undefined) {
+      done(refusal);
+      return;
+    }
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    // A file shorter than the sniffing window is judged by what there is.
+    done(this.contentType === undefined ? this.sniff() : undefined);
+  }
+
+  /** Why the file is refused after this chunk, if it is. */
+  private refusal(chunk: Buffer): GatewayError | undefined {
+    if (this.size > this.limits.maxFileBytes) return fileTooLarge(this.param, this.limits);
+    if (this.total.bytes > this.limits.maxTotalBytes) return uploadTooLarge(this.limits);
+    if (this.contentType !== undefined) return undefined;
+    this.head = Buffer.concat([this.head, chunk.subarray(0, sniffBytes)]);
+    return this.head.length >= sniffBytes ? this.sniff() : undefined;
+  }
+
+  private sniff(): GatewayError | undefined {
+    const sniffed = sniffImage(this.head);
+    if (sniffed === undefined || !acceptedTypes.has(sniffed.type)) return notAnImage(this.param);
+    this.contentType = sniffed.type as ImageType;
+    return undefined;
+  }
+}
+
+async function spoolFile(
+  part: MultipartFile,
+  param: string,
+  path: string,
+  limits: UploadLimits,
+  total: { bytes: number },
+): Promise<Upload> {
+  const check = new FileCheck(param, limits, total);
+  await pipeline(part.file, check, createWriteStream(path, { flags: "wx", mode: 0o600 }));
+  // busboy's own cap (a backstop one byte above ours) cut the file short.
+  if (part.file.truncated) throw fileTooLarge(param, limits);
+  return {
+    param,
+    path,
+    size: check.size,
+    contentType: check.contentType as ImageType,
+    digest: check.hash.digest(),
+  };
+}
+
+/** Translates what the multipart parser throws into the caller's 4xx. */
+function formError(err: unknown, param: string, limits: UploadLimits): unknown {
+  if (err instanceof GatewayError) return err;
+  if (isFastifyError(err, "FST_REQ_FILE_TOO_LARGE")) return fileTooLarge(param, limits);
+  if (isFastifyError(err, "FST_FILES_LIMIT")) return tooManyImages(limits.maxFiles);
+  if (isFastifyError(err, "FST_PARTS_LIMIT") || isFastifyError(err, "FST_FIELDS_LIMIT")) {
+    return new InvalidRequestError("The form has too many fields.", null, "too_many_fields");
+  }
+  if (isFastifyError(err, "FST_PROTO_VIOLATION")) {
+    return new InvalidRequestError("A form field has a forbidden name.", null);
+  }
+  // Anything else here is the parser rejecting the body (no boundary, a
+  // malformed part, a body cut short): the caller's mistake, not ours.
+  return new InvalidRequestError(
+    `The multipart/form-data body is malformed: ${err instanceof Error ? err.message : "unreadable"}.`,
+    null,
+    "invalid_multipart",
+  );
+}
+
+/**
+ * Reads the whole form, spooling its files; every problem is a 4xx naming the
+ * parameter, and on any problem every file already spooled is removed.
+ */
 export async function readMultipartForm(
   request: FastifyRequest,
   limits: UploadLimits,
+  spool: UploadSpool,
+  watch: FormWatch = {},
 ): Promise<MultipartForm> {
   const fields: Record<string, string> = Object.create(null);
   const images: Upload[] = [];
+  const paths: string[] = [];
+  const total = { bytes: 0 };
   let mask: Upload | undefined;
   let param = "image";
   try {
     const parts: AsyncIterableIterator<Multipart> = request.parts({
       limits: {
-        fileSize: limits.maxFileBytes,
+        // Our own check refuses at maxFileBytes + 1; busboy's is the backstop.
+        fileSize: limits.maxFileBytes + 1,
         files: limits.maxFiles + 1,
         fields: 64,
         // A prompt is at most 32 000 characters of up to 4 bytes each.
@@ -89,25 +245,28 @@ export async function readMultipartForm(
           );
         }
         fields[part.fieldname] = part.value;
+        watch.field?.(part.fieldname, part.value);
         continue;
       }
       const name = part.fieldname;
+      let upload: Upload;
       if (name === "image" || name === "image[]") {
         param = images.length === 0 && name === "image" ? "image" : `image[${images.length}]`;
-        if (images.length >= limits.maxFiles) {
-          part.file.resume();
-          throw new InvalidRequestError(
-            `At most ${limits.maxFiles} images can be uploaded.`,
-            "image",
-            "too_many_images",
-          );
-        }
-        images.push(checkImageBytes(await part.toBuffer(), param));
+        const max = Math.min(limits.maxFiles, watch.maxImages?.() ?? limits.maxFiles);
+        if (images.length >= max) throw tooManyImages(max);
+        const path = await spool.newPath();
+        paths.push(path);
+        upload = await spoolFile(part, param, path, limits, total);
+        images.push(upload);
       } else if (name === "mask") {
         param = "mask";
-        mask = checkImageBytes(await part.toBuffer(), "mask");
+        if (mask !== undefined) {
+          throw new InvalidRequestError("'mask' was given more than once.", "mask");
+        }
+        const path = await spool.newPath();
+        paths.push(path);
+        mask = await spoolFile(part, param, path, limits, total);
       } else {
-        part.file.resume();
         throw new InvalidRequestError(
           `Unexpected file field '${name}'.`,
           name,
@@ -116,30 +275,10 @@ export async function readMultipartForm(
       }
     }
   } catch (err) {
-    if (isFastifyError(err, "FST_REQ_FILE_TOO_LARGE")) throw tooLarge(param, limits);
-    if (isFastifyError(err, "FST_FILES_LIMIT")) {
-      throw new InvalidRequestError(
-        `At most ${limits.maxFiles} images can be uploaded.`,
-        "image",
-        "too_many_images",
-      );
-    }
-    if (isFastifyError(err, "FST_PARTS_LIMIT") || isFastifyError(err, "FST_FIELDS_LIMIT")) {
-      throw new InvalidRequestError("The form has too many fields.", null, "too_many_fields");
-    }
-    if (isFastifyError(err, "FST_PROTO_VIOLATION")) {
-      throw new InvalidRequestError("A form field has a forbidden name.", null);
-    }
-    if (err instanceof GatewayError) throw err;
-    // Anything else here is the parser rejecting the body (no boundary, a
-    // malformed part, a body cut short): the caller's mistake, not ours.
-    throw new InvalidRequestError(
-      `The multipart/form-data body is malformed: ${err instanceof Error ? err.message : "unreadable"}.`,
-      null,
-      "invalid_multipart",
-    );
+    await spool.remove(paths);
+    throw formError(err, param, limits);
   }
-  return { fields, images, mask };
+  return { fields, images, mask, paths };
 }
 
 const numberFields = new Set(["n", "output_compression", "partial_images"]);

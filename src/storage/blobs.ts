@@ -6,10 +6,11 @@
 // claims.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { mkdirPrivate } from "./private-files.js";
 
 export interface StoredBlob {
   /** File name, `<random>.<ext>`: safe to put in a URL path. */
@@ -33,8 +34,21 @@ export interface OpenedBlob {
   size: number;
 }
 
+export interface PutOptions {
+  /** Refuse (BlobTooLargeError, nothing kept) a source longer than this. */
+  maxBytes?: number;
+}
+
+/** A source was longer than PutOptions.maxBytes; what was written is deleted. */
+export class BlobTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`the image is larger than ${maxBytes} bytes`);
+    this.name = "BlobTooLargeError";
+  }
+}
+
 export interface BlobStore {
-  put(source: Readable): Promise<StoredBlob>;
+  put(source: Readable, options?: PutOptions): Promise<StoredBlob>;
   /** A read stream whose chunks are multiples of 3 bytes (except the last), for base64. */
   open(id: string): Promise<OpenedBlob | undefined>;
   remove(id: string): Promise<void>;
@@ -79,9 +93,17 @@ class HeadCapture extends Transform {
   head = Buffer.alloc(0);
   size = 0;
 
+  constructor(private readonly maxBytes: number) {
+    super();
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     if (this.head.length < 16) this.head = Buffer.concat([this.head, chunk.subarray(0, 16)]);
     this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      done(new BlobTooLargeError(this.maxBytes));
+      return;
+    }
     done(null, chunk);
   }
 }
@@ -94,7 +116,8 @@ const inMemoryLimit = 1024 * 1024;
 export function createLocalBlobStore(dir: string): BlobStore {
   let ready: Promise<unknown> | undefined;
   const ensureDir = () => {
-    ready ??= mkdir(dir, { recursive: true });
+    // 0700 whatever the umask: the images are no other local user's business.
+    ready ??= mkdirPrivate(dir);
     return ready;
   };
   const pending = new Map<string, Promise<void>>();
@@ -104,9 +127,10 @@ export function createLocalBlobStore(dir: string): BlobStore {
     base: string,
     head: Buffer[],
     rest: AsyncIterator<Buffer>,
+    maxBytes: number,
   ): Promise<StoredBlob> {
     const temporary = join(dir, `.${base}.part`);
-    const capture = new HeadCapture();
+    const capture = new HeadCapture(maxBytes);
     async function* all(): AsyncGenerator<Buffer> {
       yield* head;
       for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
@@ -124,7 +148,8 @@ export function createLocalBlobStore(dir: string): BlobStore {
   }
 
   return {
-    async put(source) {
+    async put(source, options = {}) {
+      const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
       await ensureDir();
       const base = randomBytes(16).toString("base64url");
       const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -133,7 +158,11 @@ export function createLocalBlobStore(dir: string): BlobStore {
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
         chunks.push(next.value);
         size += next.value.length;
-        if (size > inMemoryLimit) return spill(base, chunks, iterator);
+        if (size > maxBytes) {
+          source.destroy();
+          throw new BlobTooLargeError(maxBytes);
+        }
+        if (size > inMemoryLimit) return spill(base, chunks, iterator, maxBytes);
       }
       const bytes = Buffer.concat(chunks, size);
       const sniffed = sniffImage(bytes);
@@ -207,6 +236,14 @@ export interface UrlSigner {
 /** Route prefix under which re-hosted images are served. */
 export const filesPath = "/files/images";
 
+// One URL, one spelling: Buffer.from(x, "base64url") would also take padding,
+// the +/ alphabet, junk characters and non-zero unused bits, so a signature is
+// checked to be canonical before it is decoded. HMAC-SHA256 is 32 bytes: 43
+// characters of unpadded base64url.
+const signaturePattern = /^[A-Za-z0-9_-]{43}$/;
+// Whole seconds since the epoch, without leading zeros.
+const expiresPattern = /^[1-9]\d{0,11}$/;
+
 export function createUrlSigner(key: Buffer, publicUrl: string): UrlSigner {
   const base = publicUrl.replace(/\/+$/, "");
   const mac = (id: string, expires: string) =>
@@ -219,10 +256,18 @@ export function createUrlSigner(key: Buffer, publicUrl: string): UrlSigner {
       return `${base}${filesPath}/${id}?expires=${expires}&signature=${signature}`;
     },
     check(id, expires, signature, now) {
-      if (expires === undefined || signature === undefined || !/^\d{1,12}$/.test(expires)) {
+      if (
+        expires === undefined ||
+        signature === undefined ||
+        !expiresPattern.test(expires) ||
+        !signaturePattern.test(signature)
+      ) {
         return "invalid";
       }
       const given = Buffer.from(signature, "base64url");
+      // The last character carries two unused bits: only zeros re-encode to it.
+      // (This looks at the caller's input only, so it need not be constant-time.)
+      if (given.toString("base64url") !== signature) return "invalid";
       const expected = mac(id, expires);
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) return "invalid";
       return Number(expires) * 1000 <= now ? "expired" : "valid";

@@ -1,8 +1,8 @@
 // Persistence: an embedded SQLite file in the data dir (better-sqlite3). Holds
 // tenants and key hashes; secrets are only ever stored hashed or sealed.
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { createPrivateFile, mkdirPrivateSync } from "../storage/private-files.js";
 
 export type Db = Database.Database;
 
@@ -71,9 +71,16 @@ const migrations: readonly string[] = [
   "ALTER TABLE generations ADD COLUMN delivered_at INTEGER;",
 ];
 
+/**
+ * Opens (creating if need be) the database in `dataDir`. A new database file
+ * is 0600, and so are the -wal and -shm files SQLite makes after it; callers
+ * run makePrivate() first to bring an existing data dir into line.
+ */
 export function openStore(dataDir: string): Db {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = new Database(join(dataDir, "imagegate.db"));
+  mkdirPrivateSync(dataDir);
+  const path = join(dataDir, "imagegate.db");
+  createPrivateFile(path);
+  const db = new Database(path);
   db.pragma("journal_mode = WAL");
   // WAL + NORMAL: durable across process crashes, no fsync per commit.
   db.pragma("synchronous = NORMAL");

@@ -1,10 +1,13 @@
-// A circuit breaker in front of new submits: when the upstream keeps failing
+// Circuit breakers in front of new submits, one per upstream credential (a
+// tenant's own failing key must not stop everyone else): when calls with a
+// credential keep failing
 // (connections refused, timeouts, 5xx — on any call, with no submit answered
 // in between), new requests fail at
 // once with a 503 and retry-after instead of piling up behind a dead upstream.
 // After a cool-down one submit is let through as a probe; its success closes
 // the circuit. Reads of tasks already submitted are not stopped: those tasks
 // are paid for, and the poller has its own backoff.
+import { createHash } from "node:crypto";
 import type { Clock } from "../clock.js";
 import { type UpstreamClient, UpstreamError } from "./client.js";
 
@@ -21,6 +24,8 @@ export interface CircuitBreaker {
    */
   failure(call?: "submit" | "other"): void;
   readonly state: "closed" | "open" | "half-open";
+  /** Closed with no failure counted: nothing to remember. */
+  readonly idle: boolean;
 }
 
 export interface BreakerOptions {
@@ -74,7 +79,58 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
     get state() {
       return state();
     },
+    get idle() {
+      return failures === 0 && openedAt === undefined;
+    },
   };
+}
+
+/** The breakers of every upstream credential in use. */
+export interface BreakerRegistry {
+  /** The breaker for one credential, made on first use. */
+  of(credential: string): CircuitBreaker;
+  /** Undefined while submits with this credential may go out; else how long until they may. */
+  blockedForMs(credential: string): number | undefined;
+  /** Marks the probe submit with this credential as taken (when its circuit is half-open). */
+  probing(credential: string): void;
+  /** How many credentials have a breaker that is counting failures or open. */
+  readonly tracked: number;
+}
+
+export function createBreakerRegistry(options: BreakerOptions): BreakerRegistry {
+  // Keyed by a digest: the registry holds no second copy of any secret.
+  const breakers = new Map<string, CircuitBreaker>();
+  const keyOf = (credential: string) => createHash("sha256").update(credential).digest("base64url");
+  const registry: BreakerRegistry = {
+    of(credential) {
+      const key = keyOf(credential);
+      let breaker = breakers.get(key);
+      if (breaker === undefined) {
+        const fresh = createCircuitBreaker(options);
+        // Forget a breaker as soon as it has nothing to remember, so that
+        // credentials that come and go do not accumulate.
+        const success = fresh.success.bind(fresh);
+        breaker = Object.assign(fresh, {
+          success() {
+            success();
+            breakers.delete(key);
+          },
+        });
+        breakers.set(key, breaker);
+      }
+      return breaker;
+    },
+    blockedForMs(credential) {
+      return breakers.get(keyOf(credential))?.blockedForMs();
+    },
+    probing(credential) {
+      breakers.get(keyOf(credential))?.probing();
+    },
+    get tracked() {
+      return breakers.size;
+    },
+  };
+  return registry;
 }
 
 /** Whether an upstream error says the upstream itself is unwell (not that it refused). */
@@ -84,28 +140,31 @@ function unwell(err: unknown): boolean {
 }
 
 /**
- * The client, with every call's outcome reported to the breaker. Any call
- * failing counts towards opening it; only a submit answered closes it again
- * (a read of a task in flight says little about whether submits work, and
- * must not close a half-open circuit under its probe).
+ * The client, with every call's outcome reported to its credential's breaker.
+ * Any call failing counts towards opening it; only a submit answered closes it
+ * again (a read of a task in flight says little about whether submits work,
+ * and must not close a half-open circuit under its probe). A failure of the
+ * gateway's own making (kind "local") says nothing about the upstream.
  */
-export function observedClient(client: UpstreamClient, breaker: CircuitBreaker): UpstreamClient {
-  const observe = async <T>(call: Promise<T>, submit: boolean): Promise<T> => {
+export function observedClient(client: UpstreamClient, breakers: BreakerRegistry): UpstreamClient {
+  const observe = async <T>(credential: string, call: Promise<T>, submit: boolean): Promise<T> => {
     try {
       const value = await call;
-      if (submit) breaker.success();
+      if (submit) breakers.of(credential).success();
       return value;
     } catch (err) {
-      if (unwell(err)) breaker.failure(submit ? "submit" : "other");
-      else if (submit) breaker.success();
+      if (unwell(err)) breakers.of(credential).failure(submit ? "submit" : "other");
+      else if (submit && !(err instanceof UpstreamError && err.kind === "local")) {
+        breakers.of(credential).success();
+      }
       throw err;
     }
   };
   return {
-    submit: (credential, body) => observe(client.submit(credential, body), true),
-    read: (credential, taskId) => observe(client.read(credential, taskId), false),
+    submit: (credential, body) => observe(credential, client.submit(credential, body), true),
+    read: (credential, taskId) => observe(credential, client.read(credential, taskId), false),
     download: (credential, taskId, index) =>
-      observe(client.download(credential, taskId, index), false),
+      observe(credential, client.download(credential, taskId, index), false),
     close: () => client.close(),
   };
 }

@@ -4,6 +4,7 @@
 // next, above all whether a submit may have reached the upstream.
 import type { Readable } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
+import { type EncodedBody, encodeJsonBody } from "./json-body.js";
 import { errorMessageOf, normaliseTask, submittedTaskId, type TaskSnapshot } from "./status.js";
 
 export type UpstreamErrorKind =
@@ -20,7 +21,13 @@ export type UpstreamErrorKind =
   /** The upstream does not know the task (400 task_not_exist, 404). */
   | "task_not_exist"
   /** A result that is no longer there (404, 410, 502 on download). */
-  | "gone";
+  | "gone"
+  /**
+   * The gateway itself failed to build or send the body (an unreadable
+   * upload): nothing complete reached the upstream, and it says nothing about
+   * the upstream's health.
+   */
+  | "local";
 
 export class UpstreamError extends Error {
   readonly kind: UpstreamErrorKind;
@@ -69,6 +76,8 @@ export interface UpstreamClientOptions {
   /** Longest silence between chunks of a download. */
   downloadIdleTimeoutMs?: number;
   connections?: number;
+  /** Largest body the upstream takes: a larger submit is refused before it is sent. */
+  maxBodyBytes?: number;
 }
 
 // Connection errors raised before a request could be written.
@@ -120,6 +129,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   const submitTimeoutMs = options.submitTimeoutMs ?? 60_000;
   const readTimeoutMs = options.readTimeoutMs ?? 30_000;
   const downloadIdleTimeoutMs = options.downloadIdleTimeoutMs ?? 60_000;
+  const maxBodyBytes = options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
   const ownsDispatcher = options.dispatcher === undefined;
   const dispatcher: Dispatcher =
     options.dispatcher ??
@@ -136,7 +146,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     path: string,
     credential: string,
     timeoutMs: number,
-    body?: string,
+    body?: string | EncodedBody,
     bodyTimeoutMs = timeoutMs,
   ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {
@@ -144,12 +154,15 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
       accept: "application/json",
     };
     if (body !== undefined) headers["content-type"] = "application/json";
+    if (body !== undefined && typeof body !== "string") {
+      headers["content-length"] = String(body.length);
+    }
     return dispatcher.request({
       origin,
       path: `${prefix}${path}`,
       method,
       headers,
-      body: body ?? null,
+      body: body === undefined ? null : typeof body === "string" ? body : body.open(),
       headersTimeout: timeoutMs,
       bodyTimeout: bodyTimeoutMs,
     });
@@ -165,6 +178,20 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
 
   return {
     async submit(credential, payload) {
+      let body: string | EncodedBody;
+      try {
+        body = encodeJsonBody(payload);
+      } catch (err) {
+        throw new UpstreamError("local", "the submit body could not be built", { cause: err });
+      }
+      const length = typeof body === "string" ? Buffer.byteLength(body) : body.length;
+      if (length > maxBodyBytes) {
+        throw new UpstreamError(
+          "local",
+          `the submit body would be ${length} bytes, more than the upstream takes (${maxBodyBytes})`,
+          { status: 413 },
+        );
+      }
       let response: Dispatcher.ResponseData;
       try {
         response = await send(
@@ -172,9 +199,19 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
           "/v1/images/generations/async",
           credential,
           submitTimeoutMs,
-          JSON.stringify(payload),
+          body,
         );
       } catch (err) {
+        // A file that could not be read cut the body short: the upstream
+        // never had a complete request, so no task exists.
+        // undici stops a body longer than it declared before the extra byte
+        // goes out: likewise incomplete, likewise ours.
+        const tooLong = errorCode(err) === "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH";
+        if (typeof body !== "string" && (body.localError !== undefined || tooLong)) {
+          throw new UpstreamError("local", "an uploaded reference could not be read", {
+            cause: body.localError ?? err,
+          });
+        }
         const code = errorCode(err);
         const kind = code !== undefined && notSentCodes.has(code) ? "unreachable" : "ambiguous";
         throw failure(kind, "upstream submit failed", err);

@@ -1,7 +1,7 @@
 // Per-tenant limits through the OpenAI SDK: requests per minute, concurrent
 // generations, and the model allowlist.
 import OpenAI from "openai";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { apiError } from "../helpers/api-error.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
@@ -35,7 +35,7 @@ describe("tenant limits", () => {
     expect(gw.sim.submits).toHaveLength(5);
   });
 
-  it("max_concurrent: the excess is a 429 at once, and an aborted request frees its slot", async () => {
+  it("max_concurrent: the excess is a 429 at once; a caller that hangs up keeps its slot until its task ends (regression)", async () => {
     gw = await buildTestApp();
     const tenant = await gw.createTenant({ name: "one-at-a-time", max_concurrent: 1 });
     const client = gw.clientWith(tenant.apiKey);
@@ -46,7 +46,7 @@ describe("tenant limits", () => {
     const abort = new AbortController();
     const slow = client.images
       .generate(
-        { model: "gpt-image-2", prompt: "slow [sim:duration=60000]" },
+        { model: "gpt-image-2", prompt: "slow [sim:duration=1500]" },
         { signal: abort.signal },
       )
       .catch((err: unknown) => err);
@@ -57,11 +57,68 @@ describe("tenant limits", () => {
     expect(second.code).toBe("concurrency_limit_exceeded");
     expect(gw.sim.submits).toHaveLength(1);
 
+    // The caller leaves; its upstream task goes on and still counts.
     abort.abort();
     expect(await slow).toBeInstanceOf(Error);
     await responseClosed;
-    const third = await client.images.generate({ model: "nano-banana", prompt: "p" });
+    const whileRunning = await apiError(
+      client.images.generate({ model: "nano-banana", prompt: "p" }),
+    );
+    expect(whileRunning.code).toBe("concurrency_limit_exceeded");
+    expect(gw.sim.submits).toHaveLength(1);
+
+    // Once the task is final the slot is free again.
+    const third = await vi.waitFor(
+      () => client.images.generate({ model: "nano-banana", prompt: "p" }),
+      { timeout: 15_000, interval: 100 },
+    );
     expect(third.data).toHaveLength(1);
+    expect(gw.sim.submits).toHaveLength(2);
+  });
+
+  it("max_concurrent bounds upstream tasks: callers that hang up cannot start more (regression)", async () => {
+    gw = await buildTestApp();
+    const tenant = await gw.createTenant({ name: "two", max_concurrent: 2 });
+    const client = gw.clientWith(tenant.apiKey);
+    const outcomes: unknown[] = [];
+    for (let i = 0; i < 10; i++) {
+      const abort = new AbortController();
+      const submitsBefore = gw.sim.submits.length;
+      const call = client.images
+        .generate(
+          { model: "gpt-image-2", prompt: `task ${i} [sim:duration=20000]` },
+          { signal: abort.signal },
+        )
+        .catch((err: unknown) => err);
+      // Each caller hangs up as soon as its task is submitted.
+      const settled = await Promise.race([
+        call,
+        gw.sim.waitForSubmits(submitsBefore + 1).then(() => undefined),
+      ]);
+      abort.abort();
+      outcomes.push(settled ?? (await call));
+    }
+    expect(gw.sim.submits).toHaveLength(2);
+    const refused = outcomes.filter(
+      (outcome) => outcome instanceof OpenAI.APIError && outcome.status === 429,
+    );
+    expect(refused).toHaveLength(8);
+  });
+
+  it("max_concurrent: a task resumed after a restart still holds its slot", async () => {
+    gw = await buildTestApp();
+    const tenant = await gw.createTenant({ name: "one", max_concurrent: 1 });
+    const client = gw.clientWith(tenant.apiKey);
+    const submitted = await fetch(`${gw.url}/v1/images/generations/async`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-image-2", prompt: "long [sim:duration=30000]" }),
+    });
+    expect(submitted.status).toBe(200);
+    await gw.restart();
+    const err = await apiError(client.images.generate({ model: "nano-banana", prompt: "p" }));
+    expect(err.code).toBe("concurrency_limit_exceeded");
+    expect(gw.sim.submits).toHaveLength(1);
   });
 
   it("max_concurrent: a failed request frees its slot too", async () => {

@@ -154,7 +154,10 @@ describe("admin API and vault", () => {
       payload: { name: "x", models: ["dall-e-9"] },
     });
     expect(invalid.statusCode).toBe(400);
-    expect(invalid.json()).toMatchObject({ error: { param: "models.0" } });
+    // OpenAI's path form, as the image routes name `images[0].image_url`.
+    expect(invalid.json()).toMatchObject({
+      error: { param: "models[0]", message: "Invalid value for 'models[0]': unknown model." },
+    });
     const unknown = await app.inject({
       method: "GET",
       url: "/admin/tenants/ten_nope",

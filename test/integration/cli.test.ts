@@ -9,7 +9,6 @@ import OpenAI from "openai";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
-const tsx = join(process.cwd(), "node_modules", ".bin", "tsx");
 const cli = join(process.cwd(), "src", "cli.ts");
 
 let dataDir: string;
@@ -33,9 +32,11 @@ interface Run {
 
 function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
+    // The Node that runs the suite, not whichever `node` is first on PATH
+    // (tsx's launcher would pick that one: a Node 20 CLI beside a Node 24 suite).
     execFile(
-      tsx,
-      [cli, ...args],
+      process.execPath,
+      ["--import", "tsx", cli, ...args],
       {
         env: {
           PATH: process.env.PATH ?? "",

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { Clock } from "../../src/clock.js";
-import { createCircuitBreaker, observedClient } from "../../src/upstream/breaker.js";
+import {
+  createBreakerRegistry,
+  createCircuitBreaker,
+  observedClient,
+} from "../../src/upstream/breaker.js";
 import { type UpstreamClient, UpstreamError } from "../../src/upstream/client.js";
 
 function manualClock(): Clock & { advance(ms: number): void } {
@@ -58,7 +62,7 @@ describe("circuit breaker", () => {
   });
 
   it("counts only the upstream being unwell, not its refusals", async () => {
-    const breaker = createCircuitBreaker({ clock: manualClock(), threshold: 2 });
+    const breakers = createBreakerRegistry({ clock: manualClock(), threshold: 2 });
     const failing = (kind: UpstreamError["kind"]): UpstreamClient => ({
       submit: async () => {
         throw new UpstreamError(kind, "x");
@@ -72,18 +76,20 @@ describe("circuit breaker", () => {
       close: async () => {},
     });
     for (const kind of ["refused", "rate_limited", "task_not_exist", "gone"] as const) {
-      await expect(observedClient(failing(kind), breaker).submit("k", {})).rejects.toThrow();
-      await expect(observedClient(failing(kind), breaker).read("k", "t")).rejects.toThrow();
+      await expect(observedClient(failing(kind), breakers).submit("k", {})).rejects.toThrow();
+      await expect(observedClient(failing(kind), breakers).read("k", "t")).rejects.toThrow();
     }
-    expect(breaker.state).toBe("closed");
-    await expect(observedClient(failing("transient"), breaker).read("k", "t")).rejects.toThrow();
-    await expect(observedClient(failing("unreachable"), breaker).submit("k", {})).rejects.toThrow();
-    expect(breaker.state).toBe("open");
+    expect(breakers.of("k").state).toBe("closed");
+    await expect(observedClient(failing("transient"), breakers).read("k", "t")).rejects.toThrow();
+    await expect(
+      observedClient(failing("unreachable"), breakers).submit("k", {}),
+    ).rejects.toThrow();
+    expect(breakers.of("k").state).toBe("open");
   });
 
   it("successful reads neither reset the count nor close a half-open circuit (regression)", async () => {
     const clock = manualClock();
-    const breaker = createCircuitBreaker({ clock, threshold: 2, cooldownMs: 1_000 });
+    const breakers = createBreakerRegistry({ clock, threshold: 2, cooldownMs: 1_000 });
     const healthyReads: UpstreamClient = {
       submit: async () => {
         throw new UpstreamError("ambiguous", "timeout");
@@ -92,16 +98,56 @@ describe("circuit breaker", () => {
       download: async () => ({}) as never,
       close: async () => {},
     };
-    const client = observedClient(healthyReads, breaker);
+    const client = observedClient(healthyReads, breakers);
     await expect(client.submit("k", {})).rejects.toThrow();
     await client.read("k", "t");
     await expect(client.submit("k", {})).rejects.toThrow();
-    expect(breaker.state).toBe("open");
+    expect(breakers.of("k").state).toBe("open");
     clock.advance(1_000);
-    breaker.probing();
+    breakers.probing("k");
     await client.read("k", "t");
-    expect(breaker.state).toBe("half-open");
-    expect(breaker.blockedForMs()).toBeGreaterThan(0);
+    expect(breakers.of("k").state).toBe("half-open");
+    expect(breakers.blockedForMs("k")).toBeGreaterThan(0);
+  });
+
+  it("keeps one breaker per credential: one tenant's failing key stops no one else (regression)", async () => {
+    const breakers = createBreakerRegistry({ clock: manualClock(), threshold: 2 });
+    const client = observedClient(
+      {
+        submit: async (credential) => {
+          if (credential === "bad") throw new UpstreamError("unreachable", "x");
+          return "task";
+        },
+        read: async () => ({ state: "pending" }) as never,
+        download: async () => ({}) as never,
+        close: async () => {},
+      },
+      breakers,
+    );
+    for (let i = 0; i < 5; i++) await expect(client.submit("bad", {})).rejects.toThrow();
+    expect(breakers.blockedForMs("bad")).toBeGreaterThan(0);
+    expect(breakers.blockedForMs("good")).toBeUndefined();
+    await expect(client.submit("good", {})).resolves.toBe("task");
+    // A credential that recovers is forgotten: nothing accumulates.
+    expect(breakers.tracked).toBe(1);
+  });
+
+  it("errors of the gateway's own making (kind local) neither count nor close", async () => {
+    const breakers = createBreakerRegistry({ clock: manualClock(), threshold: 1 });
+    const local = observedClient(
+      {
+        submit: async () => {
+          throw new UpstreamError("local", "unreadable upload");
+        },
+        read: async () => ({ state: "pending" }) as never,
+        download: async () => ({}) as never,
+        close: async () => {},
+      },
+      breakers,
+    );
+    for (let i = 0; i < 5; i++) await expect(local.submit("k", {})).rejects.toThrow();
+    expect(breakers.blockedForMs("k")).toBeUndefined();
+    expect(breakers.tracked).toBe(0);
   });
 
   it("failed reads while open do not keep it open: only a failed probe submit does (regression)", () => {

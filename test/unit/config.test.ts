@@ -34,6 +34,12 @@ describe("loadConfig defaults (DESIGN.md)", () => {
       maxBodyBytes: 50 * 1024 * 1024,
       referenceDelivery: "auto",
       maxUploadBytes: 25 * 1024 * 1024,
+      maxUploadTotalBytes: 64 * 1024 * 1024,
+      maxUploadsInFlightBytes: 512 * 1024 * 1024,
+      upstreamMaxBodyBytes: 32 * 1024 * 1024,
+      maxResultBytes: 100 * 1024 * 1024,
+      bodyTimeoutMs: 60_000,
+      maxConnections: 20_000,
       variationModel: "dall-e-2",
       drainTimeoutMs: 20_000,
     });
@@ -76,6 +82,12 @@ describe("loadConfig values", () => {
       IMAGEGATE_MAX_BODY_MB: "20",
       IMAGEGATE_REFERENCE_DELIVERY: "data",
       IMAGEGATE_MAX_UPLOAD_MB: "10",
+      IMAGEGATE_MAX_UPLOAD_TOTAL_MB: "40",
+      IMAGEGATE_MAX_UPLOADS_IN_FLIGHT_MB: "256",
+      IMAGEGATE_UPSTREAM_MAX_BODY_MB: "16",
+      IMAGEGATE_MAX_RESULT_MB: "50",
+      IMAGEGATE_BODY_TIMEOUT_MS: "30000",
+      IMAGEGATE_MAX_CONNECTIONS: "5000",
       IMAGEGATE_VARIATION_MODEL: "nano-banana",
       IMAGEGATE_DRAIN_TIMEOUT_MS: "5000",
     });
@@ -94,6 +106,12 @@ describe("loadConfig values", () => {
       maxBodyBytes: 20 * 1024 * 1024,
       referenceDelivery: "data",
       maxUploadBytes: 10 * 1024 * 1024,
+      maxUploadTotalBytes: 40 * 1024 * 1024,
+      maxUploadsInFlightBytes: 256 * 1024 * 1024,
+      upstreamMaxBodyBytes: 16 * 1024 * 1024,
+      maxResultBytes: 50 * 1024 * 1024,
+      bodyTimeoutMs: 30_000,
+      maxConnections: 5_000,
       variationModel: "nano-banana",
       drainTimeoutMs: 5_000,
     });
@@ -127,6 +145,24 @@ describe("loadConfig values", () => {
     expect(loadConfig({ IMAGEGATE_MAX_WAIT_MS: "3600000" }).maxWaitMs).toBe(3_600_000);
   });
 
+  const mb = 1024 * 1024;
+  it.each([
+    ["IMAGEGATE_MAX_UPLOAD_TOTAL_MB", "maxUploadTotalBytes", 1, 1024, mb],
+    ["IMAGEGATE_MAX_UPLOADS_IN_FLIGHT_MB", "maxUploadsInFlightBytes", 1, 65_536, mb],
+    ["IMAGEGATE_UPSTREAM_MAX_BODY_MB", "upstreamMaxBodyBytes", 1, 1024, mb],
+    ["IMAGEGATE_MAX_RESULT_MB", "maxResultBytes", 1, 2048, mb],
+    ["IMAGEGATE_BODY_TIMEOUT_MS", "bodyTimeoutMs", 1_000, 600_000, 1],
+    ["IMAGEGATE_MAX_CONNECTIONS", "maxConnections", 1, 1_000_000, 1],
+  ] as const)("%s takes %i to %i and nothing outside", (name, field, min, max, unit) => {
+    expect(loadConfig({ [name]: String(min) })[field]).toBe(min * unit);
+    expect(loadConfig({ [name]: String(max) })[field]).toBe(max * unit);
+    for (const value of [String(min - 1), String(max + 1), "-1", "1.5", "1e3", "lots"]) {
+      const err = configError({ [name]: value });
+      expect(err.variable, `${name}=${value}`).toBe(name);
+      expect(err.message.startsWith(`invalid configuration: ${name} `)).toBe(true);
+    }
+  });
+
   it("ignores unrelated variables", () => {
     expect(loadConfig({ PATH: "/bin", IMAGEGATE_UNKNOWN: "x" }).port).toBe(8080);
   });
@@ -146,6 +182,12 @@ describe("loadConfig treats empty strings as unset", () => {
     "IMAGEGATE_MAX_WAIT_MS",
     "IMAGEGATE_URL_TTL_SECONDS",
     "IMAGEGATE_MAX_BODY_MB",
+    "IMAGEGATE_MAX_UPLOAD_TOTAL_MB",
+    "IMAGEGATE_MAX_UPLOADS_IN_FLIGHT_MB",
+    "IMAGEGATE_UPSTREAM_MAX_BODY_MB",
+    "IMAGEGATE_MAX_RESULT_MB",
+    "IMAGEGATE_BODY_TIMEOUT_MS",
+    "IMAGEGATE_MAX_CONNECTIONS",
   ];
 
   it.each(["", "   ", "\t\n"])("all variables set to %j give the defaults", (value) => {
@@ -239,6 +281,25 @@ describe("loadConfig errors", () => {
     });
     expect(err.variable).toBe("IMAGEGATE_MAX_BODY_MB");
     expect(err.message).not.toContain("sk-upstream-secret");
+  });
+
+  it.each([
+    ["a space", "0123456789 abcdef0123"],
+    ["a tab", "0123456789\tabcdef0123"],
+    ["a newline", "0123456789abcdef\n0123"],
+    ["a non-breaking space", "0123456789\u00a0abcdef0123"],
+  ])("refuses an admin token with %s inside, without echoing it", (_name, token) => {
+    // A Bearer header cannot carry it: such a token could never be presented.
+    const err = configError({ IMAGEGATE_ADMIN_TOKEN: token });
+    expect(err.variable).toBe("IMAGEGATE_ADMIN_TOKEN");
+    expect(err.message).toContain("whitespace");
+    expect(err.message).not.toContain(token.slice(0, 10));
+  });
+
+  it("still trims whitespace around the admin token", () => {
+    expect(loadConfig({ IMAGEGATE_ADMIN_TOKEN: "  0123456789abcdef0123\n" }).adminToken).toBe(
+      "0123456789abcdef0123",
+    );
   });
 
   it("accepts an admin token of 16 characters", () => {

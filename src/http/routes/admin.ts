@@ -53,28 +53,35 @@ export const updateTenantSchema = z
   })
   .refine((body) => Object.keys(body).length > 0, "give at least one field to change");
 
+/** The longest a key may live: expiries stay real dates, whatever the clock. */
+const maxKeyLifetimeSeconds = 10 * 365 * 86_400;
+/** 9999-12-31T23:59:59Z, the last second an ISO date can show. */
+const lastIsoSecond = 253_402_300_799;
+
 export const issueKeySchema = z
   .strictObject({
     name: z.string().trim().min(1).max(100).nullish(),
-    /** Unix seconds. */
-    expires_at: z.number().int().positive().nullish(),
+    /** Unix seconds; at most ten years from now (checked in expiryFrom, against the clock). */
+    expires_at: z.number().int().positive().max(lastIsoSecond).nullish(),
     /** Seconds from now. */
-    expires_in: z
-      .number()
-      .int()
-      .positive()
-      .max(10 * 365 * 86_400)
-      .nullish(),
+    expires_in: z.number().int().positive().max(maxKeyLifetimeSeconds).nullish(),
   })
   .refine(
     (body) => body.expires_at == null || body.expires_in == null,
     "give expires_at or expires_in, not both",
   );
 
-const dayPattern = /^\d{4}-\d{2}-\d{2}$/;
+/** A real UTC day as YYYY-MM-DD: it names the same day back (no 2026-02-30, no 2026-13-45). */
+export function isUtcDay(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const date = new Date(`${value}T00:00:00.000Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value;
+}
+
+const utcDayParam = z.string().refine(isUtcDay, "a UTC day, YYYY-MM-DD");
 const usageQuerySchema = z.object({
-  from: z.string().regex(dayPattern, "a UTC day, YYYY-MM-DD").optional(),
-  to: z.string().regex(dayPattern, "a UTC day, YYYY-MM-DD").optional(),
+  from: utcDayParam.optional(),
+  to: utcDayParam.optional(),
 });
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
@@ -144,6 +151,9 @@ export function expiryFrom(
   if (body.expires_at != null) {
     if (body.expires_at * 1000 <= now) {
       throw new InvalidRequestError("expires_at is in the past.", "expires_at");
+    }
+    if (body.expires_at * 1000 > now + maxKeyLifetimeSeconds * 1000) {
+      throw new InvalidRequestError("expires_at is more than ten years away.", "expires_at");
     }
     return body.expires_at * 1000;
   }

@@ -4,13 +4,17 @@
 // generations with reference images.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { ImageRequest } from "../../catalog/request.js";
-import type { Translation } from "../../catalog/translate.js";
+import { requireModel, type Translation } from "../../catalog/translate.js";
 import type { Clock } from "../../clock.js";
 import { InvalidRequestError } from "../../errors.js";
 import type { Deliverer, Delivery } from "../../generation/deliver.js";
 import type { GenerationService } from "../../generation/generate.js";
 import type { ReferenceImage } from "../../generation/references.js";
+import type { UploadSpool } from "../../storage/upload-spool.js";
+import { assertModelAllowed } from "../../tenancy/limits.js";
 import { type AdmissionService, requestDigest } from "../admission.js";
+import { tenantOf } from "../auth.js";
+import { type IntakeOptions, intakeHook } from "../intake.js";
 import {
   editFormSchema,
   editJsonSchema,
@@ -19,7 +23,14 @@ import {
   variationFormSchema,
 } from "../schemas.js";
 import { sendEventStream } from "../sse.js";
-import { checkImageBytes, formToBody, readMultipartForm, type UploadLimits } from "../uploads.js";
+import {
+  checkImageBytes,
+  type FormWatch,
+  formToBody,
+  type MultipartForm,
+  readMultipartForm,
+  type UploadLimits,
+} from "../uploads.js";
 
 export interface ImagesRouteOptions {
   generation: GenerationService;
@@ -27,6 +38,10 @@ export interface ImagesRouteOptions {
   deliverer: Deliverer;
   clock: Clock;
   uploadLimits: UploadLimits;
+  /** Where uploaded files wait for their submit. */
+  spool: UploadSpool;
+  /** What refuses a request before its body is read. */
+  intake: IntakeOptions;
   /** The model name variations run on (IMAGEGATE_VARIATION_MODEL). */
   variationModel: string;
 }
@@ -63,8 +78,40 @@ function checkDataUri(url: string, param: string): void {
   if (head !== undefined) checkImageBytes(Buffer.from(head, "base64"), param);
 }
 
+/**
+ * Refuses a form while it arrives: a model the key may not use, or more
+ * images than the named model takes, stop the upload at that point.
+ */
+function formWatch(request: FastifyRequest, defaultModel?: string): FormWatch {
+  const tenant = tenantOf(request);
+  let model = defaultModel === undefined ? undefined : requireModel(defaultModel);
+  return {
+    field(name, value) {
+      if (name !== "model" || value.trim() === "") return;
+      model = requireModel(value);
+      assertModelAllowed(tenant.models, model.spec.id, model.requested);
+    },
+    maxImages: () => model?.spec.maxReferences,
+  };
+}
+
+/** Reads a form; from here until admission the route owns its spooled files. */
+async function readForm(
+  request: FastifyRequest,
+  limits: UploadLimits,
+  spool: UploadSpool,
+  watch: FormWatch,
+): Promise<MultipartForm> {
+  const form = await readMultipartForm(request, limits, spool, watch);
+  // Received and on disk: the bytes no longer count as in flight.
+  request.intake?.bodyReceived();
+  return form;
+}
+
 export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, options) => {
-  const { generation, admission, deliverer, clock } = options;
+  const { generation, admission, deliverer, clock, spool } = options;
+  app.decorateRequest("intake", null);
+  app.addHook("preParsing", intakeHook(options.intake));
 
   /** Everything after the request is understood: limits, submit, wait, deliver. */
   async function run(
@@ -110,46 +157,52 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
 
   app.post("/images/edits", async (request, reply) => {
     const receivedAt = clock.now();
-    let body: ImageRequest;
-    let uploads: ReferenceImage[] = [];
-    let hash: string;
     if (request.isMultipart()) {
-      const form = await readMultipartForm(request, options.uploadLimits);
-      if (form.mask !== undefined) refuseMask();
-      const fields = parseBody(editFormSchema, formToBody(form.fields));
-      if (form.images.length === 0) {
-        throw new InvalidRequestError(
-          "Missing required parameter: 'image'.",
-          "image",
-          "missing_required_parameter",
-        );
-      }
-      uploads = form.images;
-      body = { ...fields, image_url: uploads.map(() => placeholderReference) };
-      hash = requestDigest(
-        "edits",
-        fields,
-        uploads.map((upload) => upload.bytes),
-      );
-    } else {
-      const { images, mask, ...fields } = parseBody(editJsonSchema, request.body);
-      if (mask !== undefined) refuseMask();
-      const urls = images.map((image, index) => {
-        const param = `images[${index}]`;
-        if (image.file_id !== undefined || image.image_url === undefined) {
+      const form = await readForm(request, options.uploadLimits, spool, formWatch(request));
+      let body: ImageRequest;
+      let translation: Translation;
+      let hash: string;
+      try {
+        if (form.mask !== undefined) refuseMask();
+        const fields = parseBody(editFormSchema, formToBody(form.fields));
+        if (form.images.length === 0) {
           throw new InvalidRequestError(
-            "Give each image as image_url (an https URL or a data: URI); file_id is not supported.",
-            `${param}.file_id`,
+            "Missing required parameter: 'image'.",
+            "image",
+            "missing_required_parameter",
           );
         }
-        checkDataUri(image.image_url, `${param}.image_url`);
-        return image.image_url;
-      });
-      body = { ...fields, image_url: urls };
-      hash = requestDigest("edits", body, []);
+        body = { ...fields, image_url: form.images.map(() => placeholderReference) };
+        hash = requestDigest(
+          "edits",
+          fields,
+          form.images.map((upload) => upload.digest),
+        );
+        translation = generation.translate(body, { referencesParam: "image" });
+      } catch (err) {
+        await spool.remove(form.paths);
+        throw err;
+      }
+      const uploads: ReferenceImage[] = form.images;
+      return run(request, reply, receivedAt, body, translation, uploads, hash, "image_edit");
     }
+    const { images, mask, ...fields } = parseBody(editJsonSchema, request.body);
+    if (mask !== undefined) refuseMask();
+    const urls = images.map((image, index) => {
+      const param = `images[${index}]`;
+      if (image.file_id !== undefined || image.image_url === undefined) {
+        throw new InvalidRequestError(
+          "Give each image as image_url (an https URL or a data: URI); file_id is not supported.",
+          `${param}.file_id`,
+        );
+      }
+      checkDataUri(image.image_url, `${param}.image_url`);
+      return image.image_url;
+    });
+    const body: ImageRequest = { ...fields, image_url: urls };
+    const hash = requestDigest("edits", body, []);
     const translation = generation.translate(body, { referencesParam: "image" });
-    return run(request, reply, receivedAt, body, translation, uploads, hash, "image_edit");
+    return run(request, reply, receivedAt, body, translation, [], hash, "image_edit");
   });
 
   app.post("/images/variations", async (request, reply) => {
@@ -161,25 +214,40 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
         "invalid_content_type",
       );
     }
-    const form = await readMultipartForm(request, { ...options.uploadLimits, maxFiles: 1 });
-    if (form.mask !== undefined) refuseMask();
-    const [image] = form.images;
-    if (image === undefined) {
-      throw new InvalidRequestError(
-        "Missing required parameter: 'image'.",
-        "image",
-        "missing_required_parameter",
-      );
+    const form = await readForm(
+      request,
+      { ...options.uploadLimits, maxFiles: 1 },
+      spool,
+      formWatch(request, options.variationModel),
+    );
+    let body: ImageRequest;
+    let translation: Translation;
+    let hash: string;
+    let image: ReferenceImage;
+    try {
+      if (form.mask !== undefined) refuseMask();
+      const [upload] = form.images;
+      if (upload === undefined) {
+        throw new InvalidRequestError(
+          "Missing required parameter: 'image'.",
+          "image",
+          "missing_required_parameter",
+        );
+      }
+      image = upload;
+      const fields = parseBody(variationFormSchema, formToBody(form.fields));
+      body = {
+        ...fields,
+        model: fields.model ?? options.variationModel,
+        prompt: variationPrompt,
+        image_url: placeholderReference,
+      };
+      translation = generation.translate(body, { referencesParam: "image" });
+      hash = requestDigest("variations", fields, [upload.digest]);
+    } catch (err) {
+      await spool.remove(form.paths);
+      throw err;
     }
-    const fields = parseBody(variationFormSchema, formToBody(form.fields));
-    const body: ImageRequest = {
-      ...fields,
-      model: fields.model ?? options.variationModel,
-      prompt: variationPrompt,
-      image_url: placeholderReference,
-    };
-    const translation = generation.translate(body, { referencesParam: "image" });
-    const hash = requestDigest("variations", fields, [image.bytes]);
     return run(request, reply, receivedAt, body, translation, [image], hash, "image_generation");
   });
 };

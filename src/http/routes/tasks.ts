@@ -4,7 +4,7 @@
 // gateway's store, and another tenant's task is indistinguishable from none.
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Clock } from "../../clock.js";
-import { NotFoundError } from "../../errors.js";
+import { InvalidRequestError, NotFoundError } from "../../errors.js";
 import type { GenerationService } from "../../generation/generate.js";
 import type { BlobStore } from "../../storage/blobs.js";
 import type { GenerationRecord, UsageLedger } from "../../tenancy/usage.js";
@@ -35,6 +35,22 @@ function stateOf(record: GenerationRecord): UpstreamState {
     default:
       return "FAILURE";
   }
+}
+
+/**
+ * `?index=`: absent is 0; otherwise only a plain whole number ("0", "12"), so
+ * that "", " 0", "0x0", "-0" or "0.0" are not silently result 0.
+ */
+export function resultIndex(raw: unknown): number {
+  if (raw === undefined) return 0;
+  const index = typeof raw === "string" && /^(0|[1-9]\d*)$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(index)) {
+    throw new InvalidRequestError(
+      "Invalid value for 'index': a whole number (0 for the first image).",
+      "index",
+    );
+  }
+  return index;
 }
 
 export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, options) => {
@@ -87,17 +103,17 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
     return { code: "success", message: "", data };
   });
 
-  app.get<{ Params: { id: string }; Querystring: { index?: string } }>(
+  app.get<{ Params: { id: string }; Querystring: { index?: unknown } }>(
     "/images/tasks/:id/content",
     async (request, reply) => {
+      const index = resultIndex(request.query.index);
       const record = ownTask(request);
-      const index = Number(request.query.index ?? "0");
-      const result = Number.isInteger(index) && index >= 0 ? record.results[index] : undefined;
+      const result = record.results[index];
       const blob = result === undefined ? undefined : await blobs.open(result.id);
       if (blob === undefined) {
         throw new NotFoundError(
           record.state === "succeeded"
-            ? `Task '${record.id}' has no result ${request.query.index ?? "0"} (any more).`
+            ? `Task '${record.id}' has no result ${index} (any more).`
             : `Task '${record.id}' has no result yet.`,
           "result_not_found",
         );

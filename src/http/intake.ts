@@ -1,0 +1,107 @@
+// Before an image request's body is read: everything that can refuse it
+// without its body. Authentication and the rpm limit have run already
+// (onRequest); here a body declared larger than allowed is a 413, the body's
+// bytes are reserved from the upload budget (a 503 or 429 when it is spent),
+// and the tenant's concurrency slot is taken (a 429 at its max_concurrent).
+// Refused this early, a hostile upload costs nothing but its headers: the
+// error handler closes the connection instead of reading the body.
+import type { FastifyReply, FastifyRequest, RequestPayload } from "fastify";
+import { GatewayError } from "../errors.js";
+import type { ConcurrencyGate } from "../tenancy/limits.js";
+import type { UploadBudget } from "../tenancy/upload-budget.js";
+import { tenantOf } from "./auth.js";
+
+/** What a request holds between its headers and its admission. */
+export interface Intake {
+  /** The concurrency slot taken for this request; whoever takes it releases it. */
+  takeSlot(): (() => void) | undefined;
+  /** The body has been received (uploads spooled): its budget reservation is given back. */
+  bodyReceived(): void;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Set by the intake hook on the image routes. */
+    intake: Intake | null;
+  }
+}
+
+export interface IntakeOptions {
+  gate: ConcurrencyGate;
+  budget: UploadBudget;
+  /** The most a multipart body may carry: every file plus room for the fields. */
+  maxMultipartBytes: number;
+  /** Fastify's bodyLimit for JSON bodies. */
+  maxJsonBytes: number;
+}
+
+// Bodies this small are not worth a reservation (a prompt and a few fields).
+const smallBodyBytes = 1024 * 1024;
+
+/** Room for the text fields and part headers of a form, beside its files. */
+export const formOverheadBytes = 1024 * 1024;
+
+/**
+ * A request that may join a generation an earlier attempt started (an SDK
+ * retry, or one with an Idempotency-Key) takes its slot only once it is known
+ * not to join: its first attempt's task holds one already.
+ */
+export function mayJoinEarlier(request: FastifyRequest): boolean {
+  if (request.headers["idempotency-key"] !== undefined) return true;
+  const retry = Number(request.headers["x-stainless-retry-count"]);
+  return Number.isInteger(retry) && retry > 0;
+}
+
+function declaredLength(request: FastifyRequest): number | undefined {
+  const value = request.headers["content-length"];
+  if (value === undefined || !/^\d{1,15}$/.test(value)) return undefined;
+  return Number(value);
+}
+
+export function intakeHook(options: IntakeOptions) {
+  const { gate, budget } = options;
+  return async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: RequestPayload,
+  ): Promise<RequestPayload> => {
+    const tenant = tenantOf(request);
+    // request.isMultipart() is only known once the body parser ran: after this hook.
+    const multipart = /^multipart\/form-data\b/i.test(request.headers["content-type"] ?? "");
+    const most = multipart ? options.maxMultipartBytes : options.maxJsonBytes;
+    const declared = declaredLength(request);
+    if (multipart && declared !== undefined && declared > most) {
+      throw new GatewayError({
+        status: 413,
+        type: "invalid_request_error",
+        code: "upload_too_large",
+        param: "image",
+        message: `The request body is larger than ${Math.floor((most - formOverheadBytes) / 1024 / 1024)} MB, the most the uploaded files of one request may have together.`,
+      });
+    }
+    const bytes = Math.min(declared ?? most, most);
+    const releaseBytes = bytes > smallBodyBytes ? budget.reserve(tenant.id, bytes) : () => {};
+    let slot: (() => void) | undefined;
+    try {
+      if (!mayJoinEarlier(request)) slot = gate.acquire(tenant.id, tenant.maxConcurrent);
+    } catch (err) {
+      releaseBytes();
+      throw err;
+    }
+    request.intake = {
+      takeSlot() {
+        const taken = slot;
+        slot = undefined;
+        return taken;
+      },
+      bodyReceived: releaseBytes,
+    };
+    // However the request ends before admission took the slot over.
+    reply.raw.once("close", () => {
+      releaseBytes();
+      slot?.();
+      slot = undefined;
+    });
+    return payload;
+  };
+}

@@ -1,0 +1,94 @@
+// The result cap of the blob store: a source longer than maxBytes is refused
+// with BlobTooLargeError and leaves nothing on disk, whether it was being
+// collected in memory (under 1 MiB) or spilled to a temporary file.
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { BlobTooLargeError, createLocalBlobStore } from "../../src/storage/blobs.js";
+
+const MiB = 1024 * 1024;
+const pngHead = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const png = (size: number) => Buffer.concat([pngHead, randomBytes(size - pngHead.length)]);
+
+/** `bytes` as a stream of `chunk`-sized pieces. */
+function chunked(bytes: Buffer, chunk: number): Readable {
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += chunk) pieces.push(bytes.subarray(at, at + chunk));
+  return Readable.from(pieces);
+}
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "imagegate-blob-cap-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function refusal(promise: Promise<unknown>): Promise<BlobTooLargeError> {
+  const err = await promise.then(
+    () => new Error("the blob was stored"),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(BlobTooLargeError);
+  return err as BlobTooLargeError;
+}
+
+describe("blob store maxBytes", () => {
+  it("refuses a small source one byte over a cap under 1 MiB and writes nothing", async () => {
+    const blobs = createLocalBlobStore(dir);
+    const source = chunked(png(1001), 100);
+    const err = await refusal(blobs.put(source, { maxBytes: 1000 }));
+    expect(err.maxBytes).toBe(1000);
+    expect(err.message).toBe("the image is larger than 1000 bytes");
+    expect(await readdir(dir)).toEqual([]);
+    expect(source.destroyed).toBe(true);
+  });
+
+  it("refuses a single chunk over a small cap", async () => {
+    const blobs = createLocalBlobStore(dir);
+    const err = await refusal(blobs.put(Readable.from([png(5000)]), { maxBytes: 4096 }));
+    expect(err.maxBytes).toBe(4096);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("refuses a 3 MiB source under a 2 MiB cap on the spill-to-disk path and leaves no .part", async () => {
+    const blobs = createLocalBlobStore(dir);
+    const err = await refusal(blobs.put(chunked(png(3 * MiB), 64 * 1024), { maxBytes: 2 * MiB }));
+    expect(err.maxBytes).toBe(2 * MiB);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("refuses a spilled source that is one byte over the cap", async () => {
+    const blobs = createLocalBlobStore(dir);
+    const err = await refusal(blobs.put(chunked(png(2 * MiB + 1), 100_000), { maxBytes: 2 * MiB }));
+    expect(err.maxBytes).toBe(2 * MiB);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("stores a small source of exactly maxBytes", async () => {
+    const blobs = createLocalBlobStore(dir);
+    const bytes = png(1000);
+    const blob = await blobs.put(chunked(bytes, 300), { maxBytes: 1000 });
+    await blob.written;
+    expect(blob.size).toBe(1000);
+    expect(blob.contentType).toBe("image/png");
+    expect(await readdir(dir)).toEqual([blob.id]);
+    expect((await readFile(join(dir, blob.id))).equals(bytes)).toBe(true);
+  });
+
+  it("stores a spilled source of exactly maxBytes, with no .part left", async () => {
+    const blobs = createLocalBlobStore(dir);
+    const bytes = png(2 * MiB);
+    const blob = await blobs.put(chunked(bytes, 64 * 1024), { maxBytes: 2 * MiB });
+    await blob.written;
+    expect(blob.size).toBe(2 * MiB);
+    expect(blob.contentType).toBe("image/png");
+    expect(blob.bytes).toBeUndefined();
+    expect(await readdir(dir)).toEqual([blob.id]);
+    expect((await readFile(join(dir, blob.id))).equals(bytes)).toBe(true);
+  });
+});
