@@ -1,8 +1,9 @@
-// zod schemas for request bodies at the edge, and the one translation of a zod
-// failure into a 400 that names the parameter.
+// zod schemas for request bodies at the edge, and parseBody: a failure becomes
+// the 400 OpenAI answers for it (validation-errors.ts), naming the parameter.
 import { z } from "zod";
 import type { ImageRequest } from "../catalog/request.js";
 import { InvalidRequestError } from "../errors.js";
+import { validationError } from "./validation-errors.js";
 
 /** OpenAI clients may send null for "not set". */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -14,7 +15,7 @@ const imageConfig = z.looseObject({
 });
 
 export const imageRequestSchema = z.object({
-  prompt: z.string().trim().min(1, "must not be empty").max(32_000),
+  prompt: z.string().trim().min(1).max(32_000),
   model: optional(z.string().trim().min(1).max(128)),
   n: optional(z.number().int().min(1).max(10)),
   size: optional(z.string().max(32)),
@@ -28,9 +29,7 @@ export const imageRequestSchema = z.object({
   output_compression: optional(z.number().int().min(0).max(100)),
   stream: optional(z.boolean()),
   partial_images: optional(z.number().int().min(0).max(3)),
-  image_url: optional(
-    z.union([z.string().min(1), z.array(z.string().min(1)).max(16, "at most 16 references")]),
-  ),
+  image_url: optional(z.union([z.string().min(1), z.array(z.string().min(1)).max(16)])),
   extra_body: optional(
     z.looseObject({
       google: optional(z.looseObject({ image_config: optional(imageConfig) })),
@@ -50,7 +49,7 @@ const imageReference = z.strictObject({
 
 /** images.edit as JSON (OpenAI's form for GPT image models): references as URLs. */
 export const editJsonSchema = editFormSchema.extend({
-  images: z.array(imageReference).min(1, "give at least one image").max(16),
+  images: z.array(imageReference).min(1).max(16),
   mask: optional(imageReference),
 });
 
@@ -63,26 +62,20 @@ export const variationFormSchema = z.object({
   user: optional(z.string().max(512)),
 });
 
+/**
+ * The schemas fed only by `formToBody` (multipart): there a number or boolean
+ * that is still a string is one that did not convert, and the message says so.
+ */
+const formSchemas: ReadonlySet<z.ZodType> = new Set([editFormSchema, variationFormSchema]);
+
 /** Parses `body` or throws the OpenAI-style 400 for its first problem. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
   }
-  const parsed = schema.safeParse(body);
+  // zod leaves `input` out of issues unless asked (which once made every wrong
+  // type read as "missing"); the messages quote bounds and enum values from it.
+  const parsed = schema.safeParse(body, { reportInput: true });
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const param = issue && issue.path.length > 0 ? issue.path.join(".") : null;
-  const missing = issue?.code === "invalid_type" && issue.input === undefined;
-  if (missing) {
-    throw new InvalidRequestError(
-      `Missing required parameter: '${param}'.`,
-      param,
-      "missing_required_parameter",
-    );
-  }
-  throw new InvalidRequestError(
-    `Invalid value for '${param ?? "body"}': ${issue?.message ?? "invalid"}.`,
-    param,
-    issue?.code === "invalid_type" ? "invalid_type" : "invalid_value",
-  );
+  throw validationError(parsed.error.issues, { schema, body, form: formSchemas.has(schema) });
 }
