@@ -20,6 +20,7 @@ import { tenantAuth } from "./http/auth.js";
 import { clientErrorHandler, receiveTimeouts } from "./http/client-errors.js";
 import { capConnections } from "./http/connection-cap.js";
 import { formOverheadBytes } from "./http/intake.js";
+import { lingerOnClose } from "./http/linger.js";
 import { registerTenantRateLimit } from "./http/rate-limit.js";
 import { adminRoutes } from "./http/routes/admin.js";
 import { filesRoutes } from "./http/routes/files.js";
@@ -186,7 +187,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     else request.log.info({ code: response.body.error.code, tenant }, response.body.error.message);
     // A body refused before it was read in full is not read on: the
     // connection closes after the answer (a hostile upload costs nothing more).
-    if (!request.raw.complete) reply.header("connection", "close");
+    if (!request.raw.complete) {
+      reply.header("connection", "close");
+      lingerOnClose(request.raw.socket);
+    }
     return reply.code(response.status).headers(response.headers).send(response.body);
   });
   app.setNotFoundHandler((request, reply) => {

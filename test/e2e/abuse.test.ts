@@ -122,6 +122,25 @@ describe("upload storms", () => {
   });
 });
 
+describe("what the OpenAI SDK sees", () => {
+  it("an edit past the per-request cap is a clean 413 the SDK does not retry, not a reset connection", async () => {
+    gw = await buildTestApp();
+    const client = gw.clientWith(gw.apiKey, { maxRetries: 2 });
+    let requests = 0;
+    gw.app.server.on("request", () => requests++);
+    const big = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      Buffer.alloc(24 * mb),
+    ]);
+    const image = await Promise.all([1, 2, 3].map((i) => toFile(big, `${i}.png`)));
+    const err = await apiError(client.images.edit({ model: "gpt-image-2", prompt: "p", image }));
+    expect(err.status).toBe(413);
+    expect(err.code).toBe("upload_too_large");
+    expect(requests).toBe(1);
+    expect(gw.sim.submits).toHaveLength(0);
+  });
+});
+
 describe("limits decided before the files", () => {
   /** Counts what the client managed to send before the gateway gave up on the form. */
   async function send(
