@@ -38,6 +38,11 @@ export interface IntakeOptions {
 // Bodies this small are not worth a reservation (a prompt and a few fields).
 const smallBodyBytes = 1024 * 1024;
 
+// A form's files go to disk, but a JSON body (data: URIs) is held in memory
+// about three times over while its request lives: the received text, the
+// parsed strings, and the submit body built from them. It counts as such.
+const jsonMemoryFactor = 3;
+
 /** Room for the text fields and part headers of a form, beside its files. */
 export const formOverheadBytes = 1024 * 1024;
 
@@ -80,7 +85,10 @@ export function intakeHook(options: IntakeOptions) {
       });
     }
     const bytes = Math.min(declared ?? most, most);
-    const releaseBytes = bytes > smallBodyBytes ? budget.reserve(tenant.id, bytes) : () => {};
+    const releaseBytes =
+      bytes > smallBodyBytes
+        ? budget.reserve(tenant.id, multipart ? bytes : bytes * jsonMemoryFactor)
+        : () => {};
     let slot: (() => void) | undefined;
     try {
       if (!mayJoinEarlier(request)) slot = gate.acquire(tenant.id, tenant.maxConcurrent);

@@ -282,6 +282,51 @@ describe("limits decided before the files", () => {
   });
 });
 
+describe("JSON bodies in flight", () => {
+  it("count three times their size (held in memory, not on disk) against the upload budget", async () => {
+    gw = await buildTestApp({ env: { IMAGEGATE_MAX_UPLOADS_IN_FLIGHT_MB: "40" } });
+    // 8 MB of JSON, all but its last byte sent, then held.
+    const text = JSON.stringify({ prompt: "p", user: "x".repeat(8 * mb) });
+    let finish = () => {};
+    const held = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    async function* body() {
+      yield Buffer.from(text.slice(0, -1));
+      await held;
+      yield Buffer.from(text.slice(-1));
+    }
+    const { request } = await import("undici");
+    const slow = request(`${gw.url}/v1/images/generations`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${gw.apiKey}`,
+        "content-type": "application/json",
+        "content-length": String(Buffer.byteLength(text)),
+      },
+      body: Readable.from(body()),
+    });
+    // 24 MB of the tenant's 20 MB share is held: 2 MB more (6 MB counted) is refused.
+    const small = JSON.stringify({ prompt: "p", user: "y".repeat(2 * mb) });
+    await vi.waitFor(
+      async () => {
+        const refused = await fetch(`${gw.url}/v1/images/generations`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${gw.apiKey}`, "content-type": "application/json" },
+          body: small,
+        });
+        expect(refused.status).toBe(429);
+        expect(await refused.json()).toMatchObject({ error: { code: "upload_limit_exceeded" } });
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    finish();
+    const answer = await slow;
+    await answer.body.text();
+    expect(answer.statusCode).toBe(400);
+  });
+});
+
 describe("uploads on their way upstream", () => {
   it("are spooled to disk and gone once the submit is out", async () => {
     gw = await buildTestApp();
