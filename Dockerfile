@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
+# Node 24 LTS in every stage: better-sqlite3 is compiled in the build stage and
+# must run on the same Node ABI in the runtime stage.
 # Build stage: better-sqlite3 compiles on install, so it needs python3, make and g++.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -12,7 +14,7 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: no compilers, no dev dependencies, not root.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0 \
