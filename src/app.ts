@@ -19,7 +19,7 @@ import { createAdmission } from "./http/admission.js";
 import { tenantAuth } from "./http/auth.js";
 import { clientErrorHandler, receiveTimeouts } from "./http/client-errors.js";
 import { capConnections } from "./http/connection-cap.js";
-import { formOverheadBytes } from "./http/intake.js";
+import { formOverheadBytes, type IntakeOptions } from "./http/intake.js";
 import { lingerOnClose } from "./http/linger.js";
 import { registerTenantRateLimit } from "./http/rate-limit.js";
 import { adminRoutes } from "./http/routes/admin.js";
@@ -155,10 +155,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     log: app.log,
     recorder: ledger,
   });
+  const referenceDelivery = resolveDelivery(config.referenceDelivery, config.publicUrl);
   const admission = createAdmission({
     generation,
     references: createReferencePublisher({
-      delivery: resolveDelivery(config.referenceDelivery, config.publicUrl),
+      delivery: referenceDelivery,
       blobs,
       spool,
       signer,
@@ -171,9 +172,23 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     clock,
     maxWaitMs: config.maxWaitMs,
   });
+  // What refuses an image request before its body is read (http/intake.ts).
+  const intake: IntakeOptions = {
+    gate,
+    budget: createUploadBudget({ totalBytes: config.maxUploadsInFlightBytes }),
+    // Inline data: URIs grow uploads by 4/3 in the submit body: past what the
+    // upstream takes, a form is refused by its declared length, unread.
+    maxMultipartBytes:
+      (referenceDelivery === "data"
+        ? Math.min(config.maxUploadTotalBytes, Math.floor((config.upstreamMaxBodyBytes * 3) / 4))
+        : config.maxUploadTotalBytes) + formOverheadBytes,
+    maxJsonBytes: config.maxBodyBytes,
+    mayJoin: (request) => admission.mayJoin(request),
+  };
   const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
 
   app.decorateRequest("tenant", null);
+  app.decorateRequest("intake", null);
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
@@ -189,7 +204,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     // connection closes after the answer (a hostile upload costs nothing more).
     if (!request.raw.complete) {
       reply.header("connection", "close");
-      lingerOnClose(request.raw.socket);
+      lingerOnClose(request.raw);
     }
     return reply.code(response.status).headers(response.headers).send(response.body);
   });
@@ -226,17 +241,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
           maxTotalBytes: config.maxUploadTotalBytes,
         },
         spool,
-        intake: {
-          gate,
-          budget: createUploadBudget({ totalBytes: config.maxUploadsInFlightBytes }),
-          maxMultipartBytes: config.maxUploadTotalBytes + formOverheadBytes,
-          maxJsonBytes: config.maxBodyBytes,
-        },
+        intake,
         variationModel: config.variationModel,
       });
       await v1.register(tasksRoutes, {
         generation,
         admission,
+        intake,
         ledger,
         blobs,
         clock,

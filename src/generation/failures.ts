@@ -227,11 +227,13 @@ export function downloadFailure(taskId: string, detail: string): GatewayError {
  * An upstream result past IMAGEGATE_MAX_RESULT_MB: refused so that a broken
  * upstream cannot fill the disk; the generation is recorded as failed.
  */
+export const resultTooLargeCode = "upstream_result_too_large";
+
 export function resultTooLarge(taskId: string, index: number, maxBytes: number): GatewayError {
   return new TaskFailedError({
     status: 502,
     type: "upstream_error",
-    code: "upstream_result_too_large",
+    code: resultTooLargeCode,
     message: `Result ${index} of upstream task ${taskId} is larger than ${Math.floor(maxBytes / 1024 / 1024)} MB, the most this gateway accepts; it was discarded.`,
     retryable: false,
   });

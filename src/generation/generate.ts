@@ -18,6 +18,7 @@ import {
   circuitOpen,
   downloadFailure,
   resultTooLarge,
+  resultTooLargeCode,
   submitFailure,
   TaskFailedError,
   taskFailure,
@@ -245,9 +246,21 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     );
     const images: StoredBlob[] = [];
     let firstError: unknown;
+    let tooLarge: unknown;
     for (const outcome of outcomes) {
       if (outcome.status === "fulfilled") images.push(outcome.value);
-      else firstError ??= outcome.reason;
+      else {
+        firstError ??= outcome.reason;
+        if (outcome.reason instanceof GatewayError && outcome.reason.code === resultTooLargeCode) {
+          tooLarge ??= outcome.reason;
+        }
+      }
+    }
+    // An upstream sending results past the cap is broken: the whole task
+    // fails, and what it did send is not kept.
+    if (tooLarge !== undefined) {
+      await Promise.all(images.map((image) => blobs.remove(image.id)));
+      throw tooLarge;
     }
     if (images.length === 0) throw firstError;
     if (firstError !== undefined) {

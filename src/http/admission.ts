@@ -57,6 +57,8 @@ export interface AdmitRequest {
   requestHash: string;
   /** The response that answers with this generation (the synchronous routes), for retry joining. */
   releaseWith?: FastifyReply | undefined;
+  /** Gives back the upload budget the uploads hold; called once they are gone. */
+  releaseUploads?: (() => void) | undefined;
 }
 
 /** A new generation, or the one an earlier attempt of the same request started. */
@@ -204,14 +206,31 @@ export function createAdmission(deps: AdmissionDeps) {
   }
 
   return {
+    /**
+     * Whether this request may join a generation an earlier attempt started,
+     * judged from its headers alone (before its body is read): an SDK retry,
+     * or an Idempotency-Key this tenant has used.
+     */
+    mayJoin(request: FastifyRequest): boolean {
+      if (retryCountOf(request) > 0) return true;
+      const key = request.headers["idempotency-key"];
+      if (typeof key !== "string" || !idempotencyKeyPattern.test(key)) return false;
+      const record = ledger.byIdempotencyKey(tenantOf(request).id, key);
+      return record !== undefined && record.state !== "refused";
+    },
+
     async admit(request: FastifyRequest, admit: AdmitRequest): Promise<Admission> {
       const tenant = tenantOf(request);
       const { translation, requestHash, uploads } = admit;
       // The slot the intake took before the body was read, if it took one.
       let release = request.intake?.takeSlot();
+      const removeUploads = () => {
+        if (uploads.length > 0) void references.discard(uploads).finally(admit.releaseUploads);
+        else admit.releaseUploads?.();
+      };
       const discard = () => {
         release?.();
-        if (uploads.length > 0) void references.discard(uploads);
+        removeUploads();
       };
       let key: string | undefined;
       let credential: string;
@@ -285,10 +304,7 @@ export function createAdmission(deps: AdmissionDeps) {
         }
         const running = generation.start({ recordId, credential, translation: submitted });
         // The spooled files are read while the submit goes out, and not after.
-        if (uploads.length > 0) {
-          const removeFiles = () => references.discard(uploads);
-          running.submitted.then(removeFiles, removeFiles);
-        }
+        running.submitted.then(removeUploads, removeUploads);
         running.done.then(slot, slot);
         return running;
       })();

@@ -5,6 +5,7 @@
 // and the tenant's concurrency slot is taken (a 429 at its max_concurrent).
 // Refused this early, a hostile upload costs nothing but its headers: the
 // error handler closes the connection instead of reading the body.
+import { pipeline, Transform, type TransformCallback } from "node:stream";
 import type { FastifyReply, FastifyRequest, RequestPayload } from "fastify";
 import { GatewayError } from "../errors.js";
 import type { ConcurrencyGate } from "../tenancy/limits.js";
@@ -15,8 +16,12 @@ import { tenantOf } from "./auth.js";
 export interface Intake {
   /** The concurrency slot taken for this request; whoever takes it releases it. */
   takeSlot(): (() => void) | undefined;
-  /** The body has been received (uploads spooled): its budget reservation is given back. */
-  bodyReceived(): void;
+  /**
+   * The body's reservation from the upload budget; whoever takes it releases
+   * it (admission, once the spooled files are gone). Untaken, it is released
+   * when the response is over.
+   */
+  takeReservation(): () => void;
 }
 
 declare module "fastify" {
@@ -33,6 +38,12 @@ export interface IntakeOptions {
   maxMultipartBytes: number;
   /** Fastify's bodyLimit for JSON bodies. */
   maxJsonBytes: number;
+  /**
+   * Whether the request may join a generation an earlier attempt started (an
+   * SDK retry, a known Idempotency-Key): the earlier task holds a slot already,
+   * so such a request is not refused here when the tenant is at its cap.
+   */
+  mayJoin(request: FastifyRequest): boolean;
 }
 
 // Bodies this small are not worth a reservation (a prompt and a few fields).
@@ -46,21 +57,19 @@ const jsonMemoryFactor = 3;
 /** Room for the text fields and part headers of a form, beside its files. */
 export const formOverheadBytes = 1024 * 1024;
 
-/**
- * A request that may join a generation an earlier attempt started (an SDK
- * retry, or one with an Idempotency-Key) takes its slot only once it is known
- * not to join: its first attempt's task holds one already.
- */
-export function mayJoinEarlier(request: FastifyRequest): boolean {
-  if (request.headers["idempotency-key"] !== undefined) return true;
-  const retry = Number(request.headers["x-stainless-retry-count"]);
-  return Number.isInteger(retry) && retry > 0;
-}
-
 function declaredLength(request: FastifyRequest): number | undefined {
   const value = request.headers["content-length"];
   if (value === undefined || !/^\d{1,15}$/.test(value)) return undefined;
   return Number(value);
+}
+
+/** Counts the bytes of a body that declared no length, to size its reservation once it is in. */
+class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
 }
 
 export function intakeHook(options: IntakeOptions) {
@@ -84,32 +93,56 @@ export function intakeHook(options: IntakeOptions) {
         message: `The request body is larger than ${Math.floor((most - formOverheadBytes) / 1024 / 1024)} MB, the most the uploaded files of one request may have together.`,
       });
     }
+    const weight = multipart ? 1 : jsonMemoryFactor;
     const bytes = Math.min(declared ?? most, most);
-    const releaseBytes =
-      bytes > smallBodyBytes
-        ? budget.reserve(tenant.id, multipart ? bytes : bytes * jsonMemoryFactor)
-        : () => {};
+    let releaseBytes =
+      bytes > smallBodyBytes ? budget.reserve(tenant.id, bytes * weight) : () => {};
     let slot: (() => void) | undefined;
     try {
-      if (!mayJoinEarlier(request)) slot = gate.acquire(tenant.id, tenant.maxConcurrent);
+      slot = options.mayJoin(request)
+        ? gate.tryAcquire(tenant.id, tenant.maxConcurrent)
+        : gate.acquire(tenant.id, tenant.maxConcurrent);
     } catch (err) {
       releaseBytes();
       throw err;
     }
+    let reservationTaken = false;
     request.intake = {
       takeSlot() {
         const taken = slot;
         slot = undefined;
         return taken;
       },
-      bodyReceived: releaseBytes,
+      takeReservation() {
+        reservationTaken = true;
+        return releaseBytes;
+      },
     };
-    // However the request ends before admission took the slot over.
-    reply.raw.once("close", () => {
-      releaseBytes();
+    // However the request ends before admission took these over.
+    const release = () => {
+      if (!reservationTaken) releaseBytes();
       slot?.();
       slot = undefined;
-    });
+    };
+    reply.raw.once("close", release);
+    // The client may have gone before this hook ran: then "close" is past.
+    if (reply.raw.destroyed || request.raw.socket?.destroyed) release();
+    // A JSON body sent without a length reserved the most it could be: once
+    // it is in, the reservation shrinks to what it is.
+    if (!multipart && declared === undefined && bytes > smallBodyBytes) {
+      const counter = new ByteCounter();
+      counter.once("end", () => {
+        if (reservationTaken) return;
+        releaseBytes();
+        releaseBytes =
+          counter.bytes > smallBodyBytes
+            ? budget.reserve(tenant.id, counter.bytes * weight, { force: true })
+            : () => {};
+      });
+      // pipeline: a body cut short errors the counter too, so the parser ends.
+      pipeline(payload, counter, () => {});
+      return counter;
+    }
     return payload;
   };
 }

@@ -79,6 +79,26 @@ export function checkImageBytes(bytes: Buffer, param: string): ImageType {
   return imageTypeOf(bytes, param);
 }
 
+/**
+ * A reference given inline as a data: URI (JSON edits, `image_url` on
+ * generations), checked by its bytes like an upload. The type shows in the
+ * first bytes: those are decoded, not a URI of megabytes.
+ */
+export function checkDataUri(url: string, param: string): void {
+  const header = /^data:image\/[a-z0-9.+-]{1,100};base64,/i.exec(url.slice(0, 128));
+  if (header === null) return;
+  const head = url.slice(header[0].length, header[0].length + 64);
+  checkImageBytes(Buffer.from(head, "base64"), param);
+}
+
+/** The upstream's own `image_url` on generations: each data: URI checked by its bytes. */
+export function checkImageUrls(imageUrl: string | readonly string[] | undefined): void {
+  const urls = imageUrl === undefined ? [] : typeof imageUrl === "string" ? [imageUrl] : imageUrl;
+  for (const [index, url] of urls.entries()) {
+    checkDataUri(url, urls.length === 1 ? "image_url" : `image_url[${index}]`);
+  }
+}
+
 const mb = (bytes: number) => Math.floor(bytes / 1024 / 1024);
 
 function fileTooLarge(param: string, limits: UploadLimits): GatewayError {
@@ -190,6 +210,9 @@ async function spoolFile(
 /** Translates what the multipart parser throws into the caller's 4xx. */
 function formError(err: unknown, param: string, limits: UploadLimits): unknown {
   if (err instanceof GatewayError) return err;
+  // The gateway's own file system failing (a full disk, a missing folder) is
+  // not the caller's mistake: an internal error, its message (a path) hidden.
+  if (typeof (err as { syscall?: unknown } | null)?.syscall === "string") return err;
   if (isFastifyError(err, "FST_REQ_FILE_TOO_LARGE")) return fileTooLarge(param, limits);
   if (isFastifyError(err, "FST_FILES_LIMIT")) return tooManyImages(limits.maxFiles);
   if (isFastifyError(err, "FST_PARTS_LIMIT") || isFastifyError(err, "FST_FIELDS_LIMIT")) {

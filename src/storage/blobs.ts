@@ -117,7 +117,11 @@ export function createLocalBlobStore(dir: string): BlobStore {
   let ready: Promise<unknown> | undefined;
   const ensureDir = () => {
     // 0700 whatever the umask: the images are no other local user's business.
-    ready ??= mkdirPrivate(dir);
+    // A failure is not remembered: the next call tries again.
+    ready ??= mkdirPrivate(dir).catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    });
     return ready;
   };
   const pending = new Map<string, Promise<void>>();

@@ -11,6 +11,7 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  statSync,
 } from "node:fs";
 import { chmod, mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
@@ -32,25 +33,45 @@ function isSkippable(err: unknown): boolean {
   return skippable.has((err as NodeJS.ErrnoException).code ?? "");
 }
 
+/** What the gateway keeps in its data dir: the database files and its folders. */
+const ownedFolders = new Set(["images", "uploads"]);
+const isOwned = (name: string) => name.startsWith("imagegate.db") || ownedFolders.has(name);
+
 /**
- * Makes `dir` (created if missing) and everything under it private to the
- * owner: every directory 0700, every regular file 0600. Symbolic links are
- * neither followed nor changed (chmod would change their target, which may
- * lie outside the data dir). Any subfolder is covered, not a fixed list.
+ * Makes `dir` (created if missing) and what the gateway keeps in it private to
+ * the owner: every directory 0700, every regular file 0600. Only the
+ * gateway's own entries are touched (the database files, `images/`,
+ * `uploads/`), so a data dir pointed at a shared folder by mistake does not
+ * have its other contents changed. Symbolic links inside are neither followed
+ * nor changed (chmod would change their target, which may lie outside the
+ * data dir); the data dir itself may be a link.
  */
 export function makePrivate(dir: string): MadePrivate {
   const result: MadePrivate = { fixed: [], failed: [] };
   // Windows has no such modes; chmod there only toggles read-only.
   if (process.platform === "win32") return result;
   mkdirPrivateSync(dir);
-  visit(dir, result);
+  const root = resolve(dir);
+  visit(root, result, { follow: true, recurse: false });
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch (err) {
+    if (isSkippable(err)) return result;
+    throw err;
+  }
+  for (const name of names) if (isOwned(name)) visit(join(root, name), result);
   return result;
 }
 
-function visit(path: string, result: MadePrivate): void {
+function visit(
+  path: string,
+  result: MadePrivate,
+  how: { follow?: boolean; recurse?: boolean } = {},
+): void {
   let info: ReturnType<typeof lstatSync>;
   try {
-    info = lstatSync(path);
+    info = how.follow ? statSync(path) : lstatSync(path);
   } catch (err) {
     // Removed meanwhile (a running gateway sweeping images, say).
     if (isSkippable(err)) return;
@@ -68,7 +89,7 @@ function visit(path: string, result: MadePrivate): void {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") result.failed.push(path);
     }
   }
-  if (!isDir) return;
+  if (!isDir || how.recurse === false) return;
   let names: string[];
   try {
     names = readdirSync(path);

@@ -18,13 +18,24 @@ export interface UploadSpool {
 const suffix = ".upload";
 
 export function createUploadSpool(dir: string): UploadSpool {
-  let ready: Promise<void> | undefined;
-  const ensureDir = () => {
-    ready ??= mkdir(dir, { recursive: true, mode: 0o700 }).then(() => chmod(dir, 0o700));
-    return ready;
+  // Made again whenever it is missing (a cleaner may remove it), and never
+  // a failure remembered: once the operator fixes the folder, uploads work.
+  let made = false;
+  const ensureDir = async () => {
+    if (made) return;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    made = true;
   };
   return {
     async newPath() {
+      if (made) {
+        // Cheap check that it is still there; recreated if not.
+        made = await stat(dir).then(
+          (info) => info.isDirectory(),
+          () => false,
+        );
+      }
       await ensureDir();
       return join(dir, `${randomBytes(16).toString("base64url")}${suffix}`);
     },

@@ -6,12 +6,18 @@ import { GatewayError, PermissionDeniedError } from "../errors.js";
 export interface ConcurrencyGate {
   /** Takes a slot or throws a 429; the returned function gives it back (idempotent). */
   acquire(tenantId: string, max: number | null): () => void;
+  /** Takes a slot if one is free; undefined (no error) when the tenant is at its max. */
+  tryAcquire(tenantId: string, max: number | null): (() => void) | undefined;
   inFlight(tenantId: string): number;
 }
 
 export function createConcurrencyGate(): ConcurrencyGate {
   const counts = new Map<string, number>();
-  return {
+  const gate: ConcurrencyGate = {
+    tryAcquire(tenantId, max) {
+      if (max !== null && (counts.get(tenantId) ?? 0) >= max) return undefined;
+      return gate.acquire(tenantId, max);
+    },
     acquire(tenantId, max) {
       const current = counts.get(tenantId) ?? 0;
       if (max !== null && current >= max) {
@@ -37,6 +43,7 @@ export function createConcurrencyGate(): ConcurrencyGate {
       return counts.get(tenantId) ?? 0;
     },
   };
+  return gate;
 }
 
 /**

@@ -6,8 +6,12 @@
 import { GatewayError } from "../errors.js";
 
 export interface UploadBudget {
-  /** Reserves `bytes` for a tenant's request body, or throws (503 / 429). Returns the release (idempotent). */
-  reserve(tenantId: string, bytes: number): () => void;
+  /**
+   * Reserves `bytes` for a tenant's request body, or throws (503 / 429).
+   * Returns the release (idempotent). `force` records bytes already received,
+   * which no cap can refuse any more.
+   */
+  reserve(tenantId: string, bytes: number, options?: { force?: boolean }): () => void;
   /** Bytes reserved now, all tenants together. */
   inFlight(): number;
 }
@@ -27,14 +31,15 @@ export function createUploadBudget(options: UploadBudgetOptions): UploadBudget {
   const byTenant = new Map<string, number>();
   let inFlight = 0;
   return {
-    reserve(tenantId, bytes) {
+    reserve(tenantId, bytes, reserveOptions = {}) {
       const held = byTenant.get(tenantId) ?? 0;
+      const force = reserveOptions.force === true;
       // Each cap refuses only the request that would join others under it: a
       // tenant holding nothing may start one upload larger than its share
       // (if the process has room), and an idle process takes one larger than
       // its total. A cap set below the largest allowed upload thus limits
       // concurrency without refusing such an upload outright.
-      if (held > 0 && held + bytes > perTenantBytes) {
+      if (!force && held > 0 && held + bytes > perTenantBytes) {
         throw new GatewayError({
           status: 429,
           type: "rate_limit_error",
@@ -44,7 +49,7 @@ export function createUploadBudget(options: UploadBudgetOptions): UploadBudget {
           headers: { "retry-after": retryAfterSeconds },
         });
       }
-      if (inFlight > 0 && inFlight + bytes > totalBytes) {
+      if (!force && inFlight > 0 && inFlight + bytes > totalBytes) {
         throw new GatewayError({
           status: 503,
           type: "server_error",

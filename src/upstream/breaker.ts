@@ -16,6 +16,8 @@ export interface CircuitBreaker {
   blockedForMs(): number | undefined;
   /** Marks the probe submit as taken (half-open: one at a time). */
   probing(): void;
+  /** The probe never reached the upstream (a local failure): the next submit may probe. */
+  abandonProbe(): void;
   success(): void;
   /**
    * A call found the upstream unwell. Any call counts towards opening the
@@ -59,6 +61,9 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
     probing() {
       if (state() === "half-open") probeInFlight = true;
     },
+    abandonProbe() {
+      probeInFlight = false;
+    },
     success() {
       failures = 0;
       openedAt = undefined;
@@ -93,6 +98,8 @@ export interface BreakerRegistry {
   blockedForMs(credential: string): number | undefined;
   /** Marks the probe submit with this credential as taken (when its circuit is half-open). */
   probing(credential: string): void;
+  /** The probe with this credential did not reach the upstream. */
+  abandonProbe(credential: string): void;
   /** How many credentials have a breaker that is counting failures or open. */
   readonly tracked: number;
 }
@@ -126,6 +133,9 @@ export function createBreakerRegistry(options: BreakerOptions): BreakerRegistry 
     probing(credential) {
       breakers.get(keyOf(credential))?.probing();
     },
+    abandonProbe(credential) {
+      breakers.get(keyOf(credential))?.abandonProbe();
+    },
     get tracked() {
       return breakers.size;
     },
@@ -153,10 +163,13 @@ export function observedClient(client: UpstreamClient, breakers: BreakerRegistry
       if (submit) breakers.of(credential).success();
       return value;
     } catch (err) {
+      const local = err instanceof UpstreamError && err.kind === "local";
       if (unwell(err)) breakers.of(credential).failure(submit ? "submit" : "other");
-      else if (submit && !(err instanceof UpstreamError && err.kind === "local")) {
-        breakers.of(credential).success();
-      }
+      // A submit that never left the gateway says nothing either way; if it
+      // was the probe, the next submit probes instead (else the circuit
+      // would stay half-open with a probe that never ends).
+      else if (local) breakers.abandonProbe(credential);
+      else if (submit) breakers.of(credential).success();
       throw err;
     }
   };

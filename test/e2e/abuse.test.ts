@@ -2,7 +2,7 @@
 // exhaust memory or disk, forms that break a limit halfway, a failing upstream
 // key, an upstream that sends enormous results. The gateway stays up, its
 // memory stays bounded, and every other tenant keeps being served.
-import { readdir } from "node:fs/promises";
+import { readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import OpenAI, { toFile } from "openai";
@@ -218,9 +218,10 @@ describe("limits decided before the files", () => {
   });
 
   it("upload bytes in flight: past the process cap a 503, past a tenant's share a 429, both with retry-after", async () => {
-    gw = await buildTestApp({ env: { IMAGEGATE_MAX_UPLOADS_IN_FLIGHT_MB: "80" } });
+    gw = await buildTestApp({ env: { IMAGEGATE_MAX_UPLOADS_IN_FLIGHT_MB: "40" } });
     // A slow upload (no declared length: it may send up to the request cap,
-    // 64 MB) holds its reservation until the gateway has received it.
+    // 24 MB here, where uploads go upstream as data: URIs of at most 32 MB,
+    // plus room for fields) holds its reservation while it arrives.
     let finish = () => {};
     const held = new Promise<void>((resolve) => {
       finish = resolve;
@@ -248,7 +249,7 @@ describe("limits decided before the files", () => {
       return { status: response.statusCode, json: await response.body.json() };
     })();
     const other = await gw.createTenant({ name: "other" });
-    // The process cap (80 MB) minus the slow upload's 65 MB leaves less than 20 MB.
+    // The process cap (40 MB) minus the slow upload's 25 MB leaves less than 20 MB.
     await vi.waitFor(
       async () => {
         const busy = await postForm(`${gw.url}/v1/images/edits`, other.apiKey, [
@@ -261,7 +262,7 @@ describe("limits decided before the files", () => {
       },
       { timeout: 10_000, interval: 50 },
     );
-    // The same tenant, with half the budget (40 MB) held already: its own 429.
+    // The same tenant, past its share (half the budget, 20 MB) already: its own 429.
     const own = await postForm(`${gw.url}/v1/images/edits`, gw.apiKey, [
       { name: "prompt", value: "p" },
       pngPart("image", 2 * mb),
@@ -279,6 +280,96 @@ describe("limits decided before the files", () => {
       pngPart("image", 20 * mb),
     ]);
     expect(after.status).toBe(200);
+  });
+});
+
+/** Sends `head`, then holds the rest of a body of `length` bytes until `release` settles. */
+async function heldPost(
+  url: string,
+  headers: Record<string, string>,
+  head: string,
+  release: Promise<void>,
+) {
+  const { request } = await import("undici");
+  async function* body() {
+    yield Buffer.from(head);
+    await release;
+  }
+  return request(url, { method: "POST", headers, body: Readable.from(body()) });
+}
+
+describe("every image route is guarded before its body", () => {
+  it("the async API too: a tenant at max_concurrent gets its 429 before a 30 MB body is read (regression)", async () => {
+    gw = await buildTestApp();
+    const tenant = await gw.createTenant({ name: "one", max_concurrent: 1 });
+    const auth = { authorization: `Bearer ${tenant.apiKey}`, "content-type": "application/json" };
+    const first = await fetch(`${gw.url}/v1/images/generations/async`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ model: "gpt-image-2", prompt: "hold [sim:duration=30000]" }),
+    });
+    expect(first.status).toBe(200);
+    let release = () => {};
+    const never = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const answer = await heldPost(
+      `${gw.url}/v1/images/generations/async`,
+      { ...auth, "content-length": String(30 * mb) },
+      '{"prompt":"p","image_url":"data:image/png;base64,',
+      never,
+    );
+    expect(answer.statusCode).toBe(429);
+    expect(await answer.body.json()).toMatchObject({
+      error: { code: "concurrency_limit_exceeded" },
+    });
+    release();
+    expect(gw.sim.submits).toHaveLength(1);
+  });
+
+  it("a new Idempotency-Key does not skip max_concurrent before the body (regression)", async () => {
+    gw = await buildTestApp();
+    const tenant = await gw.createTenant({ name: "one", max_concurrent: 1 });
+    const client = gw.clientWith(tenant.apiKey);
+    const abort = new AbortController();
+    const holding = client.images
+      .generate({ prompt: "hold [sim:duration=30000]" }, { signal: abort.signal })
+      .catch(() => undefined);
+    await gw.sim.waitForSubmits(1);
+    const answer = await postForm(
+      `${gw.url}/v1/images/edits`,
+      tenant.apiKey,
+      [{ name: "prompt", value: "p" }, pngPart("image", 20 * mb)],
+      { headers: { "idempotency-key": "never-used-before" } },
+    );
+    expect(answer.status).toBe(429);
+    expect(answer.headers.connection).toBe("close");
+    abort.abort();
+    await holding;
+  });
+
+  it("a JSON body sent without a length holds only what it was once it is in", async () => {
+    gw = await buildTestApp({ env: { IMAGEGATE_MAX_UPLOADS_IN_FLIGHT_MB: "40" } });
+    const { request } = await import("undici");
+    async function* small() {
+      yield Buffer.from(JSON.stringify({ prompt: "hold [sim:duration=30000]" }));
+    }
+    const abort = new AbortController();
+    const waiting = request(`${gw.url}/v1/images/generations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${gw.apiKey}`, "content-type": "application/json" },
+      body: Readable.from(small()),
+      signal: abort.signal,
+    }).catch(() => undefined);
+    await gw.sim.waitForSubmits(1);
+    const other = await gw.createTenant({ name: "other" });
+    const upload = await postForm(`${gw.url}/v1/images/edits`, other.apiKey, [
+      { name: "prompt", value: "p" },
+      pngPart("image", 20 * mb),
+    ]);
+    expect(upload.status).toBe(200);
+    abort.abort();
+    await waiting;
   });
 });
 
@@ -324,6 +415,26 @@ describe("JSON bodies in flight", () => {
     const answer = await slow;
     await answer.body.text();
     expect(answer.statusCode).toBe(400);
+  });
+});
+
+describe("the gateway's own disk failing", () => {
+  it("is a 500 that shows no path, and uploads work again once the folder is fixed (regression)", async () => {
+    gw = await buildTestApp();
+    const uploads = join(gw.config.dataDir, "uploads");
+    await rm(uploads, { recursive: true, force: true });
+    await writeFile(uploads, "not a folder");
+    const parts: FormPart[] = [{ name: "prompt", value: "p" }, pngPart("image", 1024)];
+    const broken = await postForm(`${gw.url}/v1/images/edits`, gw.apiKey, parts);
+    expect(broken.status).toBe(500);
+    expect(JSON.stringify(broken.json)).not.toContain(gw.config.dataDir);
+    await rm(uploads);
+    const fixed = await postForm(`${gw.url}/v1/images/edits`, gw.apiKey, parts);
+    expect(fixed.status).toBe(200);
+    // A spool folder removed while running is made again.
+    await rm(uploads, { recursive: true, force: true });
+    const again = await postForm(`${gw.url}/v1/images/edits`, gw.apiKey, parts);
+    expect(again.status).toBe(200);
   });
 });
 

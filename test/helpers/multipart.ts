@@ -80,10 +80,11 @@ export async function postForm(
   url: string,
   apiKey: string,
   parts: readonly FormPart[],
-  options: { declareLength?: boolean; signal?: AbortSignal } = {},
+  options: { declareLength?: boolean; signal?: AbortSignal; headers?: Record<string, string> } = {},
 ): Promise<SentForm> {
   const form = multipartBody(parts);
   const headers: Record<string, string> = {
+    ...options.headers,
     authorization: `Bearer ${apiKey}`,
     "content-type": form.contentType,
   };

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLocalBlobStore } from "../../src/storage/blobs.js";
-import { describeMadePrivate } from "../../src/storage/private-files.js";
+import { describeMadePrivate, makePrivate } from "../../src/storage/private-files.js";
 
 const adminToken = "test-admin-token-0123456789";
 const masterKey = Buffer.alloc(32, 7).toString("base64");
@@ -200,6 +200,25 @@ describe("blob store directories", () => {
 });
 
 describe("the line an operator reads", () => {
+  it("touches only the gateway's own entries: a data dir pointed at a shared folder keeps its other files", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "imagegate-shared-"));
+    try {
+      await writeFile(join(dir, "notes.txt"), "x", { mode: 0o644 });
+      await mkdir(join(dir, "bin"), { mode: 0o755 });
+      await writeFile(join(dir, "bin", "tool"), "#!/bin/sh", { mode: 0o755 });
+      await mkdir(join(dir, "images"), { mode: 0o755 });
+      await writeFile(join(dir, "images", "a.png"), "x", { mode: 0o644 });
+      const made = makePrivate(dir);
+      expect(((await stat(join(dir, "notes.txt"))).mode & 0o777).toString(8)).toBe("644");
+      expect(((await stat(join(dir, "bin"))).mode & 0o777).toString(8)).toBe("755");
+      expect(((await stat(join(dir, "bin", "tool"))).mode & 0o777).toString(8)).toBe("755");
+      expect(((await stat(join(dir, "images", "a.png"))).mode & 0o777).toString(8)).toBe("600");
+      expect(made.fixed).toEqual([join(dir, "images"), join(dir, "images", "a.png")]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("is nothing when nothing changed, and names what could not be fixed", () => {
     expect(describeMadePrivate("/data", { fixed: [], failed: [] })).toBeUndefined();
     // Running as root here, no chmod is refused: the refusal is described from a result.

@@ -132,6 +132,35 @@ describe("circuit breaker", () => {
     expect(breakers.tracked).toBe(1);
   });
 
+  it("a probe that fails locally frees the probe: the circuit does not stay half-open for ever (regression)", async () => {
+    const clock = manualClock();
+    const breakers = createBreakerRegistry({ clock, threshold: 1, cooldownMs: 1_000 });
+    let next: UpstreamError | undefined = new UpstreamError("unreachable", "down");
+    const client = observedClient(
+      {
+        submit: async () => {
+          if (next) throw next;
+          return "task";
+        },
+        read: async () => ({ state: "pending" }) as never,
+        download: async () => ({}) as never,
+        close: async () => {},
+      },
+      breakers,
+    );
+    await expect(client.submit("k", {})).rejects.toThrow();
+    clock.advance(1_000);
+    expect(breakers.blockedForMs("k")).toBeUndefined();
+    breakers.probing("k");
+    next = new UpstreamError("local", "too large", { status: 413 });
+    await expect(client.submit("k", {})).rejects.toThrow();
+    expect(breakers.blockedForMs("k")).toBeUndefined();
+    breakers.probing("k");
+    next = undefined;
+    await expect(client.submit("k", {})).resolves.toBe("task");
+    expect(breakers.tracked).toBe(0);
+  });
+
   it("errors of the gateway's own making (kind local) neither count nor close", async () => {
     const breakers = createBreakerRegistry({ clock: manualClock(), threshold: 1 });
     const local = observedClient(

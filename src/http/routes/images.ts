@@ -3,6 +3,7 @@
 // generation use case, deliver as OpenAI does. Edits and variations are
 // generations with reference images.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { defaultModelName } from "../../catalog/models.js";
 import type { ImageRequest } from "../../catalog/request.js";
 import { requireModel, type Translation } from "../../catalog/translate.js";
 import type { Clock } from "../../clock.js";
@@ -24,10 +25,10 @@ import {
 } from "../schemas.js";
 import { sendEventStream } from "../sse.js";
 import {
-  checkImageBytes,
+  checkDataUri,
+  checkImageUrls,
   type FormWatch,
   formToBody,
-  type MultipartForm,
   readMultipartForm,
   type UploadLimits,
 } from "../uploads.js";
@@ -70,47 +71,35 @@ function refuseMask(): never {
   );
 }
 
-/** A reference given as a data: URI in a JSON edit, checked by its bytes like an upload. */
-function checkDataUri(url: string, param: string): void {
-  const header = /^data:image\/[a-z0-9.+-]+;base64,/i.exec(url.slice(0, 64));
-  // The type shows in the first bytes: decode those, not a URI of megabytes.
-  const head = header ? url.slice(header[0].length, header[0].length + 64) : undefined;
-  if (head !== undefined) checkImageBytes(Buffer.from(head, "base64"), param);
-}
-
 /**
  * Refuses a form while it arrives: a model the key may not use, or more
  * images than the named model takes, stop the upload at that point.
  */
-function formWatch(request: FastifyRequest, defaultModel?: string): FormWatch {
+function formWatch(request: FastifyRequest, defaultModel: string): FormWatch {
   const tenant = tenantOf(request);
-  let model = defaultModel === undefined ? undefined : requireModel(defaultModel);
+  let model = requireModel(defaultModel);
+  let allowed = false;
+  const allow = () => {
+    if (!allowed) assertModelAllowed(tenant.models, model.spec.id, model.requested);
+    allowed = true;
+  };
   return {
     field(name, value) {
       if (name !== "model" || value.trim() === "") return;
       model = requireModel(value);
-      assertModelAllowed(tenant.models, model.spec.id, model.requested);
+      allowed = false;
+      allow();
     },
-    maxImages: () => model?.spec.maxReferences,
+    // At each file: the model named so far (or the default) must be allowed.
+    maxImages: () => {
+      allow();
+      return model.spec.maxReferences;
+    },
   };
-}
-
-/** Reads a form; from here until admission the route owns its spooled files. */
-async function readForm(
-  request: FastifyRequest,
-  limits: UploadLimits,
-  spool: UploadSpool,
-  watch: FormWatch,
-): Promise<MultipartForm> {
-  const form = await readMultipartForm(request, limits, spool, watch);
-  // Received and on disk: the bytes no longer count as in flight.
-  request.intake?.bodyReceived();
-  return form;
 }
 
 export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, options) => {
   const { generation, admission, deliverer, clock, spool } = options;
-  app.decorateRequest("intake", null);
   app.addHook("preParsing", intakeHook(options.intake));
 
   /** Everything after the request is understood: limits, submit, wait, deliver. */
@@ -129,6 +118,8 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
       uploads,
       requestHash,
       releaseWith: reply,
+      // Spooled files count against the upload budget until they are gone.
+      releaseUploads: uploads.length > 0 ? request.intake?.takeReservation() : undefined,
     });
     // The gateway's task id: where the result can be fetched again (async API).
     const recordId =
@@ -146,10 +137,7 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
   app.post("/images/generations", async (request, reply) => {
     const receivedAt = clock.now();
     const body = parseBody(imageRequestSchema, request.body);
-    const references = body.image_url === undefined ? [] : [body.image_url].flat();
-    for (const [index, url] of references.entries()) {
-      checkDataUri(url, references.length === 1 ? "image_url" : `image_url[${index}]`);
-    }
+    checkImageUrls(body.image_url);
     const translation = generation.translate(body);
     const hash = requestDigest("generations", body, []);
     return run(request, reply, receivedAt, body, translation, [], hash, "image_generation");
@@ -158,7 +146,12 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
   app.post("/images/edits", async (request, reply) => {
     const receivedAt = clock.now();
     if (request.isMultipart()) {
-      const form = await readForm(request, options.uploadLimits, spool, formWatch(request));
+      const form = await readMultipartForm(
+        request,
+        options.uploadLimits,
+        spool,
+        formWatch(request, defaultModelName),
+      );
       let body: ImageRequest;
       let translation: Translation;
       let hash: string;
@@ -214,7 +207,7 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
         "invalid_content_type",
       );
     }
-    const form = await readForm(
+    const form = await readMultipartForm(
       request,
       { ...options.uploadLimits, maxFiles: 1 },
       spool,

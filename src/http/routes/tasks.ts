@@ -10,11 +10,15 @@ import type { BlobStore } from "../../storage/blobs.js";
 import type { GenerationRecord, UsageLedger } from "../../tenancy/usage.js";
 import { type AdmissionService, requestDigest } from "../admission.js";
 import { tenantOf } from "../auth.js";
+import { type IntakeOptions, intakeHook } from "../intake.js";
 import { imageRequestSchema, parseBody } from "../schemas.js";
+import { checkImageUrls } from "../uploads.js";
 
 export interface TasksRouteOptions {
   generation: GenerationService;
   admission: AdmissionService;
+  /** What refuses a submit before its body is read. */
+  intake: IntakeOptions;
   ledger: UsageLedger;
   blobs: BlobStore;
   clock: Clock;
@@ -69,20 +73,25 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
     return record;
   }
 
-  app.post("/images/generations/async", async (request) => {
-    const body = parseBody(imageRequestSchema, request.body);
-    const translation = generation.translate(body);
-    const admitted = await admission.admit(request, {
-      translation,
-      uploads: [],
-      requestHash: requestDigest("generations/async", body, []),
-    });
-    const id = admitted.kind === "started" ? admitted.generation.recordId : admitted.record.id;
-    // Answer once the upstream has the task, so that a refusal is this
-    // request's error (as at the upstream), not a failed task later.
-    if (admitted.kind === "started") await admitted.generation.submitted;
-    return { id, task_id: id, object: "image.task", status: "queued", progress: 1, data: [] };
-  });
+  app.post(
+    "/images/generations/async",
+    { preParsing: intakeHook(options.intake) },
+    async (request) => {
+      const body = parseBody(imageRequestSchema, request.body);
+      checkImageUrls(body.image_url);
+      const translation = generation.translate(body);
+      const admitted = await admission.admit(request, {
+        translation,
+        uploads: [],
+        requestHash: requestDigest("generations/async", body, []),
+      });
+      const id = admitted.kind === "started" ? admitted.generation.recordId : admitted.record.id;
+      // Answer once the upstream has the task, so that a refusal is this
+      // request's error (as at the upstream), not a failed task later.
+      if (admitted.kind === "started") await admitted.generation.submitted;
+      return { id, task_id: id, object: "image.task", status: "queued", progress: 1, data: [] };
+    },
+  );
 
   app.get<{ Params: { id: string } }>("/images/tasks/:id", async (request) => {
     const record = ownTask(request);
