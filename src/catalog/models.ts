@@ -1,6 +1,7 @@
 // The model table: ids, aliases, reference limits, sizes, qualities and typical
-// latencies of the upstream's models (UPSTREAM.md). Pure data and lookups: no
-// I/O, no clock, no configuration.
+// latencies of the upstream's models (UPSTREAM.md), and OpenAI's model names
+// with the vocabulary each takes (OPENAI.md). Pure data and lookups: no I/O, no
+// clock, no configuration.
 import { lookupTable } from "../lookup-table.js";
 
 export type Family = "gpt-image" | "gemini" | "grok";
@@ -67,8 +68,8 @@ export const models: readonly ModelSpec[] = [
   },
 ];
 
-/** Customer names the upstream documents, mapped to model ids. */
-export const aliases = lookupTable({
+/** Customer names the upstream documents (UPSTREAM.md), mapped to model ids. */
+export const upstreamAliases = lookupTable({
   "dall-e": "gpt-image-2",
   "dall-e-2": "gpt-image-2",
   "dall-e-3": "grok-imagine-image-pro",
@@ -79,11 +80,43 @@ export const aliases = lookupTable({
   "grok-imagine-image-quality": "grok-imagine-image-pro",
 });
 
+/**
+ * OpenAI's image model names the upstream does not document (OPENAI.md): every
+ * GPT image name runs on GPT Image 2, the one GPT image model upstream.
+ */
+export const openaiAliases = lookupTable({
+  "gpt-image-1": "gpt-image-2",
+  "gpt-image-1-mini": "gpt-image-2",
+  "gpt-image-1.5": "gpt-image-2",
+  "gpt-image-2-2026-04-21": "gpt-image-2",
+  "chatgpt-image-latest": "gpt-image-2",
+});
+
+/** Every name that stands for a model id. */
+export const aliases = lookupTable({ ...upstreamAliases, ...openaiAliases });
+
+/**
+ * Which of OpenAI's models a name is, and so which of OpenAI's vocabularies it
+ * takes (sizes, qualities, default response_format, answer fields: see
+ * sizes.ts, translate.ts, answer.ts). `dall-e`, the upstream's alias that legacy
+ * DALL·E code sends, behaves as DALL·E 2.
+ */
+export type OpenAIKind = "dall-e-2" | "dall-e-3" | "gpt-image";
+
+export const openaiKinds = lookupTable<OpenAIKind>({
+  "dall-e": "dall-e-2",
+  "dall-e-2": "dall-e-2",
+  "dall-e-3": "dall-e-3",
+  "gpt-image-1": "gpt-image",
+  "gpt-image-1-mini": "gpt-image",
+  "gpt-image-1.5": "gpt-image",
+  "gpt-image-2": "gpt-image",
+  "gpt-image-2-2026-04-21": "gpt-image",
+  "chatgpt-image-latest": "gpt-image",
+});
+
 /** The model OpenAI uses when a request names none (DALL·E 2, mapped upstream). */
 export const defaultModelName = "dall-e-2";
-
-/** Legacy OpenAI names whose callers expect `url` results by default. */
-const dalleNames = new Set(["dall-e", "dall-e-2", "dall-e-3"]);
 
 /** Sizes and qualities per family, in the upstream's vocabulary. */
 export const gptImageSizes = [
@@ -116,11 +149,13 @@ export const geminiImageSizes = ["1K", "2K", "4K"] as const;
 export const grokAspectRatios = ["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"] as const;
 
 export interface ResolvedModel {
-  /** The name the caller sent (an alias or an id). */
+  /** The name the caller sent (an alias or an id), as sent. */
   requested: string;
+  /** The name as the caller wrote it, trimmed: what messages call the model. */
+  name: string;
   spec: ModelSpec;
-  /** A DALL·E name: defaults follow DALL·E (url results, 1024x1024). */
-  legacyDalle: boolean;
+  /** Which OpenAI model the name is; undefined for the upstream's own names. */
+  kind: OpenAIKind | undefined;
 }
 
 const byId = new Map(models.map((model) => [model.id, model]));
@@ -130,20 +165,26 @@ export function resolveModel(name: string): ResolvedModel | undefined {
   const key = name.trim().toLowerCase();
   const spec = byId.get(key) ?? byId.get(aliases[key] ?? "");
   if (!spec) return undefined;
-  return { requested: name, spec, legacyDalle: dalleNames.has(key) };
+  return { requested: name, name: name.trim(), spec, kind: openaiKinds[key] };
 }
 
 export interface CatalogEntry {
   id: string;
   /** For aliases: the model id it stands for. */
   aliasOf?: string;
+  /** For OpenAI's names: which OpenAI model it is. */
+  kind?: OpenAIKind;
 }
 
 /** Every name a caller may use: model ids first, then aliases. */
 export function catalogEntries(): CatalogEntry[] {
+  const withKind = (entry: CatalogEntry): CatalogEntry => {
+    const kind = openaiKinds[entry.id];
+    return kind === undefined ? entry : { ...entry, kind };
+  };
   return [
-    ...models.map((model) => ({ id: model.id })),
-    ...Object.entries(aliases).map(([id, aliasOf]) => ({ id, aliasOf })),
+    ...models.map((model) => withKind({ id: model.id })),
+    ...Object.entries(aliases).map(([id, aliasOf]) => withKind({ id, aliasOf })),
   ];
 }
 

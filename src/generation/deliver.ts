@@ -1,23 +1,30 @@
 // Results → the OpenAI response: re-hosted signed URLs, or b64_json streamed
 // from the stored image to the socket in 3-byte-aligned chunks inside the JSON
-// envelope, so a 20 MB image never becomes a 27 MB string in memory.
+// envelope, so a 20 MB image never becomes a 27 MB string in memory. The
+// fields besides the images (size, quality, background, output_format) say
+// what was delivered, read from the first image's header (never decoded).
 import { Readable } from "node:stream";
+import {
+  type AnswerFields,
+  answerFields,
+  type DeliveredImage,
+  eventFields,
+} from "../catalog/answer.js";
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
 import type { BlobStore, StoredBlob, UrlSigner } from "../storage/blobs.js";
 import type { GeneratedImages } from "./generate.js";
+import { inspectImage } from "./imaging/index.js";
 
 export type Delivery =
   | { kind: "json"; body: ImagesResponse }
   | { kind: "stream"; contentLength: number; stream: Readable };
 
-export interface ImagesResponse {
+export type ImageData = ({ url: string } | { b64_json: string }) & { revised_prompt?: string };
+
+export interface ImagesResponse extends AnswerFields {
   created: number;
-  data: Array<{ url: string } | { b64_json: string }>;
-  size?: string;
-  quality?: string;
-  background?: string;
-  output_format?: string;
+  data: ImageData[];
 }
 
 export interface DeliveryDeps {
@@ -35,19 +42,62 @@ const outputFormats: Readonly<Record<string, string>> = {
   "image/gif": "gif",
 };
 
-/** Response fields besides `data`, in OpenAI's order. */
-function envelopeFields(result: GeneratedImages): Omit<ImagesResponse, "created" | "data"> {
-  const fields: Omit<ImagesResponse, "created" | "data"> = {};
-  const { echo } = result;
-  if (echo.background !== undefined) fields.background = echo.background;
-  const format = outputFormats[result.images[0]?.contentType ?? ""];
-  if (format !== undefined) fields.output_format = format;
-  if (echo.size !== undefined) fields.size = echo.size;
-  if (echo.quality !== undefined) fields.quality = echo.quality;
-  return fields;
-}
+/**
+ * How much of a stored image is read for its header: PNG and WebP give their
+ * size in the first bytes; a JPEG gives it after its EXIF and ICC segments
+ * (each at most 64 KiB), which this covers in practice. The image itself is
+ * never decoded for the answer.
+ */
+const headerBytes = 256 * 1024;
+
+/** `,"name":value` for each field, to append to a JSON object being streamed. */
+const jsonFields = (fields: object) =>
+  Object.entries(fields)
+    .map(([name, value]) => `,${JSON.stringify(name)}:${JSON.stringify(value)}`)
+    .join("");
 
 const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
+
+/** The first bytes of a stored image: its own bytes when small, else read from the store. */
+async function head(blobs: BlobStore, image: StoredBlob): Promise<Buffer> {
+  if (image.bytes !== undefined) return image.bytes;
+  const opened = await blobs.open(image.id);
+  if (!opened) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let length = 0;
+  // Leaving the loop early destroys the stream (and closes the file).
+  for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    length += chunk.length;
+    if (length >= headerBytes) break;
+  }
+  return Buffer.concat(chunks, length);
+}
+
+/**
+ * The answer's fields, from the first image's header. An unreadable header
+ * (bytes that are no image) leaves the values the request asked for: the
+ * bytes are still delivered as the upstream made them.
+ */
+export async function deliveredFields(
+  blobs: BlobStore,
+  result: GeneratedImages,
+): Promise<AnswerFields> {
+  const first = result.images[0];
+  let delivered: DeliveredImage | undefined;
+  if (first !== undefined) {
+    try {
+      delivered = await inspectImage(await head(blobs, first));
+    } catch {
+      delivered = undefined;
+    }
+  }
+  return answerFields(result.echo, delivered, outputFormats[first?.contentType ?? ""]);
+}
+
+/** `revised_prompt`, for the answers whose model revises prompts (dall-e-3). */
+const revised = (result: GeneratedImages) =>
+  result.echo.revised_prompt === undefined ? {} : { revised_prompt: result.echo.revised_prompt };
 
 export function createDeliverer(deps: DeliveryDeps) {
   const { blobs, signer, clock } = deps;
@@ -69,39 +119,40 @@ export function createDeliverer(deps: DeliveryDeps) {
       kind: "json",
       body: {
         created: result.created,
-        data: result.images.map((image) => ({ url: signer.url(image.id, expiresAt) })),
-        ...envelopeFields(result),
+        data: result.images.map((image) => ({
+          url: signer.url(image.id, expiresAt),
+          ...revised(result),
+        })),
+        ...(await deliveredFields(blobs, result)),
       },
     };
   }
 
-  function base64(result: GeneratedImages): Delivery {
-    const head = `{"created":${result.created},"data":[`;
-    const fields = Object.entries(envelopeFields(result))
-      .map(([name, value]) => `,${JSON.stringify(name)}:${JSON.stringify(value)}`)
-      .join("");
-    const tail = `]${fields}}`;
+  async function base64(result: GeneratedImages): Promise<Delivery> {
+    const start = `{"created":${result.created},"data":[`;
+    const tail = `]${jsonFields(await deliveredFields(blobs, result))}}`;
     const open = '{"b64_json":"';
-    const close = '"}';
-    let contentLength = Buffer.byteLength(head) + Buffer.byteLength(tail);
+    const close = `"${jsonFields(revised(result))}}`;
+    let contentLength = Buffer.byteLength(start) + Buffer.byteLength(tail);
     result.images.forEach((image, index) => {
-      contentLength += (index > 0 ? 1 : 0) + open.length + base64Length(image.size) + close.length;
+      contentLength +=
+        (index > 0 ? 1 : 0) + open.length + base64Length(image.size) + Buffer.byteLength(close);
     });
     return {
       kind: "stream",
       contentLength,
-      stream: Readable.from(encode(result.images, head, open, close, tail), { objectMode: false }),
+      stream: Readable.from(encode(result.images, start, open, close, tail), { objectMode: false }),
     };
   }
 
   async function* encode(
     images: StoredBlob[],
-    head: string,
+    start: string,
     open: string,
     close: string,
     tail: string,
   ): AsyncGenerator<Buffer> {
-    yield Buffer.from(head);
+    yield Buffer.from(start);
     for (const [index, image] of images.entries()) {
       yield Buffer.from(index > 0 ? `,${open}` : open);
       yield* imageBase64(image);
@@ -130,22 +181,21 @@ export function createDeliverer(deps: DeliveryDeps) {
 
   /**
    * Server-sent events for `stream: true`: one `<prefix>.completed` event per
-   * image. The upstream renders no partial images, and OpenAI allows fewer
-   * partial images than asked, so none are sent.
+   * image, with every field OpenAI's schema requires but `usage` (the upstream
+   * reports no tokens). The upstream renders no partial images, and OpenAI
+   * allows fewer partial images than asked, so none are sent.
    */
   async function* events(
     result: GeneratedImages,
     prefix: "image_generation" | "image_edit",
   ): AsyncGenerator<Buffer> {
-    const fields = Object.entries(envelopeFields(result))
-      .map(([name, value]) => `,${JSON.stringify(name)}:${JSON.stringify(value)}`)
-      .join("");
+    const after = jsonFields(eventFields(await deliveredFields(blobs, result)));
     for (const image of result.images) {
       yield Buffer.from(
         `event: ${prefix}.completed\ndata: {"type":"${prefix}.completed","b64_json":"`,
       );
       yield* imageBase64(image);
-      yield Buffer.from(`","created_at":${result.created}${fields}}\n\n`);
+      yield Buffer.from(`","created_at":${result.created}${after}}\n\n`);
     }
   }
 

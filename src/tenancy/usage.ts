@@ -3,6 +3,7 @@
 // and its reservation are one atomic step) and updated as the task progresses:
 // usage reports aggregate the rows, a restart resumes the unfinished ones, and
 // the async API and retried requests read them.
+import type { Echo } from "../catalog/answer.js";
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
 import { newId } from "./ids.js";
@@ -30,7 +31,7 @@ export interface TaskPlan {
   n: number;
   expectedMs: number;
   responseFormat: "url" | "b64_json";
-  echo: { size?: string; quality?: string; background?: string };
+  echo: Echo;
 }
 
 /** A result image in the blob store. */

@@ -152,7 +152,13 @@ describe("POST /v1/images/generations with the OpenAI SDK", () => {
       expect(Buffer.from(event.b64_json, "base64").equals(gw.sim.image(taskId, index).bytes)).toBe(
         true,
       );
-      expect(event).toMatchObject({ size: "1536x1024", output_format: "png" });
+      // The size delivered (the simulator's 8x8), and every field OpenAI's schema requires.
+      expect(event).toMatchObject({
+        size: "8x8",
+        quality: "auto",
+        background: "opaque",
+        output_format: "png",
+      });
     });
   });
 
@@ -197,9 +203,14 @@ describe("POST /v1/images/generations with the OpenAI SDK", () => {
         "nano-banana-2",
         "nano-banana-pro",
         "grok-imagine-image-quality",
+        "gpt-image-1",
+        "gpt-image-1-mini",
+        "gpt-image-1.5",
+        "gpt-image-2-2026-04-21",
+        "chatgpt-image-latest",
       ]),
     );
-    expect(ids).toHaveLength(15);
+    expect(ids).toHaveLength(20);
     const one = await gw.client.models.retrieve("nano-banana");
     expect(one.id).toBe("nano-banana");
   });

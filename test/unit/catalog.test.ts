@@ -1,5 +1,5 @@
-// The model table against UPSTREAM.md: ids, display names, families, reference
-// limits, aliases, the default model and the legacy DALL·E flag.
+// The model table against UPSTREAM.md and OPENAI.md: ids, display names,
+// families, reference limits, aliases, OpenAI's names and kinds, the default model.
 import { describe, expect, it } from "vitest";
 import {
   aliases,
@@ -7,7 +7,11 @@ import {
   defaultModelName,
   type Family,
   models,
+  type OpenAIKind,
+  openaiAliases,
+  openaiKinds,
   resolveModel,
+  upstreamAliases,
 } from "../../src/catalog/models.js";
 
 // UPSTREAM.md "Models": display name, model id, max reference images.
@@ -22,7 +26,7 @@ const upstreamModels: [id: string, displayName: string, family: Family, maxRefer
 ];
 
 // UPSTREAM.md "Aliases the upstream documents".
-const upstreamAliases: [alias: string, id: string][] = [
+const upstreamAliasList: [alias: string, id: string][] = [
   ["dall-e", "gpt-image-2"],
   ["dall-e-2", "gpt-image-2"],
   ["dall-e-3", "grok-imagine-image-pro"],
@@ -32,6 +36,22 @@ const upstreamAliases: [alias: string, id: string][] = [
   ["nano-banana-pro", "gemini-3-pro-image-preview"],
   ["grok-imagine-image-quality", "grok-imagine-image-pro"],
 ];
+
+// OPENAI.md "Model names OpenAI's API takes today": the upstream model each
+// runs on and which OpenAI model it is.
+const openaiNames: [name: string, id: string, kind: OpenAIKind][] = [
+  ["dall-e-2", "gpt-image-2", "dall-e-2"],
+  ["dall-e-3", "grok-imagine-image-pro", "dall-e-3"],
+  ["gpt-image-1", "gpt-image-2", "gpt-image"],
+  ["gpt-image-1-mini", "gpt-image-2", "gpt-image"],
+  ["gpt-image-1.5", "gpt-image-2", "gpt-image"],
+  ["gpt-image-2", "gpt-image-2", "gpt-image"],
+  ["gpt-image-2-2026-04-21", "gpt-image-2", "gpt-image"],
+  ["chatgpt-image-latest", "gpt-image-2", "gpt-image"],
+];
+const newOpenaiAliases = openaiNames.filter(
+  ([name]) => !(name in upstreamAliases) && name !== "gpt-image-2",
+);
 
 describe("model table", () => {
   it("holds exactly the seven upstream models, in the documented order", () => {
@@ -44,8 +64,41 @@ describe("model table", () => {
     expect(spec?.typicalMs).toBeGreaterThan(0);
   });
 
-  it("holds exactly the eight documented aliases", () => {
-    expect(aliases).toEqual(Object.fromEntries(upstreamAliases));
+  it("holds exactly the eight aliases the upstream documents", () => {
+    expect({ ...upstreamAliases }).toEqual(Object.fromEntries(upstreamAliasList));
+  });
+
+  it("adds OpenAI's GPT image names the upstream does not alias, all on gpt-image-2", () => {
+    expect({ ...openaiAliases }).toEqual(
+      Object.fromEntries(newOpenaiAliases.map(([name, id]) => [name, id])),
+    );
+    expect({ ...aliases }).toEqual({ ...upstreamAliases, ...openaiAliases });
+  });
+
+  it("names the kind of every OpenAI name, and of dall-e (DALL·E 2 for legacy code)", () => {
+    expect({ ...openaiKinds }).toEqual({
+      "dall-e": "dall-e-2",
+      ...Object.fromEntries(openaiNames.map(([name, , kind]) => [name, kind])),
+    });
+  });
+});
+
+describe("resolveModel: OpenAI's names (issue 11)", () => {
+  it.each(openaiNames)("%s runs on %s as %s", (name, id, kind) => {
+    expect(resolveModel(name)).toEqual({
+      requested: name,
+      name,
+      spec: expect.objectContaining({ id }),
+      kind,
+    });
+  });
+
+  it("names the model as the caller wrote it, trimmed", () => {
+    expect(resolveModel("  GPT-Image-1 ")).toMatchObject({
+      requested: "  GPT-Image-1 ",
+      name: "GPT-Image-1",
+      kind: "gpt-image",
+    });
   });
 });
 
@@ -53,38 +106,40 @@ describe("resolveModel: model ids", () => {
   it.each(upstreamModels)("%s resolves to itself", (id, _name, family, max) => {
     expect(resolveModel(id)).toEqual({
       requested: id,
+      name: id,
       spec: expect.objectContaining({ id, family, maxReferences: max }),
-      legacyDalle: false,
+      kind: id === "gpt-image-2" ? "gpt-image" : undefined,
     });
   });
 });
 
 describe("resolveModel: aliases", () => {
-  it.each(upstreamAliases)("%s resolves to %s", (alias, id) => {
+  it.each(upstreamAliasList)("%s resolves to %s", (alias, id) => {
     const resolved = resolveModel(alias);
     expect(resolved?.requested).toBe(alias);
     expect(resolved?.spec.id).toBe(id);
   });
 
-  it.each(upstreamAliases)("%s keeps the reference limit of %s", (alias, id) => {
+  it.each(upstreamAliasList)("%s keeps the reference limit of %s", (alias, id) => {
     const limit = upstreamModels.find(([modelId]) => modelId === id)?.[3];
     expect(resolveModel(alias)?.spec.maxReferences).toBe(limit);
   });
 });
 
-describe("resolveModel: the legacy DALL·E flag", () => {
+describe("resolveModel: the OpenAI kind", () => {
   it.each([
-    ["dall-e", true],
-    ["dall-e-2", true],
-    ["dall-e-3", true],
-    ["DALL-E-3", true],
-    [" Dall-E-2 ", true],
-    ["gpt-image-2", false],
-    ["grok-imagine-image-pro", false],
-    ["nano-banana", false],
-    ["grok-imagine-image-quality", false],
-  ])("%j → legacyDalle %s", (name, legacy) => {
-    expect(resolveModel(name)?.legacyDalle).toBe(legacy);
+    ["dall-e", "dall-e-2"],
+    ["dall-e-2", "dall-e-2"],
+    ["dall-e-3", "dall-e-3"],
+    ["DALL-E-3", "dall-e-3"],
+    [" Dall-E-2 ", "dall-e-2"],
+    ["gpt-image-2", "gpt-image"],
+    ["GPT-IMAGE-1", "gpt-image"],
+    ["grok-imagine-image-pro", undefined],
+    ["nano-banana", undefined],
+    ["grok-imagine-image-quality", undefined],
+  ])("%j → kind %s", (name, kind) => {
+    expect(resolveModel(name)?.kind).toBe(kind);
   });
 });
 
@@ -107,7 +162,8 @@ describe("resolveModel: unknown names", () => {
   it.each([
     "",
     "   ",
-    "gpt-image-1",
+    "gpt-image-3",
+    "gpt-image-1-max",
     "dall-e-4",
     "dalle-3",
     "nano-banana-3",
@@ -132,18 +188,26 @@ describe("default model", () => {
   it("resolves to gpt-image-2 with DALL·E defaults", () => {
     expect(resolveModel(defaultModelName)).toEqual({
       requested: "dall-e-2",
+      name: "dall-e-2",
       spec: expect.objectContaining({ id: "gpt-image-2" }),
-      legacyDalle: true,
+      kind: "dall-e-2",
     });
   });
 });
 
 describe("catalogEntries", () => {
   it("lists the model ids first, then every alias with the id it stands for", () => {
+    const kind = (id: string) => (openaiKinds[id] === undefined ? {} : { kind: openaiKinds[id] });
     expect(catalogEntries()).toEqual([
-      ...upstreamModels.map(([id]) => ({ id })),
-      ...upstreamAliases.map(([id, aliasOf]) => ({ id, aliasOf })),
+      ...upstreamModels.map(([id]) => ({ id, ...kind(id) })),
+      ...upstreamAliasList.map(([id, aliasOf]) => ({ id, aliasOf, ...kind(id) })),
+      ...newOpenaiAliases.map(([id, aliasOf]) => ({ id, aliasOf, ...kind(id) })),
     ]);
+  });
+
+  it("lists every OpenAI image model name (issue 11)", () => {
+    const listed = catalogEntries().map((entry) => entry.id);
+    expect(listed).toEqual(expect.arrayContaining(openaiNames.map(([name]) => name)));
   });
 
   it.each(catalogEntries().map((entry) => [entry.id, entry.aliasOf ?? entry.id] as const))(

@@ -5,10 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
+import sharp from "sharp";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ImageRequest } from "../../src/catalog/request.js";
 import { translateRequest } from "../../src/catalog/translate.js";
 import { systemClock } from "../../src/clock.js";
-import { createDeliverer } from "../../src/generation/deliver.js";
+import { createDeliverer, type Delivery } from "../../src/generation/deliver.js";
 import {
   type BlobStore,
   createLocalBlobStore,
@@ -162,5 +164,100 @@ describe("b64_json delivery", () => {
         Date.now(),
       ),
     ).toBe("valid");
+  });
+});
+
+// Issue 11: the answer says what was delivered, from the first image's header.
+describe("the answer's fields", () => {
+  const signer = createUrlSigner(Buffer.alloc(32, 1), "http://localhost:8080");
+  const deliverer = () => createDeliverer({ blobs, signer, clock: systemClock, urlTtlMs: 60_000 });
+  const solid = (width: number, height: number, format: "png" | "jpeg" | "webp", alpha = false) =>
+    sharp({
+      create: {
+        width,
+        height,
+        channels: alpha ? 4 : 3,
+        background: { r: 200, g: 30, b: 30, alpha: alpha ? 0.5 : 1 },
+      },
+    })
+      .toFormat(format, format === "png" ? { compressionLevel: 0 } : {})
+      .toBuffer();
+  const generated = async (bytes: Buffer[], request: Partial<ImageRequest>) => ({
+    created: 1_700_000_000,
+    images: await Promise.all(bytes.map((image) => blobs.put(Readable.from([image])))),
+    echo: translateRequest({ prompt: "a fox in the snow, 雪", ...request }).echo,
+    upstreamTaskId: "t",
+    recordId: "r",
+  });
+  const json = async (delivery: Delivery) => {
+    if (delivery.kind === "json") return delivery.body as unknown as Record<string, unknown>;
+    const body = await text(delivery.stream);
+    expect(Buffer.byteLength(body)).toBe(delivery.contentLength);
+    return JSON.parse(body) as Record<string, unknown>;
+  };
+
+  it.each(["b64_json", "url"] as const)(
+    "%s: the delivered size and format, not the size asked",
+    async (format) => {
+      const result = await generated([await solid(1536, 864, "webp")], {
+        model: "gpt-image-1",
+        size: "1536x864",
+        quality: "high",
+      });
+      const body = await json(await deliverer().deliver(result, format));
+      expect(body).toMatchObject({
+        background: "opaque",
+        output_format: "webp",
+        size: "1536x864",
+        quality: "high",
+      });
+    },
+  );
+
+  it("reads the header of a large result (stored, not kept in memory) from the store", async () => {
+    const big = await solid(1920, 1088, "png");
+    expect(big.length).toBeGreaterThan(2 * 1024 * 1024);
+    const result = await generated([big], { model: "gpt-image-2", size: "1920x1088" });
+    expect(result.images[0]?.bytes).toBeUndefined();
+    const body = await json(await deliverer().deliver(result, "b64_json"));
+    expect(body).toMatchObject({ size: "1920x1088", output_format: "png" });
+    const [first] = body.data as { b64_json: string }[];
+    expect(Buffer.from(first?.b64_json ?? "", "base64").equals(big)).toBe(true);
+  });
+
+  it.each(["b64_json", "url"] as const)(
+    "%s: dall-e-3 answers carry revised_prompt (exact Content-Length with non-ASCII)",
+    async (format) => {
+      const result = await generated([await solid(16, 16, "png"), await solid(16, 16, "png")], {
+        model: "dall-e-3",
+      });
+      const body = await json(await deliverer().deliver(result, format));
+      const data = body.data as Array<Record<string, string>>;
+      expect(data).toHaveLength(2);
+      for (const image of data) expect(image.revised_prompt).toBe("a fox in the snow, 雪");
+      expect(body).not.toHaveProperty("quality");
+      expect(body.size).toBe("16x16");
+    },
+  );
+
+  it("stream events carry size, quality, background and output_format, never usage", async () => {
+    const result = await generated([await solid(24, 16, "png", true)], {
+      model: "gpt-image-1",
+      size: "1536x1024",
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of deliverer().events(result, "image_edit")) chunks.push(chunk);
+    const [event] = Buffer.concat(chunks).toString().split("\n\n");
+    const data = JSON.parse(event?.split("\ndata: ")[1] ?? "{}") as Record<string, unknown>;
+    expect(event?.startsWith("event: image_edit.completed\n")).toBe(true);
+    expect(data).toMatchObject({
+      type: "image_edit.completed",
+      created_at: 1_700_000_000,
+      size: "24x16",
+      quality: "auto",
+      background: "transparent",
+      output_format: "png",
+    });
+    expect(data).not.toHaveProperty("usage");
   });
 });

@@ -61,7 +61,8 @@ describe("the upstream's own examples (seed)", () => {
       quality: "4K",
       extra_body: { google: { image_config: { aspect_ratio: "16:9", image_size: "4K" } } },
     });
-    expect(echo).toEqual({ size: "16:9", quality: "4K" });
+    // The upstream's units stay out of the answer (issue 11).
+    expect(echo).toEqual({});
   });
 
   it("Grok Imagine Pro text-to-image goes out as sent", () => {
@@ -101,13 +102,18 @@ describe("model resolution", () => {
     ["nano-banana-pro", "gemini-3-pro-image-preview"],
     ["grok-imagine-image-quality", "grok-imagine-image-pro"],
     ["GPT-Image-2", "gpt-image-2"],
+    ["gpt-image-1", "gpt-image-2"],
+    ["gpt-image-1-mini", "gpt-image-2"],
+    ["gpt-image-1.5", "gpt-image-2"],
+    ["gpt-image-2-2026-04-21", "gpt-image-2"],
+    ["chatgpt-image-latest", "gpt-image-2"],
   ])("model %j is submitted as %s", (model, id) => {
     const translation = translate({ model });
     expect(translation.body.model).toBe(id);
     expect(translation.model.spec.id).toBe(id);
   });
 
-  it.each(["gpt-image-1", "dall-e-4", "midjourney", ""])("unknown model %j is a 404", (model) => {
+  it.each(["gpt-image-3", "dall-e-4", "midjourney", ""])("unknown model %j is a 404", (model) => {
     const error = rejection({ model });
     expect(error).toBeInstanceOf(NotFoundError);
     expect(error).toMatchObject({ status: 404, code: "model_not_found", param: "model" });
@@ -116,7 +122,8 @@ describe("model resolution", () => {
 });
 
 // Every OpenAI size (OPENAI.md) plus GPT Image 2's native ones (UPSTREAM.md):
-// what GPT Image 2 gets, what Gemini gets (ratio and implied resolution), what Grok gets.
+// what GPT Image 2 gets for a GPT image name (400: below OpenAI's pixel bound
+// for gpt-image-2), what Gemini gets (ratio and implied resolution), what Grok gets.
 const sizeTable: [
   size: string,
   gpt: string,
@@ -124,10 +131,10 @@ const sizeTable: [
   geminiResolution: string | undefined,
   grokRatio: string | undefined,
 ][] = [
-  ["256x256", "1024x1024", "1:1", undefined, "1:1"],
-  ["512x512", "1024x1024", "1:1", undefined, "1:1"],
+  ["256x256", "400", "1:1", undefined, "1:1"],
+  ["512x512", "400", "1:1", undefined, "1:1"],
   ["1024x1024", "1024x1024", "1:1", undefined, "1:1"],
-  ["1792x1024", "1536x1024", "16:9", undefined, "16:9"],
+  ["1792x1024", "2048x1152", "16:9", undefined, "16:9"],
   ["1024x1792", "1024x1536", "9:16", undefined, "9:16"],
   ["1536x1024", "1536x1024", "3:2", undefined, "3:2"],
   ["1024x1536", "1024x1536", "2:3", undefined, "2:3"],
@@ -138,22 +145,28 @@ const sizeTable: [
 ];
 
 describe("size on GPT Image 2", () => {
-  it.each(sizeTable)("%s → %s", (size, expected) => {
+  it.each(sizeTable.filter(([, gpt]) => gpt !== "400"))("%s → %s", (size, expected) => {
     const { body, echo } = translate({ model: "gpt-image-2", size });
     expect(body.size).toBe(expected);
-    expect(echo.size).toBe(expected === "auto" ? undefined : expected);
+    // The answer remembers the size asked, not the one made upstream.
+    expect(echo.size).toBe(size === "auto" ? undefined : size);
+  });
+
+  it.each(sizeTable.filter(([, gpt]) => gpt === "400"))("%s is a 400", (size) => {
+    expect(rejection({ model: "gpt-image-2", size })).toMatchObject({ status: 400, param: "size" });
   });
 
   it.each([
     ["1024X1024", "1024x1024"],
     [" AUTO ", "auto"],
-    ["1792X1024", "1536x1024"],
+    ["1792X1024", "2048x1152"],
   ])("spelling %j → %s", (size, expected) => {
     expect(translate({ model: "gpt-image-2", size }).body.size).toBe(expected);
   });
 
   it.each([
     ["gpt-image-2", "auto", undefined],
+    ["gpt-image-1", "auto", undefined],
     ["dall-e", "1024x1024", "1024x1024"],
     ["dall-e-2", "1024x1024", "1024x1024"],
     [undefined, "1024x1024", "1024x1024"],
@@ -162,14 +175,87 @@ describe("size on GPT Image 2", () => {
     expect(body.size).toBe(expected);
     expect(echo.size).toBe(echoed);
   });
+});
 
-  it("the legacy size table is the DALL·E sizes GPT Image 2 lacks", () => {
-    expect(translationTables.gptLegacySizes).toEqual({
-      "256x256": "1024x1024",
-      "512x512": "1024x1024",
-      "1792x1024": "1536x1024",
-      "1024x1792": "1024x1536",
-    });
+// Issue 11: GPT image names take OpenAI's free gpt-image-2 sizes, made at the
+// nearest size the upstream makes; the size asked is kept for the answer.
+describe.each([
+  "gpt-image-1",
+  "gpt-image-1-mini",
+  "gpt-image-1.5",
+  "gpt-image-2",
+  "gpt-image-2-2026-04-21",
+  "chatgpt-image-latest",
+])("free sizes on %s", (model) => {
+  it.each([
+    ["1536x864", "2048x1152"],
+    ["2560x1440", "2048x1152"],
+    ["1920x1088", "2048x1152"],
+    ["3200x1808", "3840x2160"],
+    ["1024x768", "1536x1024"],
+    ["768x1024", "1024x1536"],
+    ["2048x2048", "1024x1024"],
+    ["2304x768", "2048x1152"],
+    ["768x2304", "1024x1536"],
+    ["1008x1008", "1024x1024"],
+    ["3840x2160", "3840x2160"],
+  ])("%s → upstream %s", (size, upstream) => {
+    const { body, echo } = translate({ model, size });
+    expect(body).toMatchObject({ model: "gpt-image-2", size: upstream });
+    expect(echo.size).toBe(size);
+  });
+
+  it.each([
+    ["1000x1000", "multiples of 16", "1008x1008"],
+    ["512x512", "at least 655,360 pixels", "816x816"],
+    ["4096x4096", "at most 3840", "2880x2880"],
+    ["3840x3840", "at most 8,294,400 pixels", "2880x2880"],
+    ["3072x768", "between 1:3 and 3:1", "2656x896"],
+    ["1920x1080", "multiples of 16", "1920x1088"],
+    ["16:9", "not WIDTHxHEIGHT", undefined],
+  ])("%s is a 400 on size saying why (%s) and what works (%s)", (size, why, nearest) => {
+    const error = rejection({ model, size });
+    expect(error).toBeInstanceOf(InvalidRequestError);
+    expect(error).toMatchObject({ status: 400, param: "size", code: "invalid_value" });
+    expect(error.message).toContain(`'${size}' for ${model}`);
+    expect(error.message).toContain(why);
+    if (nearest !== undefined)
+      expect(error.message).toContain(`nearest size that works is ${nearest}`);
+    expect(error.message).toContain("1536x1024");
+    // The caller's name, never the upstream model's.
+    if (!model.startsWith("gpt-image-2")) expect(error.message).not.toContain("gpt-image-2");
+  });
+});
+
+// Issue 11: DALL·E names keep OpenAI's own size lists.
+describe("DALL·E sizes", () => {
+  it.each([
+    ["dall-e-2", "256x256", "1024x1024"],
+    ["dall-e-2", "512x512", "1024x1024"],
+    ["dall-e-2", "1024x1024", "1024x1024"],
+    ["dall-e", "512x512", "1024x1024"],
+    ["dall-e-3", "1024x1024", "1:1"],
+    ["dall-e-3", "1792x1024", "16:9"],
+    ["dall-e-3", "1024x1792", "9:16"],
+    ["dall-e-3", undefined, "1:1"],
+  ])("%s %s → upstream %s, the size asked kept for the answer", (model, size, upstream) => {
+    const { body, echo } = translate({ model, size });
+    expect(body.size).toBe(upstream);
+    expect(echo.size).toBe(size ?? "1024x1024");
+  });
+
+  it.each([
+    ["dall-e-2", "1792x1024", "256x256, 512x512, 1024x1024"],
+    ["dall-e-2", "1536x1024", "256x256, 512x512, 1024x1024"],
+    ["dall-e-2", "auto", "256x256, 512x512, 1024x1024"],
+    ["DALL-E-2", "2048x1152", "256x256, 512x512, 1024x1024"],
+    ["dall-e-3", "512x512", "1024x1024, 1792x1024, 1024x1792"],
+    ["dall-e-3", "16:9", "1024x1024, 1792x1024, 1024x1792"],
+    ["dall-e-3", "1536x1024", "1024x1024, 1792x1024, 1024x1792"],
+  ])("%s with %s is a 400 naming the model as sent and its sizes", (model, size, sizes) => {
+    const error = rejection({ model, size });
+    expect(error).toMatchObject({ status: 400, param: "size", code: "invalid_value" });
+    expect(error.message).toBe(`Invalid size '${size}' for ${model}. Supported sizes: ${sizes}.`);
   });
 });
 
@@ -178,10 +264,8 @@ describe.each(gemini)("size on %s", (model) => {
     const { body, echo } = translate({ model, size });
     expect(body.size).toBe(ratio);
     expect(body.quality).toBe(res);
-    expect(echo).toEqual({
-      ...(ratio === undefined ? {} : { size: ratio }),
-      ...(res === undefined ? {} : { quality: res }),
-    });
+    // The answer keeps the WxH asked; ratios and resolutions are the upstream's units.
+    expect(echo).toEqual(size === "auto" ? {} : { size });
     if (ratio === undefined && res === undefined) {
       expect(body.extra_body).toBeUndefined();
     } else {
@@ -203,7 +287,7 @@ describe.each(gemini)("size on %s", (model) => {
       expect(body.size).toBe(ratio);
       expect(body.quality).toBeUndefined();
       expect(body.extra_body).toEqual({ google: { image_config: { aspect_ratio: ratio } } });
-      expect(echo).toEqual({ size: ratio });
+      expect(echo).toEqual({});
     },
   );
 
@@ -246,7 +330,7 @@ describe.each(grok)("size on %s", (model) => {
     expect(body.size).toBe(ratio);
     expect(body.quality).toBeUndefined();
     expect(body.extra_body).toBeUndefined();
-    expect(echo).toEqual(ratio === undefined ? {} : { size: ratio });
+    expect(echo).toEqual(size === "auto" ? {} : { size });
   });
 
   it.each(["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"])("native ratio %s", (ratio) => {
@@ -264,7 +348,8 @@ describe("sizes a model cannot honour are a 400 on size", () => {
     ["gpt-image-2", "1:1"],
     ["gpt-image-2", "1000x1000"],
     ["gpt-image-2", "512x256"],
-    ["gpt-image-2", "2048x2048"],
+    ["gpt-image-2", "256x256"],
+    ["gpt-image-1", "1024x1023"],
     ["gpt-image-2", "large"],
     ["dall-e-2", "1920x1080"],
     ["nano-banana", "16:10"],
@@ -303,7 +388,8 @@ describe("quality on GPT Image 2", () => {
   ])("%j → %s", (quality, expected) => {
     const { body, echo } = translate({ model: "gpt-image-2", quality });
     expect(body.quality).toBe(expected);
-    expect(echo.quality).toBe(expected);
+    // `auto` is the model's choice: no quality OpenAI's response could name.
+    expect(echo.quality).toBe(expected === "auto" ? undefined : expected);
   });
 
   it("no quality sends none", () => {
@@ -333,7 +419,7 @@ describe.each(gemini)("quality on %s", (model) => {
   ])("%j → %s", (quality, resolution) => {
     const { body, echo } = translate({ model, quality });
     expect(body.quality).toBe(resolution);
-    expect(echo.quality).toBe(resolution);
+    expect(echo.quality).toBeUndefined();
     expect(body.extra_body).toEqual({ google: { image_config: { image_size: resolution } } });
   });
 
@@ -535,7 +621,8 @@ describe("background, moderation, output_format, output_compression on GPT Image
   ] as [Partial<ImageRequest>, Record<string, unknown>][])("%j → %j", (fields, expected) => {
     const { body, echo } = translate({ model: "gpt-image-2", ...fields });
     expect(body).toEqual({ model: "gpt-image-2", prompt, n: 1, size: "auto", ...expected });
-    expect(echo.background).toBe(fields.background);
+    expect(echo.background).toBe(fields.background === "auto" ? undefined : fields.background);
+    expect(echo.output_format).toBe(fields.output_format);
   });
 
   it.each([
@@ -570,7 +657,7 @@ describe.each([...gemini, ...grok])("output options on %s", (model) => {
   ] as Partial<ImageRequest>[])("%j is accepted and not sent upstream", (fields) => {
     const { body, echo } = translate({ model, ...fields });
     expect(body).toEqual({ model, prompt, n: 1 });
-    expect(echo).toEqual({});
+    expect(echo).toEqual(fields.background === "opaque" ? { background: "opaque" } : {});
   });
 });
 
@@ -625,6 +712,13 @@ describe("response_format", () => {
     [undefined, "b64_json", "b64_json"],
     ["gpt-image-2", "url", "url"],
     ["grok-imagine-image-lite", "url", "url"],
+    // Issue 11: every GPT image name defaults to b64_json, as at OpenAI.
+    ["gpt-image-1", undefined, "b64_json"],
+    ["gpt-image-1-mini", undefined, "b64_json"],
+    ["gpt-image-1.5", undefined, "b64_json"],
+    ["gpt-image-2-2026-04-21", undefined, "b64_json"],
+    ["chatgpt-image-latest", undefined, "b64_json"],
+    ["gpt-image-1", "url", "url"],
   ] as const)("model %j, response_format %j → %s", (model, responseFormat, expected) => {
     expect(translate({ model, response_format: responseFormat }).responseFormat).toBe(expected);
   });
@@ -744,4 +838,66 @@ describe("qualities named like Object.prototype members are no table entries (re
     expect(error).toBeInstanceOf(InvalidRequestError);
     expect(error).toMatchObject({ status: 400, param: "quality" });
   });
+});
+
+describe("the answer's values, in OpenAI's vocabulary (issue 11)", () => {
+  it.each([
+    [
+      { model: "gpt-image-1", size: "1536x864", quality: "high" },
+      { size: "1536x864", quality: "high" },
+    ],
+    [{ model: "gpt-image-1", quality: "hd" }, { quality: "high" }],
+    [{ model: "gpt-image-1", quality: "auto" }, {}],
+    [
+      { model: "gpt-image-1", background: "transparent", output_format: "webp" },
+      { background: "transparent", output_format: "webp" },
+    ],
+    [{ model: "dall-e-2", size: "256x256" }, { size: "256x256" }],
+    [
+      { model: "dall-e-3", quality: "hd" },
+      { size: "1024x1024", revised_prompt: prompt },
+    ],
+    [{ model: "nano-banana", size: "16:9", quality: "2K" }, {}],
+    [{ model: "nano-banana", size: "1536x1024", quality: "high" }, { size: "1536x1024" }],
+    [{ model: "grok-imagine-image", size: "9:16" }, {}],
+  ] as [Partial<ImageRequest>, Record<string, string>][])("%j → %j", (request, echo) => {
+    expect(translate(request).echo).toEqual(echo);
+  });
+
+  it("dall-e-3 answers revise the prompt as sent upstream", () => {
+    const { body, echo } = translate({ model: "DALL-E-3", prompt: "a red fox" });
+    expect(echo.revised_prompt).toBe("a red fox");
+    expect(body.prompt).toBe(echo.revised_prompt);
+  });
+
+  it.each(["dall-e-2", "gpt-image-1", "nano-banana"])("%s answers revise nothing", (model) => {
+    expect(translate({ model }).echo).not.toHaveProperty("revised_prompt");
+  });
+});
+
+describe("errors name the model as the caller wrote it (issue 11)", () => {
+  it.each([
+    [{ model: "dall-e-3", quality: "high" }, "quality", "gpt-image-1"],
+    [{ model: "DALL-E-3", output_format: "png" }, "output_format", "gpt-image-1"],
+    [{ model: "dall-e-3", background: "transparent" }, "background", "gpt-image-1"],
+    [{ model: "dall-e-3", output_compression: 50 }, "output_compression", "gpt-image-1"],
+    [
+      { model: "dall-e-3", image_url: ["https://example.com/a.png", "https://example.com/b.png"] },
+      "image_url",
+      "at most 1",
+    ],
+    [{ model: "dall-e-2", quality: "ultra" }, "quality", "low, medium, high"],
+    [{ model: "dall-e-2", size: "1792x1024" }, "size", "256x256, 512x512, 1024x1024"],
+    [{ model: "gpt-image-1", size: "64x64" }, "size", "1024x1024"],
+    [{ model: "dall-e-3", extra_body: { google: {} } }, "extra_body", "nano-banana"],
+  ] as [Partial<ImageRequest>, string, string][])(
+    "%j: a 400 on %s saying %s",
+    (request, param, works) => {
+      const error = rejection(request);
+      expect(error).toMatchObject({ status: 400, param });
+      expect(error.message).toContain(String(request.model));
+      expect(error.message).toContain(works);
+      expect(error.message).not.toMatch(/grok-imagine|gpt-image-2/);
+    },
+  );
 });

@@ -1,4 +1,5 @@
-// GET /v1/models and /v1/models/:model, in OpenAI's list shape: model ids and aliases.
+// GET /v1/models and /v1/models/:model, in OpenAI's list shape: model ids and
+// aliases, OpenAI's own image model names among them.
 import type { FastifyPluginAsync } from "fastify";
 import { type CatalogEntry, catalogEntries, resolveModel } from "../../catalog/models.js";
 import { NotFoundError } from "../../errors.js";
@@ -14,7 +15,9 @@ const owners: Readonly<Record<string, string>> = {
 
 function toModel(entry: CatalogEntry) {
   const family = resolveModel(entry.id)?.spec.family ?? "gpt-image";
-  return { id: entry.id, object: "model", created: listedSince, owned_by: owners[family] };
+  // OpenAI's names are OpenAI's models, whichever upstream model serves them.
+  const owner = entry.kind === undefined ? owners[family] : "openai";
+  return { id: entry.id, object: "model", created: listedSince, owned_by: owner };
 }
 
 export const modelsRoutes: FastifyPluginAsync = async (app) => {
