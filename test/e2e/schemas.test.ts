@@ -3,6 +3,7 @@
 // lists × generation (b64_json, url), edit, streamed generation and streamed
 // edit — as the bytes go over the wire (fetch, not the SDK, which would
 // forgive). The simulator answers at once.
+import { existsSync, readFileSync } from "node:fs";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveModel } from "../../src/catalog/models.js";
@@ -12,6 +13,8 @@ import {
   expectSchema,
   expectStreamSchema,
   schemaErrors,
+  schemasPath,
+  sharedSchemasPath,
 } from "../helpers/openai-schemas.js";
 
 let gw: TestGateway;
@@ -106,6 +109,11 @@ function typical(name: string): Record<string, string> {
 }
 
 describe("OpenAI's schemas", () => {
+  it("are the shared copy's, whenever shared/ is beside the clone", () => {
+    if (!existsSync(sharedSchemasPath)) return;
+    expect(readFileSync(schemasPath, "utf8")).toBe(readFileSync(sharedSchemasPath, "utf8"));
+  });
+
   it("cover every model name /v1/models lists", () => {
     expect(names).toEqual(listed);
   });

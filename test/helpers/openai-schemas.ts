@@ -14,8 +14,17 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 
-/** Project root → ../shared (CI checks shared/ out beside the clone, read-only). */
+/**
+ * A copy of ../shared/openai-images-schemas.json kept in the repository, so
+ * that the checks run wherever the clone is; test/e2e/schemas.test.ts checks
+ * that it still equals the shared one whenever that is beside the clone.
+ */
 export const schemasPath = fileURLToPath(
+  new URL("../fixtures/openai-images-schemas.json", import.meta.url),
+);
+
+/** The shared original, beside the clone (CI puts shared/ there, read-only). */
+export const sharedSchemasPath = fileURLToPath(
   new URL("../../../shared/openai-images-schemas.json", import.meta.url),
 );
 
