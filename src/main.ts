@@ -1,6 +1,7 @@
 // Process entry: load config, build the app, listen, close on SIGTERM/SIGINT.
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import sharp from "sharp";
 import { buildApp } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { closeGracefully } from "./shutdown.js";
@@ -19,6 +20,11 @@ export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 export async function serve(config: Config): Promise<void> {
+  // sharp's operation cache is process-wide (hence set here, once): it keeps
+  // recently opened inputs and their pixels for reuse, which only pays when the
+  // same file is processed again. Results are each processed once, so it would
+  // only hold tens of MB of images nobody asks for again.
+  sharp.cache(false);
   const app = await buildApp(config);
   let stopping = false;
   const stop = (signal: string) => {

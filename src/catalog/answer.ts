@@ -20,6 +20,14 @@ export interface Echo {
   background?: string;
   /** `png`, `jpeg` or `webp` when asked. */
   output_format?: string;
+  /** OpenAI's `output_compression` (0–100) when asked, with `jpeg` or `webp`. */
+  output_compression?: number;
+  /**
+   * The caller named an OpenAI model: the delivered image is made exactly the
+   * `size` and `output_format` asked, as OpenAI delivers them. Absent for the
+   * upstream's own names, whose callers take what the upstream makes.
+   */
+  exact?: boolean;
   /** The prompt as sent upstream: DALL·E 3 answers return it as `data[].revised_prompt`. */
   revised_prompt?: string;
 }
@@ -107,6 +115,45 @@ export function answerFields(
     fields.quality = echo.quality as AnswerFields["quality"];
   }
   return fields;
+}
+
+/** What an exact answer must be made into; a side or format left out keeps the image's own. */
+export interface ConformPlan {
+  width?: number;
+  height?: number;
+  format?: AnswerFormat;
+  compression?: number;
+  background?: "transparent" | "opaque";
+}
+
+/**
+ * What the delivered image must be made into, or undefined when nothing is
+ * asked of it: only for OpenAI names (`exact`) asking a concrete `WxH` size
+ * or an output format (auto and ratios ask for no pixels in particular).
+ */
+export function conformPlan(echo: Echo): ConformPlan | undefined {
+  if (echo.exact !== true) return undefined;
+  const plan: ConformPlan = {};
+  if (echo.size !== undefined && wxh.test(echo.size)) {
+    const [width, height] = echo.size.split("x").map(Number) as [number, number];
+    plan.width = width;
+    plan.height = height;
+  }
+  if (isFormat(echo.output_format)) plan.format = echo.output_format;
+  if (plan.width === undefined && plan.format === undefined) return undefined;
+  const compression = echo.output_compression;
+  if (
+    compression !== undefined &&
+    Number.isInteger(compression) &&
+    compression >= 0 &&
+    compression <= 100
+  ) {
+    plan.compression = compression;
+  }
+  if (echo.background !== undefined && backgrounds.has(echo.background)) {
+    plan.background = echo.background as "transparent" | "opaque";
+  }
+  return plan;
 }
 
 /** The fields a completed stream event carries: `auto` where nothing is known. */

@@ -73,5 +73,8 @@ export function translateGptImage({ request, model, body }: FamilyInput): Family
     echo.background = request.background;
   }
   if (request.output_format !== undefined) echo.output_format = request.output_format;
+  if (request.output_compression !== undefined) {
+    echo.output_compression = request.output_compression;
+  }
   return { echo, expectedMs: base * (sizeScale[size] ?? 1) };
 }

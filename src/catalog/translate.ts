@@ -88,6 +88,9 @@ export function translateRequest(
   const { echo, expectedMs } = families[model.spec.family]({ request, model, body });
   const defaults = model.kind === undefined ? undefined : kindDefaults[model.kind];
   if (defaults?.revisedPrompt) echo.revised_prompt = request.prompt;
+  // OpenAI's callers lay out exactly the pixels they asked for (generation
+  // conforms the result); the upstream's own names take what it makes.
+  if (model.kind !== undefined) echo.exact = true;
 
   return {
     model,

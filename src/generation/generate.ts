@@ -14,6 +14,7 @@ import type { FailureInfo, GenerationOutcome } from "../tenancy/usage.js";
 import type { BreakerRegistry } from "../upstream/breaker.js";
 import { type UpstreamClient, UpstreamError } from "../upstream/client.js";
 import { type Poller, TaskWaitError } from "../upstream/poller.js";
+import { conformResults } from "./conform-results.js";
 import {
   circuitOpen,
   downloadFailure,
@@ -295,7 +296,12 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     }
     // Providers may return fewer images than asked; never more than asked.
     const count = Math.min(snapshot.resultCount, command.n);
-    const images = await downloadAll(credential, taskId, count);
+    // Made the size and format an OpenAI caller asked for before anyone sees them.
+    const images = await conformResults(
+      blobs,
+      await downloadAll(credential, taskId, count),
+      command.echo,
+    );
     log.info(
       { upstreamTaskId: taskId, images: images.length, ms: clock.now() - command.submittedAt },
       "upstream task delivered",

@@ -1,5 +1,6 @@
 // End to end: the official OpenAI SDK → a real gateway → the upstream simulator.
 import type OpenAI from "openai";
+import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
 import { shiftableClock } from "../helpers/clock.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
@@ -25,7 +26,12 @@ describe("POST /v1/images/generations with the OpenAI SDK", () => {
     expect(submit?.model).toBe("grok-imagine-image-pro");
     const images = b64(result);
     expect(images).toHaveLength(1);
-    expect(images[0]?.equals(gw.sim.image(submit?.taskId ?? "", 0).bytes)).toBe(true);
+    // The upstream's image, made the size dall-e-3 asks by default.
+    expect(await sharp(images[0]).metadata()).toMatchObject({
+      format: "png",
+      width: 1024,
+      height: 1024,
+    });
     expect(result.output_format).toBe("png");
   });
 
@@ -39,7 +45,8 @@ describe("POST /v1/images/generations with the OpenAI SDK", () => {
     expect(response.headers.get("content-type")).toBe("image/png");
     const bytes = Buffer.from(await response.arrayBuffer());
     const taskId = gw.sim.submits[0]?.taskId ?? "";
-    expect(bytes.equals(gw.sim.image(taskId, 0).bytes)).toBe(true);
+    // dall-e-2's default size, 1024x1024 (the simulator renders 8x8).
+    expect(await sharp(bytes).metadata()).toMatchObject({ width: 1024, height: 1024 });
     // The upstream's own URL or task id never reaches the caller.
     expect(JSON.stringify(result)).not.toContain(taskId);
   });
@@ -147,19 +154,19 @@ describe("POST /v1/images/generations with the OpenAI SDK", () => {
       "image_generation.completed",
       "image_generation.completed",
     ]);
-    const taskId = gw.sim.submits[0]?.taskId ?? "";
-    events.forEach((event, index) => {
-      expect(Buffer.from(event.b64_json, "base64").equals(gw.sim.image(taskId, index).bytes)).toBe(
-        true,
-      );
-      // The size delivered (the simulator's 8x8), and every field OpenAI's schema requires.
+    const images = events.map((event) => Buffer.from(event.b64_json, "base64"));
+    // Each its own upstream result.
+    expect(images[0]?.equals(images[1] as Buffer)).toBe(false);
+    for (const [index, event] of events.entries()) {
+      expect(await sharp(images[index]).metadata()).toMatchObject({ width: 1536, height: 1024 });
+      // The size asked (conformed from the simulator's 8x8), and every field OpenAI's schema requires.
       expect(event).toMatchObject({
-        size: "8x8",
+        size: "1536x1024",
         quality: "auto",
         background: "opaque",
         output_format: "png",
       });
-    });
+    }
   });
 
   it("a failure while streaming reaches the SDK as an APIError", async () => {

@@ -44,8 +44,8 @@ describe("generations", () => {
       quality: "high",
     });
     expect(gw.sim.submits[0]?.body).toMatchObject({ size: "2048x1152", quality: "high" });
-    // What was delivered (the simulator renders 8x8; resizing comes later).
-    expect(result).toMatchObject({ size: "8x8", quality: "high" });
+    // The simulator renders 8x8: the gateway delivers the size asked.
+    expect(result).toMatchObject({ size: "2560x1440", quality: "high" });
   });
 
   it("a size that breaks OpenAI's rules is a 400 on size saying what would work", async () => {
@@ -87,7 +87,7 @@ describe("generations", () => {
       url: expect.any(String),
       revised_prompt: "a red fox",
     });
-    expect(result.size).toBe("8x8");
+    expect(result.size).toBe("1792x1024");
     expect(JSON.stringify(result)).not.toMatch(/16:9|"2K"|"hd"|"standard"/);
   });
 
@@ -120,7 +120,9 @@ describe("edits, variations and streaming", () => {
     });
     expect(Object.keys(result.data?.[0] ?? {})).toEqual([format]);
     expect(gw.sim.submits[0]?.body.model).toBe("gpt-image-2");
-    expect(result).toMatchObject({ size: "8x8", output_format: "png" });
+    // dall-e-2 (the default name) asks 1024x1024 by default; the GPT image names auto.
+    const size = model === undefined || model === "dall-e-2" ? "1024x1024" : "8x8";
+    expect(result).toMatchObject({ size, output_format: "png" });
   });
 
   it.each([
@@ -133,7 +135,7 @@ describe("edits, variations and streaming", () => {
       image: await toFile(await picture(), "in.png", { type: "image/png" }),
     });
     expect(Object.keys(result.data?.[0] ?? {})).toEqual([format]);
-    expect(result.size).toBe("8x8");
+    expect(result.size).toBe(model === undefined ? "1024x1024" : "8x8");
   });
 
   it("a streamed edit on gpt-image-1 ends with image_edit.completed carrying every field", async () => {
@@ -174,14 +176,15 @@ describe("edits, variations and streaming", () => {
       background: "transparent",
       output_format: "webp",
     });
-    // The simulator made an opaque PNG: the answer says what was delivered.
+    // The simulator made an opaque PNG, conformed to the WebP asked; the
+    // answer says what was delivered (transparency cannot be invented).
     expect(events).toEqual([
       expect.objectContaining({
         type: "image_generation.completed",
         size: "8x8",
         quality: "auto",
         background: "opaque",
-        output_format: "png",
+        output_format: "webp",
       }),
     ]);
   });

@@ -844,23 +844,33 @@ describe("the answer's values, in OpenAI's vocabulary (issue 11)", () => {
   it.each([
     [
       { model: "gpt-image-1", size: "1536x864", quality: "high" },
-      { size: "1536x864", quality: "high" },
+      { size: "1536x864", quality: "high", exact: true },
     ],
-    [{ model: "gpt-image-1", quality: "hd" }, { quality: "high" }],
-    [{ model: "gpt-image-1", quality: "auto" }, {}],
+    [
+      { model: "gpt-image-1", quality: "hd" },
+      { quality: "high", exact: true },
+    ],
+    [{ model: "gpt-image-1", quality: "auto" }, { exact: true }],
     [
       { model: "gpt-image-1", background: "transparent", output_format: "webp" },
-      { background: "transparent", output_format: "webp" },
+      { background: "transparent", output_format: "webp", exact: true },
     ],
-    [{ model: "dall-e-2", size: "256x256" }, { size: "256x256" }],
+    [
+      { model: "gpt-image-1", output_format: "jpeg", output_compression: 50 },
+      { output_format: "jpeg", output_compression: 50, exact: true },
+    ],
+    [
+      { model: "dall-e-2", size: "256x256" },
+      { size: "256x256", exact: true },
+    ],
     [
       { model: "dall-e-3", quality: "hd" },
-      { size: "1024x1024", revised_prompt: prompt },
+      { size: "1024x1024", revised_prompt: prompt, exact: true },
     ],
     [{ model: "nano-banana", size: "16:9", quality: "2K" }, {}],
     [{ model: "nano-banana", size: "1536x1024", quality: "high" }, { size: "1536x1024" }],
     [{ model: "grok-imagine-image", size: "9:16" }, {}],
-  ] as [Partial<ImageRequest>, Record<string, string>][])("%j → %j", (request, echo) => {
+  ] as [Partial<ImageRequest>, Record<string, unknown>][])("%j → %j", (request, echo) => {
     expect(translate(request).echo).toEqual(echo);
   });
 
