@@ -44,11 +44,12 @@ const families: Readonly<Record<Family, (input: FamilyInput) => FamilyResult>> =
  * whether answers carry `revised_prompt` (DALL·E 3's do).
  */
 export const kindDefaults: Readonly<
-  Record<OpenAIKind, { responseFormat: ResponseFormat; revisedPrompt: boolean }>
+  Record<OpenAIKind, { responseFormat: ResponseFormat; revisedPrompt: boolean; maxN: number }>
 > = {
-  "dall-e-2": { responseFormat: "url", revisedPrompt: false },
-  "dall-e-3": { responseFormat: "url", revisedPrompt: true },
-  "gpt-image": { responseFormat: "b64_json", revisedPrompt: false },
+  "dall-e-2": { responseFormat: "url", revisedPrompt: false, maxN: 10 },
+  // OpenAI's DALL·E 3 makes one image per request.
+  "dall-e-3": { responseFormat: "url", revisedPrompt: true, maxN: 1 },
+  "gpt-image": { responseFormat: "b64_json", revisedPrompt: false, maxN: 10 },
 };
 
 export interface TranslateOptions {
@@ -76,6 +77,14 @@ export function translateRequest(
 ): Translation {
   const model = requireModel(request.model);
   const n = request.n ?? 1;
+  const maxN = model.kind === undefined ? undefined : kindDefaults[model.kind].maxN;
+  if (maxN !== undefined && n > maxN) {
+    throw new InvalidRequestError(
+      `Invalid 'n': integer above maximum value. Expected a value <= ${maxN} for ${model.name}, but got ${n} instead.`,
+      "n",
+      "integer_above_max_value",
+    );
+  }
   const references = normaliseReferences(
     request.image_url,
     model,

@@ -911,3 +911,23 @@ describe("errors name the model as the caller wrote it (issue 11)", () => {
     },
   );
 });
+
+describe("n per OpenAI model", () => {
+  it("dall-e-3 makes one image per request, as at OpenAI; the others up to 10", () => {
+    const err = (() => {
+      try {
+        translateRequest({ model: "dall-e-3", prompt: "p", n: 2 });
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect(err).toMatchObject({ param: "n", code: "integer_above_max_value", status: 400 });
+    expect((err as Error).message).toContain("<= 1 for dall-e-3");
+    expect(translateRequest({ model: "dall-e-3", prompt: "p", n: 1 }).n).toBe(1);
+    expect(translateRequest({ model: "dall-e-2", prompt: "p", n: 10 }).n).toBe(10);
+    expect(translateRequest({ model: "gpt-image-1", prompt: "p", n: 4 }).n).toBe(4);
+    expect(translateRequest({ model: "nano-banana", prompt: "p", n: 4 }).n).toBe(4);
+  });
+});
