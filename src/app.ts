@@ -243,6 +243,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         spool,
         intake,
         variationModel: config.variationModel,
+        masks: config.masks,
       });
       await v1.register(tasksRoutes, {
         generation,

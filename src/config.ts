@@ -87,6 +87,9 @@ const envSchema = z.object({
       return model !== undefined && model.spec.maxReferences > 0;
     }, "must be a model that takes a reference image (e.g. gpt-image-2)")
     .default("dall-e-2"),
+  // Edits with a mask: composite the upstream's result over the original
+  // through the mask (OpenAI's semantics), or refuse the mask with a 400.
+  IMAGEGATE_MASKS: z.enum(["composite", "refuse"]).default("composite"),
 });
 
 export interface Config {
@@ -119,6 +122,8 @@ export interface Config {
   /** The model name variations run on (a name the catalogue resolves). */
   variationModel: string;
   drainTimeoutMs: number;
+  /** What an edit's `mask` does: composited over the original, or refused. */
+  masks: "composite" | "refuse";
 }
 
 export class ConfigError extends Error {
@@ -170,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConnections: e.IMAGEGATE_MAX_CONNECTIONS,
     variationModel: e.IMAGEGATE_VARIATION_MODEL,
     drainTimeoutMs: e.IMAGEGATE_DRAIN_TIMEOUT_MS,
+    masks: e.IMAGEGATE_MASKS,
   };
 }
 

@@ -30,7 +30,7 @@ export function createSemaphore(limit: number): <T>(task: () => Promise<T>) => P
 // and the encoded output at once, and libvips already spreads one image over
 // its threads: two at a time, for the whole process, bounds the memory however
 // many generations finish together, at little cost in throughput.
-const conformSlots = createSemaphore(2);
+export const conformSlots = createSemaphore(2);
 
 /**
  * A result's bytes: its own when the store kept them in memory, else read back
@@ -38,7 +38,7 @@ const conformSlots = createSemaphore(2);
  * e.g. S3). Results are at most IMAGEGATE_MAX_RESULT_MB, and only two are read
  * at once.
  */
-async function readResult(blobs: BlobStore, image: StoredBlob): Promise<Buffer> {
+export async function readResult(blobs: BlobStore, image: StoredBlob): Promise<Buffer> {
   if (image.bytes !== undefined) return image.bytes;
   const opened = await blobs.open(image.id);
   if (!opened) throw new Error(`the stored result ${image.id} is missing`);

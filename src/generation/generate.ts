@@ -10,7 +10,7 @@ import { type TranslateOptions, type Translation, translateRequest } from "../ca
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
 import { type BlobStore, BlobTooLargeError, type StoredBlob } from "../storage/blobs.js";
-import type { FailureInfo, GenerationOutcome } from "../tenancy/usage.js";
+import type { FailureInfo, GenerationOutcome, MaskBlobs } from "../tenancy/usage.js";
 import type { BreakerRegistry } from "../upstream/breaker.js";
 import { type UpstreamClient, UpstreamError } from "../upstream/client.js";
 import { type Poller, TaskWaitError } from "../upstream/poller.js";
@@ -25,6 +25,7 @@ import {
   taskFailure,
   waitFailure,
 } from "./failures.js";
+import { compositeResults, removeMaskBlobs } from "./mask-results.js";
 
 /** Where the use case records how a generation went (durable, for usage and resume). */
 export interface GenerationRecorder {
@@ -50,6 +51,8 @@ export interface StartCommand {
   /** The upstream credential to submit, read and download with. */
   credential: string;
   translation: Translation;
+  /** An edit with a mask: its image and mask in the blob store, removed once the results are made. */
+  mask?: MaskBlobs | undefined;
 }
 
 /** A generation under way in this process. */
@@ -73,6 +76,8 @@ export interface ResumeCommand {
   n: number;
   expectedMs: number;
   echo: Echo;
+  /** An edit with a mask (the record's plan): what the results are composited with. */
+  mask?: MaskBlobs | undefined;
 }
 
 export interface GenerationService {
@@ -296,12 +301,14 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     }
     // Providers may return fewer images than asked; never more than asked.
     const count = Math.min(snapshot.resultCount, command.n);
+    let downloaded = await downloadAll(credential, taskId, count);
+    if (command.mask !== undefined) {
+      // The caller's pixels where the mask is opaque, at the original's size.
+      downloaded = await compositeResults(blobs, downloaded, command.mask);
+      await removeMaskBlobs(blobs, command.mask);
+    }
     // Made the size and format an OpenAI caller asked for before anyone sees them.
-    const images = await conformResults(
-      blobs,
-      await downloadAll(credential, taskId, count),
-      command.echo,
-    );
+    const images = await conformResults(blobs, downloaded, command.echo);
     log.info(
       { upstreamTaskId: taskId, images: images.length, ms: clock.now() - command.submittedAt },
       "upstream task delivered",
@@ -343,8 +350,9 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       },
       (err: unknown) => {
         // A shutdown interrupts the wait, not the task: it stays recorded as
-        // running, and the next start resumes it.
+        // running, and the next start resumes it (with its mask, if any).
         if (!closed) {
+          void removeMaskBlobs(blobs, command.mask);
           recordings.set(
             recordId,
             record("finished", () =>
@@ -404,6 +412,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
             err instanceof UpstreamError
               ? err.kind === "ambiguous"
               : !(err instanceof GatewayError);
+          // No result will be composited with them.
+          void removeMaskBlobs(blobs, command.mask);
           void record("finished", () =>
             recorder.finished(recordId, {
               state: unknown ? "unknown" : "refused",
@@ -426,6 +436,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
           n: translation.n,
           expectedMs: translation.expectedMs,
           echo: translation.echo,
+          mask: command.mask,
         }),
       );
       return track({

@@ -32,6 +32,13 @@ export interface ReferencePublisher {
   publish(images: readonly ReferenceImage[]): Promise<PublishedReference[]>;
   /** Removes the spooled files (never throws). */
   discard(images: readonly ReferenceImage[]): Promise<void>;
+  /**
+   * Copies a spooled file into the blob store, where it outlives the submit
+   * (and a restart) until removed or swept; its blob id once it is on disk.
+   */
+  keep(image: ReferenceImage): Promise<string>;
+  /** Removes blobs `keep` stored (never throws). */
+  forget(ids: readonly string[]): Promise<void>;
 }
 
 const privateHost =
@@ -76,5 +83,13 @@ export function createReferencePublisher(options: ReferencePublisherOptions): Re
       );
     },
     discard: (images) => options.spool.remove(images.map((image) => image.path)),
+    async keep(image) {
+      const stored = await blobs.put(createReadStream(image.path));
+      await stored.written;
+      return stored.id;
+    },
+    async forget(ids) {
+      await Promise.all(ids.map((id) => blobs.remove(id).catch(() => {})));
+    },
   };
 }

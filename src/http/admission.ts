@@ -30,7 +30,7 @@ import {
 } from "../generation/generate.js";
 import type { ReferenceImage, ReferencePublisher } from "../generation/references.js";
 import { assertModelAllowed, type ConcurrencyGate } from "../tenancy/limits.js";
-import type { GenerationRecord, UsageLedger } from "../tenancy/usage.js";
+import type { GenerationRecord, MaskBlobs, UsageLedger } from "../tenancy/usage.js";
 import type { Tenant, Vault } from "../tenancy/vault.js";
 import { tenantOf } from "./auth.js";
 
@@ -59,6 +59,13 @@ export interface AdmitRequest {
   releaseWith?: FastifyReply | undefined;
   /** Gives back the upload budget the uploads hold; called once they are gone. */
   releaseUploads?: (() => void) | undefined;
+  /**
+   * An edit with a mask (already checked against the image): the first upload
+   * and the spooled mask, copied to the blob store before the submit so that
+   * the results can be composited with them when they arrive. The mask's
+   * spooled file belongs to the admission like the uploads.
+   */
+  mask?: { original: ReferenceImage; mask: ReferenceImage } | undefined;
 }
 
 /** A new generation, or the one an earlier attempt of the same request started. */
@@ -222,10 +229,11 @@ export function createAdmission(deps: AdmissionDeps) {
     async admit(request: FastifyRequest, admit: AdmitRequest): Promise<Admission> {
       const tenant = tenantOf(request);
       const { translation, requestHash, uploads } = admit;
+      const spooled = admit.mask === undefined ? uploads : [...uploads, admit.mask.mask];
       // The slot the intake took before the body was read, if it took one.
       let release = request.intake?.takeSlot();
       const removeUploads = () => {
-        if (uploads.length > 0) void references.discard(uploads).finally(admit.releaseUploads);
+        if (spooled.length > 0) void references.discard(spooled).finally(admit.releaseUploads);
         else admit.releaseUploads?.();
       };
       const discard = () => {
@@ -256,6 +264,21 @@ export function createAdmission(deps: AdmissionDeps) {
         throw err;
       }
       const slot = release;
+      // A masked edit's image and mask wait in the blob store for its results.
+      const kept: string[] = [];
+      let mask: MaskBlobs | undefined;
+      if (admit.mask !== undefined) {
+        try {
+          for (const image of [admit.mask.original, admit.mask.mask]) {
+            kept.push(await references.keep(image));
+          }
+        } catch (err) {
+          void references.forget(kept);
+          discard();
+          throw err;
+        }
+        mask = { original: kept[0] as string, mask: kept[1] as string };
+      }
       let recordId: string;
       try {
         // Past the daily image budget this is a 429; otherwise the images are
@@ -270,12 +293,14 @@ export function createAdmission(deps: AdmissionDeps) {
             expectedMs: translation.expectedMs,
             responseFormat: translation.responseFormat,
             echo: translation.echo,
+            mask,
           },
           requestHash,
           idempotencyKey: key,
         });
       } catch (err) {
         discard();
+        void references.forget(kept);
         // Two requests with one Idempotency-Key at once: the second joins the first.
         if (key !== undefined && isUniqueViolation(err)) {
           const record = ledger.byIdempotencyKey(tenant.id, key);
@@ -295,6 +320,7 @@ export function createAdmission(deps: AdmissionDeps) {
           }
         } catch (err) {
           discard();
+          void references.forget(kept);
           ledger.finished(recordId, {
             state: "refused",
             errorCode: "reference_upload_failed",
@@ -302,7 +328,7 @@ export function createAdmission(deps: AdmissionDeps) {
           });
           throw err;
         }
-        const running = generation.start({ recordId, credential, translation: submitted });
+        const running = generation.start({ recordId, credential, translation: submitted, mask });
         // The spooled files are read while the submit goes out, and not after.
         running.submitted.then(removeUploads, removeUploads);
         running.done.then(slot, slot);

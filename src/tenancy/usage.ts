@@ -26,12 +26,23 @@ export type GenerationState =
   | "unknown"
   | "error";
 
+/**
+ * A masked edit: the blob ids of the caller's first image and mask, kept in
+ * the blob store until the results are composited over the image.
+ */
+export interface MaskBlobs {
+  original: string;
+  mask: string;
+}
+
 /** What it takes to finish and deliver a generation after a restart. */
 export interface TaskPlan {
   n: number;
   expectedMs: number;
   responseFormat: "url" | "b64_json";
   echo: Echo;
+  /** Set for an edit with a mask: what its results are composited with. */
+  mask?: MaskBlobs | undefined;
 }
 
 /** A result image in the blob store. */

@@ -132,7 +132,8 @@ describe("images.edit (multipart)", () => {
     expect(gw.sim.submits).toHaveLength(0);
   });
 
-  it("refuses a mask with a 400 naming mask, never dropping it silently", async () => {
+  it("checks a mask before submitting: an image that cannot be read is a 400 on image", async () => {
+    // Masks that work are in masks.test.ts; here the mask can never be applied.
     gw = await buildTestApp();
     const err = await apiError(
       gw.client.images.edit({
@@ -143,7 +144,23 @@ describe("images.edit (multipart)", () => {
       }),
     );
     expect(err.status).toBe(400);
+    expect(err.param).toBe("image");
+    expect(gw.sim.submits).toHaveLength(0);
+  });
+
+  it("refuses a mask with a 400 naming mask under IMAGEGATE_MASKS=refuse", async () => {
+    gw = await buildTestApp({ env: { IMAGEGATE_MASKS: "refuse" } });
+    const err = await apiError(
+      gw.client.images.edit({
+        model: "gpt-image-2",
+        prompt: "p",
+        image: await toFile(png(), "in.png"),
+        mask: await toFile(png(), "mask.png"),
+      }),
+    );
+    expect(err.status).toBe(400);
     expect(err.param).toBe("mask");
+    expect(err.code).toBe("mask_not_supported");
     expect(gw.sim.submits).toHaveLength(0);
   });
 

@@ -42,6 +42,7 @@ describe("loadConfig defaults (DESIGN.md)", () => {
       maxConnections: 20_000,
       variationModel: "dall-e-2",
       drainTimeoutMs: 20_000,
+      masks: "composite",
     });
   });
 
@@ -90,6 +91,7 @@ describe("loadConfig values", () => {
       IMAGEGATE_MAX_CONNECTIONS: "5000",
       IMAGEGATE_VARIATION_MODEL: "nano-banana",
       IMAGEGATE_DRAIN_TIMEOUT_MS: "5000",
+      IMAGEGATE_MASKS: "refuse",
     });
     expect(config).toEqual({
       port: 3000,
@@ -114,6 +116,7 @@ describe("loadConfig values", () => {
       maxConnections: 5_000,
       variationModel: "nano-banana",
       drainTimeoutMs: 5_000,
+      masks: "refuse",
     });
   });
 
@@ -256,6 +259,7 @@ describe("loadConfig errors", () => {
     ["IMAGEGATE_MAX_UPLOAD_MB", "0"],
     ["IMAGEGATE_VARIATION_MODEL", "dall-e-9"],
     ["IMAGEGATE_VARIATION_MODEL", "grok-imagine-image-lite"],
+    ["IMAGEGATE_MASKS", "ignore"],
   ])("%s=%j is one line naming the variable", (name, value) => {
     const err = configError({ [name]: value });
     expect(err.name).toBe("ConfigError");

@@ -9,7 +9,7 @@ export {
   type Encoding,
   type OutputFormat,
 } from "./conform.js";
-export { applyMask, type MaskBox, maskBoundingBox } from "./mask.js";
+export { applyMask, checkMask, type MaskBox, maskBoundingBox } from "./mask.js";
 export {
   type ImageFault,
   type ImageFormat,

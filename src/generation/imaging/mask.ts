@@ -65,6 +65,17 @@ async function openMask(mask: ImageInput, size: Size): Promise<OpenedImage> {
 }
 
 /**
+ * Checks a mask against the image it applies to, before anything is
+ * submitted: the image must be readable (else a 400 on `image`), the mask a
+ * PNG with transparency of the image's size that decodes (else a 400 on
+ * `mask`, code invalid_mask).
+ */
+export async function checkMask(original: ImageInput, mask: ImageInput): Promise<void> {
+  const base = await openImage(original, "image");
+  await openMask(mask, { width: base.info.width, height: base.info.height });
+}
+
+/**
  * The original where the mask is opaque, the edited image where it is
  * transparent, and a proportional blend where it is partly transparent, at
  * the original's size (the edited image is first covered and centre-cropped

@@ -10,6 +10,7 @@ import type { Clock } from "../../clock.js";
 import { InvalidRequestError } from "../../errors.js";
 import type { Deliverer, Delivery } from "../../generation/deliver.js";
 import type { GenerationService } from "../../generation/generate.js";
+import { prepareMaskedEdit } from "../../generation/mask-results.js";
 import type { ReferenceImage } from "../../generation/references.js";
 import type { UploadSpool } from "../../storage/upload-spool.js";
 import { assertModelAllowed } from "../../tenancy/limits.js";
@@ -45,6 +46,8 @@ export interface ImagesRouteOptions {
   intake: IntakeOptions;
   /** The model name variations run on (IMAGEGATE_VARIATION_MODEL). */
   variationModel: string;
+  /** IMAGEGATE_MASKS: an edit's mask is composited over the image, or refused. */
+  masks: "composite" | "refuse";
 }
 
 export function sendDelivery(reply: FastifyReply, delivery: Delivery): FastifyReply {
@@ -63,12 +66,10 @@ const placeholderReference = "data:image/png;base64,";
 export const variationPrompt =
   "Create a variation of the reference image: keep its subject, composition, colours and style, and vary the details naturally.";
 
-function refuseMask(): never {
-  throw new InvalidRequestError(
-    "None of the upstream's models can apply a mask, so 'mask' cannot be honoured. Describe the change in the prompt and send the image without a mask.",
-    "mask",
-    "mask_not_supported",
-  );
+function refuseMask(
+  message = "None of the upstream's models can apply a mask, so 'mask' cannot be honoured. Describe the change in the prompt and send the image without a mask.",
+): never {
+  throw new InvalidRequestError(message, "mask", "mask_not_supported");
 }
 
 /**
@@ -112,10 +113,12 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     uploads: readonly ReferenceImage[],
     requestHash: string,
     events: "image_generation" | "image_edit",
+    mask?: { original: ReferenceImage; mask: ReferenceImage },
   ): Promise<FastifyReply> {
     const admitted = await admission.admit(request, {
       translation,
       uploads,
+      mask,
       requestHash,
       releaseWith: reply,
       // Spooled files count against the upload budget until they are gone.
@@ -155,32 +158,55 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
       let body: ImageRequest;
       let translation: Translation;
       let hash: string;
+      let masked: { original: ReferenceImage; mask: ReferenceImage } | undefined;
       try {
-        if (form.mask !== undefined) refuseMask();
+        if (form.mask !== undefined && options.masks === "refuse") refuseMask();
         const fields = parseBody(editFormSchema, formToBody(form.fields));
-        if (form.images.length === 0) {
+        const [first] = form.images;
+        if (first === undefined) {
           throw new InvalidRequestError(
             "Missing required parameter: 'image'.",
             "image",
             "missing_required_parameter",
           );
         }
-        body = { ...fields, image_url: form.images.map(() => placeholderReference) };
-        hash = requestDigest(
-          "edits",
-          fields,
-          form.images.map((upload) => upload.digest),
-        );
+        let prompt = fields.prompt;
+        if (form.mask !== undefined) {
+          // Checked against the first image before anything is stored or submitted.
+          prompt = await prepareMaskedEdit(first.path, form.mask.path, fields.prompt);
+          masked = { original: first, mask: form.mask };
+        }
+        body = { ...fields, prompt, image_url: form.images.map(() => placeholderReference) };
+        hash = requestDigest("edits", fields, [
+          ...form.images.map((upload) => upload.digest),
+          ...(form.mask === undefined ? [] : [form.mask.digest]),
+        ]);
         translation = generation.translate(body, { referencesParam: "image" });
       } catch (err) {
         await spool.remove(form.paths);
         throw err;
       }
       const uploads: ReferenceImage[] = form.images;
-      return run(request, reply, receivedAt, body, translation, uploads, hash, "image_edit");
+      return run(
+        request,
+        reply,
+        receivedAt,
+        body,
+        translation,
+        uploads,
+        hash,
+        "image_edit",
+        masked,
+      );
     }
     const { images, mask, ...fields } = parseBody(editJsonSchema, request.body);
-    if (mask !== undefined) refuseMask();
+    if (mask !== undefined) {
+      refuseMask(
+        options.masks === "refuse"
+          ? undefined
+          : "A mask is taken on multipart edits only (as the OpenAI SDK's images.edit sends it); send the image and the mask as files.",
+      );
+    }
     const urls = images.map((image, index) => {
       const param = `images[${index}]`;
       if (image.file_id !== undefined || image.image_url === undefined) {

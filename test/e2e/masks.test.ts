@@ -1,0 +1,188 @@
+// images.edit with a mask (OpenAI's semantics over an upstream that takes
+// none): the mask is checked before anything is submitted, the upstream
+// repaints the image, and its result is laid over the original through the
+// mask, so that pixels where the mask is opaque stay the caller's.
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { toFile } from "openai";
+import sharp from "sharp";
+import { afterEach, describe, expect, it } from "vitest";
+import { apiError } from "../helpers/api-error.js";
+import { adminToken, buildTestApp, type TestGateway } from "../helpers/gateway.js";
+
+let gw: TestGateway;
+afterEach(async () => {
+  await gw?.close();
+});
+
+type Rgb = [number, number, number];
+const red: Rgb = [255, 0, 0];
+
+const solid = (width: number, height: number, [r, g, b]: Rgb) =>
+  sharp({ create: { width, height, channels: 3, background: { r, g, b } } })
+    .png()
+    .toBuffer();
+
+/** A size×size mask whose left half is transparent (to edit) and right half opaque. */
+async function leftHalfMask(size = 64, format: "png" | "jpeg" = "png"): Promise<Buffer> {
+  const pixels = Buffer.alloc(size * size * 4);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) pixels[(y * size + x) * 4 + 3] = x < size / 2 ? 0 : 255;
+  }
+  const image = sharp(pixels, { raw: { width: size, height: size, channels: 4 } });
+  return (format === "png" ? image.png() : image.jpeg()).toBuffer();
+}
+
+async function pixel(bytes: Buffer, x: number, y: number): Promise<Rgb> {
+  const { data, info } = await sharp(bytes)
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const at = (y * info.width + x) * 3;
+  return [data[at] as number, data[at + 1] as number, data[at + 2] as number];
+}
+
+async function edit(model: string, mask: Buffer, size?: "1024x1024") {
+  return gw.client.images.edit({
+    model,
+    prompt: "paint the sky",
+    image: await toFile(await solid(64, 64, red), "in.png", { type: "image/png" }),
+    mask: await toFile(mask, "mask.png", { type: "image/png" }),
+    ...(size === undefined ? {} : { size }),
+  });
+}
+
+const imagesDir = () => join(gw.config.dataDir, "images");
+
+describe("images.edit with a mask", () => {
+  it("keeps the original where the mask is opaque and takes the upstream's image elsewhere", async () => {
+    gw = await buildTestApp();
+    const result = await edit("nano-banana", await leftHalfMask());
+    const bytes = Buffer.from(result.data?.[0]?.b64_json ?? "", "base64");
+    const meta = await sharp(bytes).metadata();
+    expect([meta.width, meta.height]).toEqual([64, 64]);
+
+    const [submit] = gw.sim.submits;
+    const upstream = gw.sim.image(submit?.taskId ?? "", 0).bytes;
+    const edited = await pixel(upstream, 0, 0);
+    expect(edited).not.toEqual(red);
+    expect(await pixel(bytes, 48, 10)).toEqual(red);
+    expect(await pixel(bytes, 63, 63)).toEqual(red);
+    expect(await pixel(bytes, 5, 10)).toEqual(edited);
+    expect(await pixel(bytes, 31, 63)).toEqual(edited);
+
+    // The image itself goes upstream, with the mask's area named in the prompt.
+    const references = await gw.sim.references(submit?.taskId ?? "");
+    expect(references).toHaveLength(1);
+    expect(submit?.prompt).toBe(
+      "paint the sky\n\nEdit only the area from 0% to 50% across and 0% to 100% down the image (from its top left corner); keep everything else unchanged.",
+    );
+
+    // The kept image and mask are gone once the answer is made: only the result is left.
+    await expect.poll(() => readdir(imagesDir())).toHaveLength(1);
+    expect(await readdir(join(gw.config.dataDir, "uploads"))).toEqual([]);
+  });
+
+  it("composites first, then delivers the size an OpenAI model was asked for", async () => {
+    gw = await buildTestApp();
+    const result = await edit("gpt-image-2", await leftHalfMask(), "1024x1024");
+    const bytes = Buffer.from(result.data?.[0]?.b64_json ?? "", "base64");
+    const meta = await sharp(bytes).metadata();
+    expect([meta.width, meta.height]).toEqual([1024, 1024]);
+    expect(result.size).toBe("1024x1024");
+    const [submit] = gw.sim.submits;
+    const edited = await pixel(gw.sim.image(submit?.taskId ?? "", 0).bytes, 0, 0);
+    expect(await pixel(bytes, 900, 500)).toEqual(red);
+    expect(await pixel(bytes, 100, 500)).toEqual(edited);
+    await expect.poll(() => readdir(imagesDir())).toHaveLength(1);
+  });
+
+  it("composites after a restart with the image and mask kept for the task", async () => {
+    gw = await buildTestApp();
+    const abort = new AbortController();
+    const request = gw.client.images.edit(
+      {
+        model: "nano-banana",
+        prompt: "paint the sky [sim:duration=1500]",
+        image: await toFile(await solid(64, 64, red), "in.png", { type: "image/png" }),
+        mask: await toFile(await leftHalfMask(), "mask.png", { type: "image/png" }),
+      },
+      { signal: abort.signal },
+    );
+    request.catch(() => {});
+    await gw.sim.waitForSubmits(1);
+    // The caller leaves and the gateway restarts while the task runs upstream.
+    abort.abort();
+    expect(await readdir(imagesDir())).toHaveLength(2);
+    await gw.restart();
+    // The resumed task's result replaces the kept image and mask.
+    await expect
+      .poll(async () => (await readdir(imagesDir())).length, { timeout: 15_000, interval: 50 })
+      .toBe(1);
+    const [name] = await readdir(imagesDir());
+    const bytes = await readFile(join(imagesDir(), name ?? ""));
+    const [submit] = gw.sim.submits;
+    const edited = await pixel(gw.sim.image(submit?.taskId ?? "", 0).bytes, 0, 0);
+    expect(await pixel(bytes, 48, 10)).toEqual(red);
+    expect(await pixel(bytes, 5, 10)).toEqual(edited);
+    expect(gw.sim.submits).toHaveLength(1);
+  });
+
+  it.each([
+    ["of another size", () => leftHalfMask(32), "got 32x32."],
+    ["in JPEG", () => leftHalfMask(64, "jpeg"), "got a JPEG image."],
+    [
+      "without transparency",
+      () => solid(64, 64, [0, 0, 0]),
+      "got a 64x64 PNG without transparency.",
+    ],
+  ])("refuses a mask %s with a 400 on mask, submitting nothing", async (_name, makeMask, got) => {
+    gw = await buildTestApp();
+    const err = await apiError(edit("gpt-image-2", await makeMask()));
+    expect(err.status).toBe(400);
+    expect(err.param).toBe("mask");
+    expect(err.code).toBe("invalid_mask");
+    expect(err.message).toContain(
+      `The mask must be a PNG with transparency the same size as the image (64x64); ${got}`,
+    );
+    expect(gw.sim.submits).toHaveLength(0);
+    expect(await readdir(join(gw.config.dataDir, "uploads"))).toEqual([]);
+    // Nothing recorded, nothing charged.
+    const usage = await gw.app.inject({
+      method: "GET",
+      url: `/admin/tenants/${gw.tenantId}/usage`,
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    expect(usage.statusCode).toBe(200);
+    expect(usage.json().totals.requests).toBe(0);
+  });
+
+  it("refuses every mask with IMAGEGATE_MASKS=refuse, as before", async () => {
+    gw = await buildTestApp({ env: { IMAGEGATE_MASKS: "refuse" } });
+    const err = await apiError(edit("gpt-image-2", await leftHalfMask()));
+    expect(err.status).toBe(400);
+    expect(err.param).toBe("mask");
+    expect(err.code).toBe("mask_not_supported");
+    expect(gw.sim.submits).toHaveLength(0);
+  });
+
+  it("refuses a mask on a JSON edit with a 400 on mask", async () => {
+    gw = await buildTestApp();
+    const mask = `data:image/png;base64,${(await leftHalfMask()).toString("base64")}`;
+    const image = `data:image/png;base64,${(await solid(64, 64, red)).toString("base64")}`;
+    const response = await gw.app.inject({
+      method: "POST",
+      url: "/v1/images/edits",
+      headers: { authorization: `Bearer ${gw.apiKey}` },
+      payload: {
+        model: "gpt-image-2",
+        prompt: "p",
+        images: [{ image_url: image }],
+        mask: { image_url: mask },
+      },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.param).toBe("mask");
+    expect(gw.sim.submits).toHaveLength(0);
+  });
+});
