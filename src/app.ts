@@ -7,7 +7,7 @@ import { join } from "node:path";
 import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Dispatcher } from "undici";
-import { maxReferenceImages } from "./catalog/models.js";
+import { createModelMap } from "./catalog/model-map.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { toErrorResponse } from "./errors.js";
@@ -72,6 +72,8 @@ const uploadOrphanAfterMs = 3_600_000;
 
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const clock = deps.clock ?? systemClock;
+  // The built-in table with the operator's model file over it (read by loadConfig).
+  const models = createModelMap(config.modelOverrides);
   const app = Fastify({
     logger: deps.logger ?? {
       level: config.logLevel,
@@ -154,6 +156,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     clock,
     log: app.log,
     recorder: ledger,
+    models,
   });
   const referenceDelivery = resolveDelivery(config.referenceDelivery, config.publicUrl);
   const admission = createAdmission({
@@ -171,6 +174,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     ledger,
     clock,
     maxWaitMs: config.maxWaitMs,
+    models,
   });
   // What refuses an image request before its body is read (http/intake.ts).
   const intake: IntakeOptions = {
@@ -237,13 +241,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         clock,
         uploadLimits: {
           maxFileBytes: config.maxUploadBytes,
-          maxFiles: maxReferenceImages(),
+          maxFiles: models.maxReferenceImages(),
           maxTotalBytes: config.maxUploadTotalBytes,
         },
         spool,
         intake,
         variationModel: config.variationModel,
         masks: config.masks,
+        models,
       });
       await v1.register(tasksRoutes, {
         generation,
@@ -254,7 +259,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         clock,
         publicUrl: config.publicUrl,
       });
-      await v1.register(modelsRoutes);
+      await v1.register(modelsRoutes, { models });
     },
     { prefix: "/v1" },
   );
@@ -265,6 +270,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       ledger,
       clock,
       adminToken: config.adminToken,
+      models,
     });
   }
 

@@ -8,18 +8,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildApp } from "./app.js";
+import { createModelMap } from "./catalog/model-map.js";
 import { systemClock } from "./clock.js";
 import { type Config, ConfigError, parseMasterKey } from "./config.js";
 import { GatewayError } from "./errors.js";
 import {
-  createTenantSchema,
   expiryFrom,
   issuedKeyView,
   issueKeySchema,
   keyView,
   tenantChanges,
+  tenantSchemas,
   tenantView,
-  updateTenantSchema,
 } from "./http/routes/admin.js";
 import { parseBody } from "./http/schemas.js";
 import { configOrExit, serve } from "./main.js";
@@ -148,11 +148,13 @@ function tenants(args: string[], config: Config): void {
     },
   });
   const [action, id] = positionals;
+  // Allowlists name the same models the gateway answers to (IMAGEGATE_MODELS_FILE).
+  const schemas = tenantSchemas(createModelMap(config.modelOverrides));
   withVault(config, (vault) => {
     switch (action) {
       case "create": {
         const body = parseBody(
-          createTenantSchema,
+          schemas.create,
           defined({
             name: values.name,
             rpm: limitFlag(values.rpm, "--rpm"),
@@ -182,7 +184,7 @@ function tenants(args: string[], config: Config): void {
           throw new UsageError("give --upstream-key-env or --no-upstream-key, not both");
         }
         const body = parseBody(
-          updateTenantSchema,
+          schemas.update,
           defined(
             action === "update"
               ? {

@@ -1,8 +1,11 @@
 // The environment, parsed once at boot into one typed Config.
 // A bad value becomes a ConfigError naming the variable; main.ts prints that
 // one line and exits, never a stack trace.
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { resolveModel } from "./catalog/models.js";
+import { createModelMap, type ModelOverrides, parseModelFile } from "./catalog/model-map.js";
+import { checkModelDefaults } from "./catalog/translate.js";
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -79,14 +82,10 @@ const envSchema = z.object({
   IMAGEGATE_MAX_CONNECTIONS: intFromEnv(1, 1_000_000).default(20_000),
   // On SIGTERM, how long in-flight synchronous requests may finish.
   IMAGEGATE_DRAIN_TIMEOUT_MS: intFromEnv(0, 3_600_000).default(20_000),
-  IMAGEGATE_VARIATION_MODEL: z
-    .string()
-    .trim()
-    .refine((name) => {
-      const model = resolveModel(name);
-      return model !== undefined && model.spec.maxReferences > 0;
-    }, "must be a model that takes a reference image (e.g. gpt-image-2)")
-    .default("dall-e-2"),
+  // Checked against the effective model map once the model file is read.
+  IMAGEGATE_VARIATION_MODEL: z.string().trim().min(1).default("dall-e-2"),
+  // The operator's model map (JSON): public names → upstream models, defaults, hidden names.
+  IMAGEGATE_MODELS_FILE: z.string().trim().min(1).optional(),
   // Edits with a mask: composite the upstream's result over the original
   // through the mask (OpenAI's semantics), or refuse the mask with a 400.
   IMAGEGATE_MASKS: z.enum(["composite", "refuse"]).default("composite"),
@@ -124,16 +123,61 @@ export interface Config {
   drainTimeoutMs: number;
   /** What an edit's `mask` does: composited over the original, or refused. */
   masks: "composite" | "refuse";
+  /** IMAGEGATE_MODELS_FILE, as given. */
+  modelsFile: string | undefined;
+  /** The model file's names, validated (empty without a file): laid over the built-in table. */
+  modelOverrides: ModelOverrides;
 }
 
 export class ConfigError extends Error {
+  /** One problem or several (a model file's): one line each, all naming the variable. */
   constructor(
     readonly variable: string,
-    problem: string,
+    problem: string | readonly string[],
   ) {
-    super(`invalid configuration: ${variable} ${problem}`);
+    const problems = typeof problem === "string" ? [problem] : problem;
+    super(problems.map((line) => `invalid configuration: ${variable} ${line}`).join("\n"));
     this.name = "ConfigError";
   }
+}
+
+/**
+ * Reads and checks the operator's model file (JSON) once, at start. Every
+ * problem is one line naming the file, the entry and the field.
+ */
+export function loadModelFile(path: string): ModelOverrides {
+  const variable = "IMAGEGATE_MODELS_FILE";
+  const yaml = /\.ya?ml$/i.test(path);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    throw new ConfigError(variable, `${path}: cannot be read (${code})`);
+  }
+  let data: unknown;
+  try {
+    data = yaml ? parseYaml(text) : JSON.parse(text);
+  } catch (err) {
+    const language = yaml ? "YAML" : "JSON";
+    const reason = (err as Error).message.split("\n")[0];
+    throw new ConfigError(variable, `${path}: is not valid ${language} (${reason})`);
+  }
+  const parsed = parseModelFile(data);
+  if (!parsed.ok) {
+    throw new ConfigError(
+      variable,
+      parsed.problems.map((problem) => `${path}: ${problem}`),
+    );
+  }
+  const problems = checkModelDefaults(createModelMap(parsed.overrides));
+  if (problems.length > 0) {
+    throw new ConfigError(
+      variable,
+      problems.map((problem) => `${path}: ${problem}`),
+    );
+  }
+  return parsed.overrides;
 }
 
 /** Parses the environment; throws ConfigError naming the first bad variable. */
@@ -152,6 +196,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const mb = 1024 * 1024;
+  const modelOverrides = e.IMAGEGATE_MODELS_FILE ? loadModelFile(e.IMAGEGATE_MODELS_FILE) : {};
+  const variation = createModelMap(modelOverrides).resolve(e.IMAGEGATE_VARIATION_MODEL);
+  if (!variation || variation.spec.maxReferences === 0) {
+    throw new ConfigError(
+      "IMAGEGATE_VARIATION_MODEL",
+      "must be a model that takes a reference image (e.g. gpt-image-2)",
+    );
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -176,6 +228,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     variationModel: e.IMAGEGATE_VARIATION_MODEL,
     drainTimeoutMs: e.IMAGEGATE_DRAIN_TIMEOUT_MS,
     masks: e.IMAGEGATE_MASKS,
+    modelsFile: e.IMAGEGATE_MODELS_FILE,
+    modelOverrides,
   };
 }
 

@@ -148,6 +148,14 @@ export const geminiImageSizes = ["1K", "2K", "4K"] as const;
 // the ratios xAI's image API documents that every Grok Imagine variant takes.
 export const grokAspectRatios = ["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"] as const;
 
+/** Parameters a name applies when the request leaves them out (the operator's model file). */
+export interface ModelDefaults {
+  size?: string | undefined;
+  quality?: string | undefined;
+  response_format?: "url" | "b64_json" | undefined;
+  n?: number | undefined;
+}
+
 export interface ResolvedModel {
   /** The name the caller sent (an alias or an id), as sent. */
   requested: string;
@@ -156,6 +164,8 @@ export interface ResolvedModel {
   spec: ModelSpec;
   /** Which OpenAI model the name is; undefined for the upstream's own names. */
   kind: OpenAIKind | undefined;
+  /** The operator's defaults for this name (IMAGEGATE_MODELS_FILE), if any. */
+  defaults?: ModelDefaults;
 }
 
 const byId = new Map(models.map((model) => [model.id, model]));

@@ -8,13 +8,8 @@ import type { FamilyInput, FamilyResult, UpstreamSubmitBody } from "./family.js"
 import { geminiQualityResolution, translateGemini } from "./gemini.js";
 import { gptLegacyQualities, translateGptImage } from "./gpt-image.js";
 import { translateGrok } from "./grok.js";
-import {
-  defaultModelName,
-  type Family,
-  type OpenAIKind,
-  type ResolvedModel,
-  resolveModel,
-} from "./models.js";
+import { builtInModelMap, type ModelMap } from "./model-map.js";
+import { defaultModelName, type Family, type OpenAIKind, type ResolvedModel } from "./models.js";
 import type { ImageRequest, ResponseFormat } from "./request.js";
 
 export type { UpstreamSubmitBody } from "./family.js";
@@ -55,12 +50,17 @@ export const kindDefaults: Readonly<
 export interface TranslateOptions {
   /** The parameter that carried the references, for error messages (`image` for edits). */
   referencesParam?: string;
+  /** The effective model map (the built-in table unless the operator gave a model file). */
+  models?: ModelMap;
 }
 
 /** The model a request names (or the default), or the 404 OpenAI answers for an unknown one. */
-export function requireModel(requested: string | undefined): ResolvedModel {
+export function requireModel(
+  requested: string | undefined,
+  models: ModelMap = builtInModelMap,
+): ResolvedModel {
   const name = requested ?? defaultModelName;
-  const model = resolveModel(name);
+  const model = models.resolve(name);
   if (!model) {
     throw new NotFoundError(
       `The model '${name}' does not exist or you do not have access to it.`,
@@ -71,11 +71,9 @@ export function requireModel(requested: string | undefined): ResolvedModel {
   return model;
 }
 
-export function translateRequest(
-  request: ImageRequest,
-  options: TranslateOptions = {},
-): Translation {
-  const model = requireModel(request.model);
+export function translateRequest(given: ImageRequest, options: TranslateOptions = {}): Translation {
+  const model = requireModel(given.model, options.models);
+  const request = withDefaults(given, model);
   const n = request.n ?? 1;
   const maxN = model.kind === undefined ? undefined : kindDefaults[model.kind].maxN;
   if (maxN !== undefined && n > maxN) {
@@ -109,6 +107,41 @@ export function translateRequest(
     echo,
     expectedMs,
   };
+}
+
+/** The operator's defaults for the name, under what the request itself says. */
+function withDefaults(request: ImageRequest, model: ResolvedModel): ImageRequest {
+  const defaults = model.defaults;
+  if (!defaults) return request;
+  const filled: ImageRequest = { ...request };
+  if (filled.size === undefined && defaults.size !== undefined) filled.size = defaults.size;
+  if (filled.quality === undefined && defaults.quality !== undefined) {
+    filled.quality = defaults.quality;
+  }
+  if (filled.response_format === undefined && defaults.response_format !== undefined) {
+    filled.response_format = defaults.response_format;
+  }
+  if (filled.n === undefined && defaults.n !== undefined) filled.n = defaults.n;
+  return filled;
+}
+
+/**
+ * Checks, at start, that every default in the map is one its name can honour:
+ * one line per problem (`models."house-style".defaults.size: …`), none if all are.
+ */
+export function checkModelDefaults(models: ModelMap): string[] {
+  const problems: string[] = [];
+  for (const row of models.rows()) {
+    if (row.hidden || Object.keys(row.defaults).length === 0) continue;
+    try {
+      translateRequest({ prompt: "check", model: row.name }, { models });
+    } catch (err) {
+      if (!(err instanceof InvalidRequestError)) throw err;
+      const field = err.param === null ? "" : `.${err.param}`;
+      problems.push(`models.${JSON.stringify(row.name)}.defaults${field}: ${err.message}`);
+    }
+  }
+  return problems;
 }
 
 /** Exposed for the table-driven tests and the README table. */

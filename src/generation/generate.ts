@@ -5,6 +5,8 @@
 // waiting (timeout, disconnect) loses nothing it paid for, and a restarted
 // process picks up what the previous one left running. Knows nothing of HTTP
 // requests or tenants.
+
+import type { ModelMap } from "../catalog/model-map.js";
 import type { ImageRequest } from "../catalog/request.js";
 import { type TranslateOptions, type Translation, translateRequest } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
@@ -111,6 +113,8 @@ export interface GenerationDeps {
   clock: Clock;
   log: Log;
   recorder: GenerationRecorder;
+  /** The effective model map; default the built-in table. */
+  models?: ModelMap | undefined;
   /** Stop new submits with a credential while calls with it keep failing. */
   breakers?: BreakerRegistry | undefined;
   /** Largest single result (IMAGEGATE_MAX_RESULT_MB); a larger one fails the generation. */
@@ -388,7 +392,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   }
 
   return {
-    translate: translateRequest,
+    translate: (request, options) =>
+      translateRequest(request, deps.models ? { ...options, models: deps.models } : options),
 
     start(command) {
       const { recordId, translation } = command;

@@ -16,6 +16,7 @@
 // joined: the request starts afresh, with or without a key.
 import { createHash } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import type { ModelMap } from "../catalog/model-map.js";
 import type { Translation } from "../catalog/translate.js";
 import { withReferences } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
@@ -43,6 +44,8 @@ export interface AdmissionDeps {
   clock: Clock;
   /** IMAGEGATE_MAX_WAIT_MS: how long a synchronous caller waits, and the window for joining retries. */
   maxWaitMs: number;
+  /** The effective model map (tenant allowlists name its names); default the built-in table. */
+  models?: ModelMap | undefined;
 }
 
 export interface AdmitRequest {
@@ -244,7 +247,12 @@ export function createAdmission(deps: AdmissionDeps) {
       let credential: string;
       try {
         // Every check that can refuse the request runs before anything is submitted.
-        assertModelAllowed(tenant.models, translation.model.spec.id, translation.model.requested);
+        assertModelAllowed(
+          tenant.models,
+          translation.model.spec.id,
+          translation.model.requested,
+          deps.models,
+        );
         credential = credentialFor(tenant);
         key = idempotencyKeyOf(request);
         const previous = earlier(tenant, requestHash, key, retryCountOf(request));

@@ -1,6 +1,6 @@
 // Per-tenant concurrency caps. A slot is taken before anything is submitted and
 // given back exactly once, however the request ends.
-import { resolveModel } from "../catalog/models.js";
+import { builtInModelMap, type ModelMap } from "../catalog/model-map.js";
 import { GatewayError, PermissionDeniedError } from "../errors.js";
 
 export interface ConcurrencyGate {
@@ -54,9 +54,10 @@ export function assertModelAllowed(
   allowed: readonly string[] | null,
   modelId: string,
   requested: string,
+  models: ModelMap = builtInModelMap,
 ): void {
   if (allowed === null) return;
-  if (allowed.some((name) => resolveModel(name)?.spec.id === modelId)) return;
+  if (allowed.some((name) => models.resolve(name)?.spec.id === modelId)) return;
   throw new PermissionDeniedError(
     `This API key is not allowed to use the model '${requested}'.`,
     "model",

@@ -43,6 +43,8 @@ describe("loadConfig defaults (DESIGN.md)", () => {
       variationModel: "dall-e-2",
       drainTimeoutMs: 20_000,
       masks: "composite",
+      modelsFile: undefined,
+      modelOverrides: {},
     });
   });
 
@@ -117,6 +119,8 @@ describe("loadConfig values", () => {
       variationModel: "nano-banana",
       drainTimeoutMs: 5_000,
       masks: "refuse",
+      modelsFile: undefined,
+      modelOverrides: {},
     });
   });
 

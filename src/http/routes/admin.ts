@@ -2,7 +2,7 @@
 // IMAGEGATE_ADMIN_TOKEN. Secrets are never returned, except a new API key once.
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
-import { resolveModel } from "../../catalog/models.js";
+import { builtInModelMap, type ModelMap, type ModelMapRow } from "../../catalog/model-map.js";
 import type { Clock } from "../../clock.js";
 import { InvalidRequestError, NotFoundError } from "../../errors.js";
 import { type UsageLedger, utcDay } from "../../tenancy/usage.js";
@@ -15,43 +15,52 @@ export interface AdminRouteOptions {
   ledger: UsageLedger;
   clock: Clock;
   adminToken: string;
+  /** The effective model map, shown by GET /admin/models; default the built-in table. */
+  models?: ModelMap | undefined;
 }
 
 const limit = z.number().int().min(1).max(1_000_000).nullish();
-const models = z
-  .array(
-    z
-      .string()
-      .trim()
-      .refine((name) => resolveModel(name) !== undefined, "unknown model"),
-  )
-  .min(1)
-  .max(64)
-  .nullish();
 const upstreamKey = z.string().trim().min(1).max(512).nullish();
 const name = z.string().trim().min(1).max(100);
 
-// Strict: a misspelt limit ("max_concurent") is an error, not silently no limit.
-export const createTenantSchema = z.strictObject({
-  name,
-  rpm: limit,
-  max_concurrent: limit,
-  images_per_day: limit,
-  models,
-  upstream_key: upstreamKey,
-});
-
-export const updateTenantSchema = z
-  .strictObject({
-    name: name.optional(),
+/** The tenant bodies, with allowlists checked against the effective model map. */
+export function tenantSchemas(modelMap: ModelMap) {
+  const models = z
+    .array(
+      z
+        .string()
+        .trim()
+        .refine((model) => modelMap.resolve(model) !== undefined, "unknown model"),
+    )
+    .min(1)
+    .max(64)
+    .nullish();
+  // Strict: a misspelt limit ("max_concurent") is an error, not silently no limit.
+  const create = z.strictObject({
+    name,
     rpm: limit,
     max_concurrent: limit,
     images_per_day: limit,
     models,
     upstream_key: upstreamKey,
-    disabled: z.boolean().optional(),
-  })
-  .refine((body) => Object.keys(body).length > 0, "give at least one field to change");
+  });
+  const update = z
+    .strictObject({
+      name: name.optional(),
+      rpm: limit,
+      max_concurrent: limit,
+      images_per_day: limit,
+      models,
+      upstream_key: upstreamKey,
+      disabled: z.boolean().optional(),
+    })
+    .refine((body) => Object.keys(body).length > 0, "give at least one field to change");
+  return { create, update };
+}
+
+const builtInSchemas = tenantSchemas(builtInModelMap);
+export const createTenantSchema = builtInSchemas.create;
+export const updateTenantSchema = builtInSchemas.update;
 
 /** The longest a key may live: expiries stay real dates, whatever the clock. */
 const maxKeyLifetimeSeconds = 10 * 365 * 86_400;
@@ -98,6 +107,20 @@ export function tenantView(tenant: Tenant) {
     images_per_day: tenant.imagesPerDay,
     models: tenant.models,
     has_upstream_key: tenant.hasUpstreamKey,
+  };
+}
+
+/** One name of the effective model map, as GET /admin/models shows it. */
+export function modelView(row: ModelMapRow) {
+  return {
+    id: row.name,
+    object: "model_mapping",
+    upstream: row.upstream,
+    openai_model: row.kind ?? null,
+    defaults: row.defaults,
+    hidden: row.hidden,
+    max_references: row.maxReferences,
+    source: row.source,
   };
 }
 
@@ -164,6 +187,10 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
   const { vault, ledger, clock } = options;
   app.addHook("onRequest", adminAuth(options.adminToken));
 
+  const modelMap = options.models ?? builtInModelMap;
+  const schemas = tenantSchemas(modelMap);
+  app.get("/models", async () => ({ object: "list", data: modelMap.rows().map(modelView) }));
+
   const tenantOr404 = (id: string): Tenant => {
     const tenant = vault.getTenant(id);
     if (!tenant) throw new NotFoundError(`No tenant '${id}'.`, "tenant_not_found");
@@ -171,7 +198,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
   };
 
   app.post("/tenants", async (request, reply) => {
-    const body = parseBody(createTenantSchema, request.body);
+    const body = parseBody(schemas.create, request.body);
     const { tenant, key } = vault.createTenant({ ...tenantChanges(body), name: body.name });
     request.log.info({ tenantId: tenant.id, keyId: key.id }, "admin: tenant created");
     return reply.code(201).send({ ...tenantView(tenant), api_key: key.apiKey, key_id: key.id });
@@ -188,7 +215,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
   });
 
   app.patch<{ Params: { id: string } }>("/tenants/:id", async (request) => {
-    const body = parseBody(updateTenantSchema, request.body);
+    const body = parseBody(schemas.update, request.body);
     const tenant = vault.updateTenant(request.params.id, tenantChanges(body));
     if (!tenant) throw new NotFoundError(`No tenant '${request.params.id}'.`, "tenant_not_found");
     // Field names only: values may be secrets (upstream_key).

@@ -3,6 +3,7 @@
 // generation use case, deliver as OpenAI does. Edits and variations are
 // generations with reference images.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { ModelMap } from "../../catalog/model-map.js";
 import { defaultModelName } from "../../catalog/models.js";
 import type { ImageRequest } from "../../catalog/request.js";
 import { requireModel, type Translation } from "../../catalog/translate.js";
@@ -48,6 +49,8 @@ export interface ImagesRouteOptions {
   variationModel: string;
   /** IMAGEGATE_MASKS: an edit's mask is composited over the image, or refused. */
   masks: "composite" | "refuse";
+  /** The effective model map; default the built-in table. */
+  models?: ModelMap | undefined;
 }
 
 export function sendDelivery(reply: FastifyReply, delivery: Delivery): FastifyReply {
@@ -76,18 +79,22 @@ function refuseMask(
  * Refuses a form while it arrives: a model the key may not use, or more
  * images than the named model takes, stop the upload at that point.
  */
-function formWatch(request: FastifyRequest, defaultModel: string): FormWatch {
+function formWatch(
+  request: FastifyRequest,
+  defaultModel: string,
+  models: ModelMap | undefined,
+): FormWatch {
   const tenant = tenantOf(request);
-  let model = requireModel(defaultModel);
+  let model = requireModel(defaultModel, models);
   let allowed = false;
   const allow = () => {
-    if (!allowed) assertModelAllowed(tenant.models, model.spec.id, model.requested);
+    if (!allowed) assertModelAllowed(tenant.models, model.spec.id, model.requested, models);
     allowed = true;
   };
   return {
     field(name, value) {
       if (name !== "model" || value.trim() === "") return;
-      model = requireModel(value);
+      model = requireModel(value, models);
       allowed = false;
       allow();
     },
@@ -153,7 +160,7 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
         request,
         options.uploadLimits,
         spool,
-        formWatch(request, defaultModelName),
+        formWatch(request, defaultModelName, options.models),
       );
       let body: ImageRequest;
       let translation: Translation;
@@ -237,7 +244,7 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
       request,
       { ...options.uploadLimits, maxFiles: 1 },
       spool,
-      formWatch(request, options.variationModel),
+      formWatch(request, options.variationModel, options.models),
     );
     let body: ImageRequest;
     let translation: Translation;

@@ -1,7 +1,9 @@
 // GET /v1/models and /v1/models/:model, in OpenAI's list shape: model ids and
-// aliases, OpenAI's own image model names among them.
+// aliases, OpenAI's own image model names among them, and the operator's
+// names (IMAGEGATE_MODELS_FILE); hidden names are left out.
 import type { FastifyPluginAsync } from "fastify";
-import { type CatalogEntry, catalogEntries, resolveModel } from "../../catalog/models.js";
+import { builtInModelMap, type ModelMap } from "../../catalog/model-map.js";
+import type { CatalogEntry } from "../../catalog/models.js";
 import { NotFoundError } from "../../errors.js";
 
 // A fixed date keeps the listing stable across restarts (2026-01-01).
@@ -13,20 +15,26 @@ const owners: Readonly<Record<string, string>> = {
   grok: "xai",
 };
 
-function toModel(entry: CatalogEntry) {
-  const family = resolveModel(entry.id)?.spec.family ?? "gpt-image";
-  // OpenAI's names are OpenAI's models, whichever upstream model serves them.
-  const owner = entry.kind === undefined ? owners[family] : "openai";
-  return { id: entry.id, object: "model", created: listedSince, owned_by: owner };
+export interface ModelsRouteOptions {
+  /** The effective model map; default the built-in table. */
+  models?: ModelMap | undefined;
 }
 
-export const modelsRoutes: FastifyPluginAsync = async (app) => {
-  const listing = { object: "list", data: catalogEntries().map(toModel) };
+export const modelsRoutes: FastifyPluginAsync<ModelsRouteOptions> = async (app, options) => {
+  const models = options.models ?? builtInModelMap;
+  const toModel = (entry: CatalogEntry) => {
+    const family = models.resolve(entry.id)?.spec.family ?? "gpt-image";
+    // OpenAI's names are OpenAI's models, whichever upstream model serves them.
+    const owner = entry.kind === undefined ? owners[family] : "openai";
+    return { id: entry.id, object: "model", created: listedSince, owned_by: owner };
+  };
+  const entries = models.entries();
+  const listing = { object: "list", data: entries.map(toModel) };
 
   app.get("/models", async () => listing);
 
   app.get<{ Params: { model: string } }>("/models/:model", async (request) => {
-    const entry = catalogEntries().find((candidate) => candidate.id === request.params.model);
+    const entry = entries.find((candidate) => candidate.id === request.params.model);
     if (!entry) {
       throw new NotFoundError(
         `The model '${request.params.model}' does not exist`,
