@@ -43,9 +43,17 @@ export function createUploadSpool(dir: string): UploadSpool {
       await Promise.all(paths.map((path) => rm(path, { force: true }).catch(() => {})));
     },
     async sweep(olderThan) {
-      await ensureDir();
+      // Nothing to sweep where nothing was spooled: the folder is made by
+      // the first upload, never by the sweep.
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+        throw err;
+      }
       let removed = 0;
-      for (const name of await readdir(dir)) {
+      for (const name of names) {
         if (!name.endsWith(suffix)) continue;
         const path = join(dir, name);
         try {
