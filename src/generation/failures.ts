@@ -16,6 +16,33 @@ export function isContentPolicyReason(reason: string): boolean {
 
 const seconds = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
 
+/** Which model the caller named, and the upstream model it runs on. */
+export interface ModelNames {
+  caller: string;
+  upstream: string;
+}
+
+/**
+ * The error in the caller's names: a message (often the upstream's own words)
+ * that names the upstream model names the one the caller wrote instead
+ * (`dall-e-2`, not `gpt-image-2`). Anything else is returned as it is.
+ */
+export function inCallerNames(err: unknown, names: ModelNames | undefined): unknown {
+  if (names === undefined || names.caller === names.upstream) return err;
+  if (!(err instanceof GatewayError) || !err.message.includes(names.upstream)) return err;
+  const Kind = err.constructor as typeof GatewayError;
+  return new Kind({
+    status: err.status,
+    type: err.type,
+    code: err.code,
+    param: err.param,
+    headers: err.headers,
+    ...(err.retryable === undefined ? {} : { retryable: err.retryable }),
+    message: err.message.split(names.upstream).join(names.caller),
+    cause: err,
+  });
+}
+
 /** A submit that did not produce a task. */
 export function submitFailure(err: UpstreamError): GatewayError {
   const upstreamSays = err.message;

@@ -20,6 +20,8 @@ import { conformResults } from "./conform-results.js";
 import {
   circuitOpen,
   downloadFailure,
+  inCallerNames,
+  type ModelNames,
   resultTooLarge,
   resultTooLargeCode,
   submitFailure,
@@ -80,6 +82,8 @@ export interface ResumeCommand {
   echo: Echo;
   /** An edit with a mask (the record's plan): what the results are composited with. */
   mask?: MaskBlobs | undefined;
+  /** The model as the caller named it and as the upstream knows it: errors use the caller's. */
+  names?: ModelNames | undefined;
 }
 
 export interface GenerationService {
@@ -352,7 +356,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         recordings.set(recordId, recorded);
         return result;
       },
-      (err: unknown) => {
+      (caught: unknown) => {
+        const err = inCallerNames(caught, command.names);
         // A shutdown interrupts the wait, not the task: it stays recorded as
         // running, and the next start resumes it (with its mask, if any).
         if (!closed) {
@@ -396,6 +401,10 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       translateRequest(request, deps.models ? { ...options, models: deps.models } : options),
 
     start(command) {
+      const names: ModelNames = {
+        caller: command.translation.model.requested,
+        upstream: command.translation.model.spec.id,
+      };
       const { recordId, translation } = command;
       let accepted: string | undefined;
       const submitted = submit(command.credential, translation).then(
@@ -409,7 +418,10 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
           return taskId;
         },
         (err: unknown) => {
-          const failure = err instanceof UpstreamError ? submitFailure(err) : err;
+          const failure = inCallerNames(
+            err instanceof UpstreamError ? submitFailure(err) : err,
+            names,
+          );
           // An ambiguous submit may have created (and charged) a task; so may
           // anything unexpected. A GatewayError raised before sending (the
           // circuit breaker) and a definite refusal created none.
@@ -442,6 +454,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
           expectedMs: translation.expectedMs,
           echo: translation.echo,
           mask: command.mask,
+          names,
         }),
       );
       return track({

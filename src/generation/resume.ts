@@ -53,6 +53,7 @@ export function resumeUnfinished(deps: ResumeDeps): number {
       n: record.plan?.n ?? record.n,
       expectedMs: record.plan?.expectedMs ?? 30_000,
       echo: record.plan?.echo ?? {},
+      names: { caller: record.requestedModel, upstream: record.model },
       mask: record.plan?.mask,
     });
     if (release !== undefined) running.done.then(release, release);

@@ -189,3 +189,37 @@ describe("edits, variations and streaming", () => {
     ]);
   });
 });
+
+describe("the upstream's errors in the caller's names (issue 11)", () => {
+  it("a task failure and a refused submit name dall-e-2, never the upstream's gpt-image-2", async () => {
+    gw = await buildTestApp();
+    const failed = await apiError(
+      gw.client.images.generate({
+        model: "dall-e-2",
+        prompt: "p [sim:fail=gpt-image-2 is overloaded]",
+      }),
+    );
+    expect(failed.status).toBe(502);
+    expect(failed.message).toContain("dall-e-2 is overloaded");
+    expect(failed.message).not.toContain("gpt-image-2");
+
+    gw.sim.inject({
+      route: "submit",
+      status: 400,
+      body: { error: { message: "gpt-image-2 does not take this prompt", code: "bad" } },
+    });
+    const refused = await apiError(gw.client.images.generate({ model: "dall-e-2", prompt: "p" }));
+    expect(refused.status).toBe(400);
+    expect(refused.message).toContain("dall-e-2 does not take this prompt");
+    expect(refused.message).not.toContain("gpt-image-2");
+
+    // Under its own name, the upstream's words are passed on as they are.
+    const own = await apiError(
+      gw.client.images.generate({
+        model: "gpt-image-2",
+        prompt: "p [sim:fail=gpt-image-2 is overloaded]",
+      }),
+    );
+    expect(own.message).toContain("gpt-image-2 is overloaded");
+  });
+});
