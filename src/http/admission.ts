@@ -232,7 +232,14 @@ export function createAdmission(deps: AdmissionDeps) {
     async admit(request: FastifyRequest, admit: AdmitRequest): Promise<Admission> {
       const tenant = tenantOf(request);
       const { translation, requestHash, uploads } = admit;
-      const spooled = admit.mask === undefined ? uploads : [...uploads, admit.mask.mask];
+      // Every spooled file once (a multipart edit's masked original is its first upload).
+      const spooled = [
+        ...new Map(
+          [...uploads, ...(admit.mask ? [admit.mask.original, admit.mask.mask] : [])].map(
+            (file) => [file.path, file],
+          ),
+        ).values(),
+      ];
       // The slot the intake took before the body was read, if it took one.
       let release = request.intake?.takeSlot();
       const removeUploads = () => {

@@ -9,6 +9,7 @@
 // The type import brings @fastify/multipart's request.parts() into FastifyRequest.
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Multipart, MultipartFile } from "@fastify/multipart";
@@ -89,6 +90,36 @@ export function checkDataUri(url: string, param: string): void {
   if (header === null) return;
   const head = url.slice(header[0].length, header[0].length + 64);
   checkImageBytes(Buffer.from(head, "base64"), param);
+}
+
+/**
+ * A data: URI from a JSON edit, decoded and spooled like an uploaded file (a
+ * masked edit composites with the image and the mask once the result is in).
+ * Anything but a data: URI of a PNG, JPEG or WebP image is a 400 on `param`.
+ */
+export async function spoolDataUri(
+  url: string,
+  param: string,
+  spool: UploadSpool,
+): Promise<Upload> {
+  const header = /^data:image\/[a-z0-9.+-]{1,100};base64,/i.exec(url.slice(0, 128));
+  if (header === null) {
+    throw new InvalidRequestError(
+      `Give '${param}' as a data: URI (data:image/png;base64,…) for a masked edit, or send the image and the mask as files.`,
+      param,
+    );
+  }
+  const bytes = Buffer.from(url.slice(header[0].length), "base64");
+  const contentType = checkImageBytes(bytes, param);
+  const path = await spool.newPath();
+  await writeFile(path, bytes, { flag: "wx", mode: 0o600 });
+  return {
+    param,
+    path,
+    size: bytes.length,
+    contentType,
+    digest: createHash("sha256").update(bytes).digest(),
+  };
 }
 
 /** The upstream's own `image_url` on generations: each data: URI checked by its bytes. */

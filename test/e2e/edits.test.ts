@@ -263,7 +263,8 @@ describe("images.edit (JSON)", () => {
         images: [{ image_url: "https://example.com/a.png" }],
         mask: { image_url: "https://example.com/m.png" },
       },
-      "mask",
+      // A masked edit needs the image's bytes (to composite): a data: URI.
+      "images[0].image_url",
     ],
   ])("refuses %j with a 400 on %s", async (fields, param) => {
     gw = await buildTestApp();

@@ -166,23 +166,36 @@ describe("images.edit with a mask", () => {
     expect(gw.sim.submits).toHaveLength(0);
   });
 
-  it("refuses a mask on a JSON edit with a 400 on mask", async () => {
+  it("takes a mask on a JSON edit too (data: URIs), composited like a multipart one", async () => {
     gw = await buildTestApp();
     const mask = `data:image/png;base64,${(await leftHalfMask()).toString("base64")}`;
     const image = `data:image/png;base64,${(await solid(64, 64, red)).toString("base64")}`;
-    const response = await gw.app.inject({
-      method: "POST",
-      url: "/v1/images/edits",
-      headers: { authorization: `Bearer ${gw.apiKey}` },
-      payload: {
-        model: "gpt-image-2",
-        prompt: "p",
-        images: [{ image_url: image }],
-        mask: { image_url: mask },
-      },
-    });
-    expect(response.statusCode).toBe(400);
-    expect(response.json().error.param).toBe("mask");
-    expect(gw.sim.submits).toHaveLength(0);
+    const json = (body: Record<string, unknown>) =>
+      gw.app.inject({
+        method: "POST",
+        url: "/v1/images/edits",
+        headers: { authorization: `Bearer ${gw.apiKey}` },
+        payload: { model: "gpt-image-2", prompt: "p", images: [{ image_url: image }], ...body },
+      });
+    const response = await json({ mask: { image_url: mask }, response_format: "b64_json" });
+    expect(response.statusCode).toBe(200);
+    const bytes = Buffer.from(response.json().data[0].b64_json, "base64");
+    const [submit] = gw.sim.submits;
+    const edited = await pixel(gw.sim.image(submit?.taskId ?? "", 0).bytes, 0, 0);
+    expect(await pixel(bytes, 48, 10)).toEqual(red);
+    expect(await pixel(bytes, 5, 10)).toEqual(edited);
+    await expect.poll(() => readdir(join(gw.config.dataDir, "uploads"))).toEqual([]);
+
+    // A mask given as a URL cannot be checked against the image: a 400 on it.
+    const byUrl = await json({ mask: { image_url: "https://example.com/mask.png" } });
+    expect(byUrl.statusCode).toBe(400);
+    expect(byUrl.json().error.param).toBe("mask.image_url");
+    // A mask of another size: the imaging module's 400 on mask.
+    const small = `data:image/png;base64,${(await leftHalfMask(32)).toString("base64")}`;
+    const wrong = await json({ mask: { image_url: small } });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().error.param).toBe("mask");
+    expect(gw.sim.submits).toHaveLength(1);
+    expect(await readdir(join(gw.config.dataDir, "uploads"))).toEqual([]);
   });
 });

@@ -32,6 +32,7 @@ import {
   type FormWatch,
   formToBody,
   readMultipartForm,
+  spoolDataUri,
   type UploadLimits,
 } from "../uploads.js";
 
@@ -207,13 +208,7 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
       );
     }
     const { images, mask, ...fields } = parseBody(editJsonSchema, request.body);
-    if (mask !== undefined) {
-      refuseMask(
-        options.masks === "refuse"
-          ? undefined
-          : "A mask is taken on multipart edits only (as the OpenAI SDK's images.edit sends it); send the image and the mask as files.",
-      );
-    }
+    if (mask !== undefined && options.masks === "refuse") refuseMask();
     const urls = images.map((image, index) => {
       const param = `images[${index}]`;
       if (image.file_id !== undefined || image.image_url === undefined) {
@@ -225,10 +220,31 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
       checkDataUri(image.image_url, `${param}.image_url`);
       return image.image_url;
     });
-    const body: ImageRequest = { ...fields, image_url: urls };
-    const hash = requestDigest("edits", body, []);
-    const translation = generation.translate(body, { referencesParam: "image" });
-    return run(request, reply, receivedAt, body, translation, [], hash, "image_edit");
+    let body: ImageRequest = { ...fields, image_url: urls };
+    const hash = requestDigest("edits", { ...body, mask }, []);
+    if (mask === undefined) {
+      const translation = generation.translate(body, { referencesParam: "image" });
+      return run(request, reply, receivedAt, body, translation, [], hash, "image_edit");
+    }
+    // A masked JSON edit: the first image and the mask (data: URIs) are
+    // spooled, checked against each other, and kept for the composite.
+    const spooledFiles: string[] = [];
+    let masked: { original: ReferenceImage; mask: ReferenceImage };
+    let translation: Translation;
+    try {
+      const original = await spoolDataUri(urls[0] as string, "images[0].image_url", spool);
+      spooledFiles.push(original.path);
+      const maskFile = await spoolDataUri(mask.image_url ?? "", "mask.image_url", spool);
+      spooledFiles.push(maskFile.path);
+      const prompt = await prepareMaskedEdit(original.path, maskFile.path, fields.prompt);
+      masked = { original, mask: maskFile };
+      body = { ...body, prompt };
+      translation = generation.translate(body, { referencesParam: "image" });
+    } catch (err) {
+      await spool.remove(spooledFiles);
+      throw err;
+    }
+    return run(request, reply, receivedAt, body, translation, [], hash, "image_edit", masked);
   });
 
   app.post("/images/variations", async (request, reply) => {
