@@ -55,6 +55,13 @@ async function edit(fields: Record<string, string>): Promise<Response> {
   return fetch(`${gw.url}/v1/images/edits`, { method: "POST", headers: auth(), body: form });
 }
 
+async function variation(fields: Record<string, string>): Promise<Response> {
+  const form = new FormData();
+  form.append("image", new Blob([picture], { type: "image/png" }), "in.png");
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  return fetch(`${gw.url}/v1/images/variations`, { method: "POST", headers: auth(), body: form });
+}
+
 async function okJson(response: Response): Promise<Record<string, unknown>> {
   const text = await response.text();
   expect(response.status, text).toBe(200);
@@ -174,6 +181,10 @@ describe.each(listed)("%s", (model) => {
 
   it.runIf(takesReferences(model))("edit", async () => {
     expectSchema("ImagesResponse", await okJson(await edit({ model })));
+  });
+
+  it.runIf(takesReferences(model))("variation", async () => {
+    expectSchema("ImagesResponse", await okJson(await variation({ model })));
   });
 
   it.runIf(takesReferences(model))("edit, streamed", async () => {
