@@ -17,35 +17,10 @@ import OpenAIv4, { toFile as toFileV4 } from "openai-v4";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
-
-type Rgb = [number, number, number];
-const red: Rgb = [255, 0, 0];
+import { leftHalfMask, pixel, red, solid } from "../helpers/images.js";
 
 /** A 64×64 opaque red PNG. */
-const redImage = () =>
-  sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 255, g: 0, b: 0 } } })
-    .png()
-    .toBuffer();
-
-/** A 64×64 mask whose left half is transparent (to edit) and right half opaque (to keep). */
-async function leftHalfMask(size = 64): Promise<Buffer> {
-  const pixels = Buffer.alloc(size * size * 4);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) pixels[(y * size + x) * 4 + 3] = x < size / 2 ? 0 : 255;
-  }
-  return sharp(pixels, { raw: { width: size, height: size, channels: 4 } })
-    .png()
-    .toBuffer();
-}
-
-async function pixel(bytes: Buffer, x: number, y: number): Promise<Rgb> {
-  const { data, info } = await sharp(bytes)
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const at = (y * info.width + x) * 3;
-  return [data[at] as number, data[at + 1] as number, data[at + 2] as number];
-}
+const redImage = () => solid(64, 64, red);
 
 /** Decodes the bytes as an image and returns its size. */
 async function decoded(bytes: Buffer | Uint8Array): Promise<[number, number]> {

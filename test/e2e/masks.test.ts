@@ -9,38 +9,12 @@ import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
 import { apiError } from "../helpers/api-error.js";
 import { adminToken, buildTestApp, type TestGateway } from "../helpers/gateway.js";
+import { leftHalfMask, pixel, red, solid } from "../helpers/images.js";
 
 let gw: TestGateway;
 afterEach(async () => {
   await gw?.close();
 });
-
-type Rgb = [number, number, number];
-const red: Rgb = [255, 0, 0];
-
-const solid = (width: number, height: number, [r, g, b]: Rgb) =>
-  sharp({ create: { width, height, channels: 3, background: { r, g, b } } })
-    .png()
-    .toBuffer();
-
-/** A size×size mask whose left half is transparent (to edit) and right half opaque. */
-async function leftHalfMask(size = 64, format: "png" | "jpeg" = "png"): Promise<Buffer> {
-  const pixels = Buffer.alloc(size * size * 4);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) pixels[(y * size + x) * 4 + 3] = x < size / 2 ? 0 : 255;
-  }
-  const image = sharp(pixels, { raw: { width: size, height: size, channels: 4 } });
-  return (format === "png" ? image.png() : image.jpeg()).toBuffer();
-}
-
-async function pixel(bytes: Buffer, x: number, y: number): Promise<Rgb> {
-  const { data, info } = await sharp(bytes)
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const at = (y * info.width + x) * 3;
-  return [data[at] as number, data[at + 1] as number, data[at + 2] as number];
-}
 
 async function edit(model: string, mask: Buffer, size?: "1024x1024") {
   return gw.client.images.edit({
