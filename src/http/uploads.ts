@@ -80,15 +80,21 @@ export function checkImageBytes(bytes: Buffer, param: string): ImageType {
   return imageTypeOf(bytes, param);
 }
 
+/** Where the base64 of a `data:image/…;base64,` URI starts; undefined for anything else. */
+function base64Start(url: string): number | undefined {
+  const header = /^data:image\/[a-z0-9.+-]{1,100};base64,/i.exec(url.slice(0, 128));
+  return header === null ? undefined : header[0].length;
+}
+
 /**
  * A reference given inline as a data: URI (JSON edits, `image_url` on
  * generations), checked by its bytes like an upload. The type shows in the
  * first bytes: those are decoded, not a URI of megabytes.
  */
 export function checkDataUri(url: string, param: string): void {
-  const header = /^data:image\/[a-z0-9.+-]{1,100};base64,/i.exec(url.slice(0, 128));
-  if (header === null) return;
-  const head = url.slice(header[0].length, header[0].length + 64);
+  const start = base64Start(url);
+  if (start === undefined) return;
+  const head = url.slice(start, start + 64);
   checkImageBytes(Buffer.from(head, "base64"), param);
 }
 
@@ -102,14 +108,14 @@ export async function spoolDataUri(
   param: string,
   spool: UploadSpool,
 ): Promise<Upload> {
-  const header = /^data:image\/[a-z0-9.+-]{1,100};base64,/i.exec(url.slice(0, 128));
-  if (header === null) {
+  const start = base64Start(url);
+  if (start === undefined) {
     throw new InvalidRequestError(
       `Give '${param}' as a data: URI (data:image/png;base64,…) for a masked edit, or send the image and the mask as files.`,
       param,
     );
   }
-  const bytes = Buffer.from(url.slice(header[0].length), "base64");
+  const bytes = Buffer.from(url.slice(start), "base64");
   const contentType = checkImageBytes(bytes, param);
   const path = await spool.newPath();
   await writeFile(path, bytes, { flag: "wx", mode: 0o600 });
