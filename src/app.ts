@@ -28,9 +28,12 @@ import { healthRoutes } from "./http/routes/health.js";
 import { imagesRoutes } from "./http/routes/images.js";
 import { modelsRoutes } from "./http/routes/models.js";
 import { tasksRoutes } from "./http/routes/tasks.js";
+import { randomId } from "./random-ids.js";
 import { createLocalBlobStore, createUrlSigner } from "./storage/blobs.js";
 import { describeMadePrivate, makePrivate } from "./storage/private-files.js";
+import { sqliteSmallBlobs } from "./storage/small-blobs.js";
 import { createUploadSpool } from "./storage/upload-spool.js";
+import { createWriteQueue } from "./storage/write-queue.js";
 import { createConcurrencyGate } from "./tenancy/limits.js";
 import { checkMasterKey } from "./tenancy/master-key.js";
 import { deriveKey } from "./tenancy/secrets.js";
@@ -40,7 +43,10 @@ import { createUsageLedger } from "./tenancy/usage.js";
 import { createVault } from "./tenancy/vault.js";
 import { createBreakerRegistry, observedClient } from "./upstream/breaker.js";
 import { createUpstreamClient } from "./upstream/client.js";
+import { createLatencyModel } from "./upstream/latency-model.js";
+import { sqliteLatencyStore } from "./upstream/latency-store.js";
 import { createPoller } from "./upstream/poller.js";
+import type { ScheduleTuning } from "./upstream/schedule.js";
 
 export interface AppDeps {
   clock?: Clock;
@@ -50,6 +56,8 @@ export interface AppDeps {
   logger?: FastifyServerOptions["logger"];
   /** Where the default logger writes (default stdout); tests point it at a file. */
   logDestination?: { write(line: string): void };
+  /** The read schedule's constants (tests make it denser); default defaultTuning. */
+  scheduleTuning?: ScheduleTuning;
 }
 
 /** Everything a log line must never show. */
@@ -98,7 +106,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       const given = req.headers["x-request-id"];
       return typeof given === "string" && requestIdPattern.test(given)
         ? given
-        : `req_${randomBytes(12).toString("hex")}`;
+        : `req_${randomId(12).toString("hex")}`;
     },
   });
   capConnections(app.server, config.maxConnections, app.log);
@@ -119,7 +127,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     db.close();
     throw err;
   }
-  const ledger = createUsageLedger(db, clock);
+  // One group commit for everything the gateway writes to its database.
+  const writes = createWriteQueue(db, (err) =>
+    app.log.error({ err }, "a write to the database failed and was given up"),
+  );
+  const ledger = createUsageLedger(db, clock, { writes });
   const vault = createVault({
     db,
     clock,
@@ -134,8 +146,21 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
   // Every upstream call reports to its credential's breaker; only new submits are stopped by it.
   const observed = observedClient(upstream, breakers);
-  const poller = createPoller({ client: observed, clock });
-  const blobs = createLocalBlobStore(join(config.dataDir, "images"));
+  const latency = createLatencyModel({
+    store: sqliteLatencyStore(db, () => clock.now()),
+    clock,
+    onError: (err) => app.log.warn({ err }, "learned latencies could not be saved"),
+  });
+  const poller = createPoller({
+    client: observed,
+    clock,
+    latency,
+    ...(deps.scheduleTuning ? { tuning: deps.scheduleTuning } : {}),
+  });
+  const blobs = createLocalBlobStore(join(config.dataDir, "images"), {
+    small: sqliteSmallBlobs(db, writes),
+    now: () => clock.now(),
+  });
   const spool = createUploadSpool(join(config.dataDir, "uploads"));
   const gate = createConcurrencyGate();
   if (!config.masterKey) {
@@ -320,6 +345,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await upstream.close();
     // Downloads that were under way are stored and recorded before the store closes.
     await generation.settled();
+    latency.close();
+    writes.close();
     db.close();
   });
 

@@ -15,6 +15,7 @@ import { GatewayError } from "../errors.js";
 import type { BlobStore, StoredBlob, UrlSigner } from "../storage/blobs.js";
 import type { GeneratedImages } from "./generate.js";
 import { inspectImage } from "./imaging/index.js";
+import { pngHeader } from "./imaging/png-header.js";
 
 export type Delivery =
   | { kind: "json"; body: ImagesResponse }
@@ -87,7 +88,8 @@ export async function deliveredFields(
   let delivered: DeliveredImage | undefined;
   if (first !== undefined) {
     try {
-      delivered = await inspectImage(await head(blobs, first));
+      const bytes = await head(blobs, first);
+      delivered = pngHeader(bytes) ?? (await inspectImage(bytes));
     } catch {
       delivered = undefined;
     }

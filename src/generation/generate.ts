@@ -293,6 +293,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         credential,
         taskId,
         submittedAt: command.submittedAt,
+        model: command.names?.upstream ?? "unknown",
         expectedMs: command.expectedMs,
         deadline: command.submittedAt + lifetimeMs,
         onProgress: (progress) => progressOf.set(recordId, progress),

@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import { type Fault, type FaultAnswer, FaultQueue, faultAnswer, type SimRoute } from "./faults.js";
 import { contentTypes, imageParts, type SimImageFormat } from "./images.js";
 import { simReferenceLimit, simResolve } from "./models.js";
+import type { ProgressProfile } from "./progress.js";
 import {
   parseDirectives,
   readAnswer,
@@ -20,6 +21,7 @@ import {
 } from "./tasks.js";
 
 export type { Fault, SimRoute } from "./faults.js";
+export type { ProgressProfile } from "./progress.js";
 export { realisticDurationMs, type SimTaskInfo } from "./tasks.js";
 
 export interface SimulatorOptions {
@@ -39,6 +41,8 @@ export interface SimulatorOptions {
   imageFormat?: SimImageFormat | ((task: SimTaskInfo) => SimImageFormat);
   /** Pad PNG results to about this many bytes (large-result benchmarks). */
   imageBytes?: number;
+  /** How progress climbs (default "linear"); a prompt's [sim:progress=…] overrides it. */
+  progressProfile?: ProgressProfile;
   /** "mixed": odd-case states, progress sometimes absent, a URL in fail_reason on success. */
   stateSpelling?: Spelling;
   /** Clock; default Date.now. */
@@ -272,6 +276,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       images: directives.images ?? options.imagesReturned?.(info) ?? info.n,
       format: typeof imageFormat === "function" ? imageFormat(info) : (imageFormat ?? "png"),
       failReason: directives.failReason,
+      failAfterMs: directives.failAfterMs,
+      profile: directives.profile ?? options.progressProfile ?? "linear",
       lose: directives.lose,
       expire: directives.expire,
       // Some services of the family leave progress out; "mixed" does on every other task.

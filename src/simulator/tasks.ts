@@ -1,6 +1,7 @@
 // Simulated tasks: everything about a task's state is computed from the time
 // elapsed since its submit, so tests with a fake `now` need no timers.
 import type { SimImageFormat } from "./images.js";
+import { isProgressProfile, type ProgressProfile, progressAt } from "./progress.js";
 
 export interface SimTaskInfo {
   taskId: string;
@@ -27,6 +28,10 @@ export interface SimTask {
   expire: boolean;
   /** Leave progress out of reads (the "mixed" spelling does on every other task). */
   omitProgress: boolean;
+  /** How progress climbs to the finish. */
+  profile: ProgressProfile;
+  /** With failReason: fail this long after the submit, whatever progress said (default durationMs). */
+  failAfterMs: number | undefined;
 }
 
 export interface Directives {
@@ -35,6 +40,8 @@ export interface Directives {
   expire: boolean;
   images?: number;
   durationMs?: number;
+  profile?: ProgressProfile;
+  failAfterMs?: number;
 }
 
 /** Prompt directives that let end-to-end tests steer one task. */
@@ -49,6 +56,10 @@ export function parseDirectives(prompt: string): Directives {
   if (fail) directives.failReason = fail[1] || "failed";
   if (images) directives.images = Number(images[1]);
   if (duration) directives.durationMs = Number(duration[1]);
+  const profile = /\[sim:progress=([a-z]+)\]/.exec(prompt)?.[1];
+  if (profile !== undefined && isProgressProfile(profile)) directives.profile = profile;
+  const failAfter = /\[sim:fail_after=(\d+)\]/.exec(prompt);
+  if (failAfter) directives.failAfterMs = Number(failAfter[1]);
   return directives;
 }
 
@@ -79,18 +90,26 @@ export function viewTask(task: SimTask, now: number, spelling: Spelling): TaskVi
   // A fake clock may be set before the submit time: treat that as "just submitted".
   const elapsed = Math.max(0, now - task.info.submittedAt);
   const spell = (state: State) => (spelling === "mixed" ? mixedSpelling[state] : state);
-  const { omitProgress } = task;
-  if (elapsed >= task.durationMs) {
-    const failed = task.failReason !== undefined;
+  const failed = task.failReason !== undefined;
+  // A task may fail before the time its progress was heading for (a content
+  // check part-way through): the reads give no warning.
+  const endsAt = failed ? (task.failAfterMs ?? task.durationMs) : task.durationMs;
+  // A failed task's progress stays where it was when it failed.
+  const at = Math.min(elapsed, endsAt);
+  const progress = task.omitProgress
+    ? undefined
+    : progressAt(task.profile, at / (task.durationMs || 1));
+  if (elapsed >= endsAt) {
     return {
       status: spell(failed ? "FAILURE" : "SUCCESS"),
-      progress: omitProgress ? undefined : "100%",
+      progress:
+        progress === undefined ? undefined : at < task.durationMs ? percent(progress) : "100%",
       done: true,
       failed,
     };
   }
   // The first tenth is spent waiting for a worker (NOT_START → SUBMITTED →
-  // QUEUED, "0%".."9%"); then IN_PROGRESS climbs linearly from "10%" to "99%".
+  // QUEUED); then IN_PROGRESS until the finish.
   const fraction = elapsed / task.durationMs;
   const state: State =
     fraction < 0.03
@@ -102,10 +121,15 @@ export function viewTask(task: SimTask, now: number, spelling: Spelling): TaskVi
           : "IN_PROGRESS";
   return {
     status: spell(state),
-    progress: omitProgress ? undefined : `${Math.min(99, Math.floor(fraction * 100))}%`,
+    progress: progress === undefined ? undefined : percent(progress),
     done: false,
     failed: false,
   };
+}
+
+/** "NN%" in whole percent rounded down, never 100 % before the finish. */
+function percent(fraction: number): string {
+  return `${Math.min(99, Math.floor(fraction * 100 + 1e-9))}%`;
 }
 
 /** The upstream's task read answer: `{code, message, data}` around the task. */

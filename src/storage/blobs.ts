@@ -4,13 +4,15 @@
 // Images are streamed to disk as they download (never held whole in memory)
 // and their type is taken from their first bytes, not from what the upstream
 // claims.
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { randomId } from "../random-ids.js";
 import { mkdirPrivate } from "./private-files.js";
+import { type SmallBlobs, smallBlobLimit } from "./small-blobs.js";
 
 export interface StoredBlob {
   /** File name, `<random>.<ext>`: safe to put in a URL path. */
@@ -113,7 +115,16 @@ class HeadCapture extends Transform {
 // hot path. Larger ones stream to disk and are never held whole.
 const inMemoryLimit = 1024 * 1024;
 
-export function createLocalBlobStore(dir: string): BlobStore {
+export interface LocalBlobStoreOptions {
+  /** Where images up to smallBlobLimit go instead of a file each. */
+  small?: SmallBlobs;
+  /** For the small rows' age (the sweep); default Date.now. */
+  now?: () => number;
+}
+
+export function createLocalBlobStore(dir: string, options: LocalBlobStoreOptions = {}): BlobStore {
+  const { small } = options;
+  const now = options.now ?? Date.now;
   let ready: Promise<unknown> | undefined;
   const ensureDir = () => {
     // 0700 whatever the umask: the images are no other local user's business.
@@ -155,7 +166,7 @@ export function createLocalBlobStore(dir: string): BlobStore {
     async put(source, options = {}) {
       const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
       await ensureDir();
-      const base = randomBytes(16).toString("base64url");
+      const base = randomId(16).toString("base64url");
       const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
       const chunks: Buffer[] = [];
       let size = 0;
@@ -172,7 +183,10 @@ export function createLocalBlobStore(dir: string): BlobStore {
       const sniffed = sniffImage(bytes);
       const id = `${base}.${sniffed?.ext ?? "bin"}`;
       // "wx": never over another file. Readers find it by id only after `written`.
-      const written = writeFile(join(dir, id), bytes, { flag: "wx", mode: 0o600 });
+      const written =
+        small !== undefined && size <= smallBlobLimit
+          ? small.put(id, bytes, now())
+          : writeFile(join(dir, id), bytes, { flag: "wx", mode: 0o600 });
       // open() and remove() of this id wait for the write, so the store stays
       // consistent for its readers. Handled here so a failure is no unhandled
       // rejection when nobody awaits it (b64_json); awaiting it still throws.
@@ -184,6 +198,15 @@ export function createLocalBlobStore(dir: string): BlobStore {
     async open(id) {
       if (!isBlobId(id)) return undefined;
       await pending.get(id)?.catch(() => {});
+      const row = small?.get(id);
+      if (row !== undefined) {
+        return {
+          stream: Readable.from([row]),
+          contentType:
+            typeByExt.get(id.slice(id.lastIndexOf(".") + 1)) ?? "application/octet-stream",
+          size: row.length,
+        };
+      }
       const path = join(dir, id);
       try {
         const info = await stat(path);
@@ -201,12 +224,13 @@ export function createLocalBlobStore(dir: string): BlobStore {
     async remove(id) {
       if (!isBlobId(id)) return;
       await pending.get(id)?.catch(() => {});
+      small?.remove(id);
       await rm(join(dir, id), { force: true });
     },
 
     async sweep(olderThan) {
       await ensureDir();
-      let removed = 0;
+      let removed = small?.sweep(olderThan) ?? 0;
       for (const name of await readdir(dir)) {
         const path = join(dir, name);
         try {

@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
+import { randomId } from "../random-ids.js";
 
 /** Opaque, unguessable record ids: `ten_…`, `key_…`, `gen_…`. */
 export function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(12).toString("base64url")}`;
+  return `${prefix}_${randomId(12).toString("base64url")}`;
 }

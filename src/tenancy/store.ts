@@ -69,6 +69,21 @@ const migrations: readonly string[] = [
   // v4: when a generation's images were answered to a caller, so that a later
   // identical request is never mistaken for a retry of a delivered one.
   "ALTER TABLE generations ADD COLUMN delivered_at INTEGER;",
+  // v5: what each upstream model's tasks take, learned online (latency-model.ts).
+  `CREATE TABLE model_latency (
+     model TEXT PRIMARY KEY,
+     samples INTEGER NOT NULL,
+     mean_log REAL NOT NULL,
+     var_log REAL NOT NULL,
+     updated_at INTEGER NOT NULL
+   );`,
+  // v6: small result images as rows (storage/small-blobs.ts), swept by age.
+  `CREATE TABLE small_blobs (
+     id TEXT PRIMARY KEY,
+     bytes BLOB NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE INDEX small_blobs_created ON small_blobs(created_at);`,
 ];
 
 /**

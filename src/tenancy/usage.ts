@@ -3,9 +3,17 @@
 // and its reservation are one atomic step) and updated as the task progresses:
 // usage reports aggregate the rows, a restart resumes the unfinished ones, and
 // the async API and retried requests read them.
+//
+// Group commit (storage/write-queue.ts): the writes nothing waits on (a task's
+// outcome, its delivery) are queued and committed together, at the end of the
+// event-loop turn or with the next write that must be on disk at once (a
+// reservation before its submit, a task id as soon as the upstream gives it:
+// what a restart needs to resume every submitted task). Every read commits the
+// queue first, so the ledger always reads its writes.
 import type { Echo } from "../catalog/answer.js";
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
+import { createWriteQueue, type WriteQueue } from "../storage/write-queue.js";
 import { newId } from "./ids.js";
 import type { Db } from "./store.js";
 import type { Tenant } from "./vault.js";
@@ -195,6 +203,15 @@ export interface UsageLedger {
   unfinished(): GenerationRecord[];
   /** Frees an expired Idempotency-Key for reuse. */
   releaseIdempotencyKey(id: string): void;
+  /** Commits the queued writes now (before the store closes). */
+  flush(): void;
+}
+
+export interface LedgerOptions {
+  /** The database's group commit, shared with the other writers of the same file. */
+  writes?: WriteQueue;
+  /** A queued write that failed for good (when the ledger makes its own queue). */
+  onWriteError?: (err: unknown) => void;
 }
 
 /** The UTC calendar day of a clock time, `YYYY-MM-DD`. */
@@ -206,7 +223,7 @@ export function utcDay(ms: number): string {
 const countsAgainstBudget = "state <> 'refused'";
 const reachedUpstream = "state NOT IN ('refused', 'pending')";
 
-export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
+export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions = {}): UsageLedger {
   const insert = db.prepare(
     `INSERT INTO generations (id, tenant_id, day, created_at, model, requested_model, n, state,
                               plan, request_hash, idempotency_key)
@@ -258,7 +275,15 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
       ORDER BY day, model`,
   );
 
-  const imagesToday = (tenantId: string) => usedToday.get(tenantId, utcDay(clock.now()))?.used ?? 0;
+  const writes = options.writes ?? createWriteQueue(db, options.onWriteError);
+  const { commit, flush } = writes;
+  // Nothing waits on these; a write given up is reported through onWriteError.
+  const defer = (write: () => void) => void writes.defer(write).catch(() => {});
+
+  const imagesToday = (tenantId: string) => {
+    flush();
+    return usedToday.get(tenantId, utcDay(clock.now()))?.used ?? 0;
+  };
 
   // Check and insert with no await in between: better-sqlite3 is synchronous,
   // so two concurrent requests of this process cannot both take the last
@@ -280,68 +305,85 @@ export function createUsageLedger(db: Db, clock: Clock): UsageLedger {
       }
     }
     const id = newId("gen");
-    insert.run({
-      id,
-      tenant_id: tenant.id,
-      day: utcDay(now),
-      created_at: now,
-      model: request.model,
-      requested_model: request.requestedModel,
-      n,
-      plan: request.plan === undefined ? null : JSON.stringify(request.plan),
-      request_hash: request.requestHash ?? null,
-      idempotency_key: request.idempotencyKey ?? null,
-    });
+    // With the queued writes: one commit, and the reservation is on disk
+    // before the submit goes out.
+    commit(() =>
+      insert.run({
+        id,
+        tenant_id: tenant.id,
+        day: utcDay(now),
+        created_at: now,
+        model: request.model,
+        requested_model: request.requestedModel,
+        n,
+        plan: request.plan === undefined ? null : JSON.stringify(request.plan),
+        request_hash: request.requestHash ?? null,
+        idempotency_key: request.idempotencyKey ?? null,
+      }),
+    );
     return id;
   };
 
   return {
     reserve,
     submitted(id, upstreamTaskId) {
-      markSubmitted.run(upstreamTaskId, id);
+      // At once, with whatever is queued: a restart must find the task id of
+      // everything submitted, and the async API answers with the task the
+      // moment this returns (regression: kill.test.ts).
+      commit(() => markSubmitted.run(upstreamTaskId, id));
     },
     finished(id, outcome) {
-      markFinished.run({
-        id,
-        state: outcome.state,
-        images: outcome.state === "succeeded" ? outcome.images : 0,
-        error_code: outcome.state === "succeeded" ? null : outcome.errorCode,
-        finished_at: clock.now(),
-        results:
-          outcome.state === "succeeded" && outcome.results !== undefined
-            ? JSON.stringify(outcome.results)
-            : null,
-        error:
-          outcome.state !== "succeeded" && outcome.error !== undefined
-            ? JSON.stringify(outcome.error)
-            : null,
-        upstream_task_id: outcome.upstreamTaskId ?? null,
-      });
+      const finishedAt = clock.now();
+      defer(() =>
+        markFinished.run({
+          id,
+          state: outcome.state,
+          images: outcome.state === "succeeded" ? outcome.images : 0,
+          error_code: outcome.state === "succeeded" ? null : outcome.errorCode,
+          finished_at: finishedAt,
+          results:
+            outcome.state === "succeeded" && outcome.results !== undefined
+              ? JSON.stringify(outcome.results)
+              : null,
+          error:
+            outcome.state !== "succeeded" && outcome.error !== undefined
+              ? JSON.stringify(outcome.error)
+              : null,
+          upstream_task_id: outcome.upstreamTaskId ?? null,
+        }),
+      );
     },
     get(id) {
+      flush();
       const row = selectOne.get(id);
       return row ? toRecord(row) : undefined;
     },
     byIdempotencyKey(tenantId, key) {
+      flush();
       const row = selectByKey.get(tenantId, key);
       return row ? toRecord(row) : undefined;
     },
     joinableForRequest(tenantId, requestHash, since) {
+      flush();
       return selectJoinable
         .all(tenantId, requestHash, since.createdSince, since.finishedSince)
         .map(toRecord);
     },
     delivered(id) {
-      markDelivered.run(clock.now(), id);
+      const deliveredAt = clock.now();
+      defer(() => markDelivered.run(deliveredAt, id));
     },
     unfinished() {
+      flush();
       return selectUnfinished.all().map(toRecord);
     },
     releaseIdempotencyKey(id) {
-      clearKey.run(id);
+      commit(() => clearKey.run(id));
     },
     imagesToday,
+    flush,
     report(tenantId, from, to) {
+      flush();
       const data = aggregate.all(tenantId, from, to);
       const totals = {
         requests: 0,

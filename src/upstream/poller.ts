@@ -5,7 +5,15 @@
 // deadline, so nothing hangs.
 import type { Clock, TimerHandle } from "../clock.js";
 import { type UpstreamClient, UpstreamError } from "./client.js";
-import { errorBackoffMs, nextReadDelayMs } from "./schedule.js";
+import type { LatencyModel } from "./latency-model.js";
+import {
+  errorBackoffMs,
+  type LatencyPrior,
+  maxProgressReads,
+  nextReadDelayMs,
+  type ProgressRead,
+  type ScheduleTuning,
+} from "./schedule.js";
 import type { TaskSnapshot } from "./status.js";
 
 export type WaitFailure = "lost" | "deadline" | "unavailable" | "closed";
@@ -28,6 +36,9 @@ export interface WatchRequest {
   taskId: string;
   /** When the submit was accepted (clock ms). */
   submittedAt: number;
+  /** The upstream model, whose learned latency shapes the schedule. */
+  model: string;
+  /** The catalogue's expectation for this model and these parameters. */
   expectedMs: number;
   /** Give up at this clock time. */
   deadline: number;
@@ -53,6 +64,10 @@ export interface PollerOptions {
   lostAfter?: number;
   /** A task without one successful read for this long is given up. */
   errorWindowMs?: number;
+  /** Learned latencies: read for each new watch, taught by each success. */
+  latency?: LatencyModel;
+  /** The schedule's constants (tests may make it denser). */
+  tuning?: ScheduleTuning;
   onRead?: (taskId: string, snapshot: TaskSnapshot) => void;
 }
 
@@ -61,9 +76,11 @@ interface Entry {
   resolve: (snapshot: TaskSnapshot) => void;
   reject: (err: TaskWaitError) => void;
   due: number;
-  progress: number | undefined;
-  /** Clock time the current progress value was first reported. */
-  progressSince: number;
+  prior: LatencyPrior;
+  /** Recent reads that reported progress, oldest first. */
+  reads: ProgressRead[];
+  /** Clock time of the last successful read. */
+  lastReadAt: number;
   consecutiveErrors: number;
   notFound: number;
   lastSuccessAt: number;
@@ -202,6 +219,13 @@ export function createPoller(options: PollerOptions): Poller {
     }
   }
 
+  /** The task ended between the last two reads: take the middle as its time. */
+  function learn(entry: Entry): void {
+    const { request } = entry;
+    const endedAt = (entry.lastReadAt + clock.now()) / 2;
+    options.latency?.observe(request.model, request.expectedMs, endedAt - request.submittedAt);
+  }
+
   async function read(entry: Entry): Promise<void> {
     const { request } = entry;
     let snapshot: TaskSnapshot;
@@ -218,23 +242,21 @@ export function createPoller(options: PollerOptions): Poller {
     entry.lastSuccessAt = clock.now();
     options.onRead?.(request.taskId, snapshot);
     if (snapshot.state !== "pending") {
+      if (snapshot.state === "succeeded") learn(entry);
       settle(entry, snapshot);
       return;
     }
     const now = clock.now();
-    if (snapshot.progress !== undefined) request.onProgress?.(snapshot.progress);
-    if (snapshot.progress !== undefined && snapshot.progress !== entry.progress) {
-      entry.progress = snapshot.progress;
-      entry.progressSince = now;
+    const elapsedMs = now - request.submittedAt;
+    if (snapshot.progress !== undefined) {
+      request.onProgress?.(snapshot.progress);
+      entry.reads.push({ atMs: elapsedMs, progress: snapshot.progress });
+      if (entry.reads.length > maxProgressReads) entry.reads.shift();
     }
+    entry.lastReadAt = now;
     schedule(
       entry,
-      nextReadDelayMs({
-        elapsedMs: now - request.submittedAt,
-        expectedMs: request.expectedMs,
-        progress: entry.progress,
-        progressSinceMs: entry.progressSince - request.submittedAt,
-      }),
+      nextReadDelayMs({ elapsedMs, prior: entry.prior, reads: entry.reads }, options.tuning),
     );
   }
 
@@ -285,8 +307,12 @@ export function createPoller(options: PollerOptions): Poller {
           resolve,
           reject,
           due: 0,
-          progress: undefined,
-          progressSince: clock.now(),
+          prior: options.latency?.prior(request.model, request.expectedMs) ?? {
+            lowMs: request.expectedMs / 2,
+            highMs: request.expectedMs * 2,
+          },
+          reads: [],
+          lastReadAt: request.submittedAt,
           consecutiveErrors: 0,
           notFound: 0,
           lastSuccessAt: clock.now(),

@@ -1,107 +1,196 @@
-// When to read a task next. Pure functions, so the schedule is unit-tested
-// without timers and tuned with `npm run bench`.
+// When to read a task next. Pure functions of what the reads so far have shown,
+// so the schedule is unit-tested without timers and tuned offline
+// (bench/schedule-model.ts) and over HTTP (`npm run bench`).
 //
-// The budget (DESIGN.md): on average at most one read per 2 s of generation,
-// yet the result noticed within ~150 ms of being ready. A fixed interval cannot
-// do both, so the schedule follows the expected finish: one early look to learn
-// the upstream's progress, then a read aimed at the estimated finish, then
-// dense reads while overdue, thinning out as the estimate is proven wrong.
+// The budget (DESIGN.md): over a mix of tasks from 1 s to 2 min, a result is
+// noticed within ~10 % of the task's own time (P50; 25 % P90, floor 150 ms), a
+// failure within 500 ms + 25 %, at about one read per 2 s of generation. A
+// fixed interval cannot do that across such a range, so the schedule is an
+// estimate of the finish, refined at every read:
+//
+// - blind (no progress that moves): reads start early and thin out
+//   geometrically, each gap a share of the time already elapsed, so the lag is
+//   a bounded share of the task's time whatever its length. The share is
+//   smaller where this model's tasks usually finish (learned online, see
+//   latency-model.ts) and larger elsewhere;
+// - with progress: the progress values read so far bound the rate of a linear
+//   run, and so the finish; the next read aims just after the earliest possible
+//   finish, which either finds the result or narrows the window to a sliver;
+// - always: a guard read at most 400 ms + 24 % of the elapsed time after the
+//   last one while the task is young (an upstream refuses a prompt a second or
+//   two in, whatever its progress said), and no later than the elapsed time
+//   again after that (progress that is not linear is caught within a read).
+
+/** A read that reported progress. */
+export interface ProgressRead {
+  /** Since the submit was accepted. */
+  atMs: number;
+  /** 0..1, as the upstream reported it (whole percent, rounded down). */
+  progress: number;
+}
+
+/** Where this model's tasks usually finish, learned from what the gateway saw. */
+export interface LatencyPrior {
+  lowMs: number;
+  highMs: number;
+}
 
 export interface ScheduleInput {
   /** Since the submit was accepted. */
   elapsedMs: number;
-  /** The catalogue's expectation for this model and these parameters. */
-  expectedMs: number;
-  /** 0..1 from the last read, if the upstream reports one. */
-  progress: number | undefined;
+  prior: LatencyPrior;
+  /** The reads that reported progress, oldest first; only the recent ones matter. */
+  reads: readonly ProgressRead[];
+}
+
+export interface ScheduleTuning {
+  /** The shortest gap between reads, except right at a predicted finish. */
+  minGapMs: number;
+  /** The sparsest a task is ever read. */
+  maxGapMs: number;
   /**
-   * Elapsed time when this progress value was first reported. A value that
-   * stops moving is how a stalled task shows; a caller that omits it gets
-   * elapsedMs, and so never sees a stall (its reads stay dense).
+   * The sparsest a task whose progress tells nothing is read: without an
+   * estimate, a long task's lag is this gap, so it is no wider than a fixed
+   * poller's (whose lag it must beat everywhere, DESIGN.md).
    */
-  progressSinceMs?: number | undefined;
+  blindMaxGapMs: number;
+  /** Blind gap as a share of elapsed time inside the prior's window... */
+  denseShare: number;
+  /** ...and outside it. */
+  sparseShare: number;
+  /** Guard gap: this much plus guardShare × elapsed, until guardUntilMs. */
+  guardBaseMs: number;
+  guardShare: number;
+  /** After this, the guard thins out to lateGuardShare × elapsed. */
+  guardUntilMs: number;
+  lateGuardShare: number;
+  /**
+   * How late after the earliest possible finish a read may land, and the gap
+   * while the finish is due any moment: this share of the elapsed time, at
+   * least finalGapMs. A lag of a few percent of the task's own time is
+   * invisible to the caller and saves the reads that would pin it to 1 %.
+   */
+  finishShare: number;
+  finalGapMs: number;
+  /** The most that slack may be, however long the task (a long task's lag stays under a fixed poller's). */
+  finishSlackMaxMs: number;
+}
+
+// Tuned by replaying the bench's task mix (src/simulator/task-mix.ts) over a
+// grid of values: the cheapest in reads that keeps every duration band's lag
+// within budget, with margin, and every quick failure within 500 ms + 25 %.
+export const defaultTuning: ScheduleTuning = {
+  minGapMs: 350,
+  maxGapMs: 20_000,
+  blindMaxGapMs: 2_000,
+  denseShare: 0.3,
+  sparseShare: 0.6,
+  guardBaseMs: 400,
+  guardShare: 0.24,
+  guardUntilMs: 2_500,
+  lateGuardShare: 1,
+  finishShare: 0.06,
+  finalGapMs: 50,
+  finishSlackMaxMs: 1_000,
+};
+
+/** The resolution of "NN%": a reported p means the true fraction is in [p, p + 1 %). */
+const resolution = 0.01;
+/** History kept per task: enough to span a linear run, bounded in memory. */
+export const maxProgressReads = 12;
+
+export interface FinishWindow {
+  earliest: number;
+  latest: number;
+  /** Progress before this run did not fit its line after it had moved: it has stalled before. */
+  bent: boolean;
 }
 
 /**
- * The shortest gap between reads of one task, except in the last moments
- * before the finish that progress predicts (see finalGapMs).
+ * The window in which the task can finish, if progress has been growing
+ * linearly since some recent read. Walking back from the latest read, each
+ * earlier read bounds the rate (the two values are each known to 1 %); the run
+ * ends where a read no longer fits one line (a queue, or a stall, before it).
+ * Undefined when progress has not moved within the run, or the current value
+ * has been shown longer than the run's rate allows (a stall now).
  */
-export const minGapMs = 200;
-/** The sparsest, once a task is long overdue or its estimate is far off. */
-export const maxGapMs = 10_000;
-
-/** Fractions of the expected time at which to look when the upstream gives no usable progress. */
-const priorCheckpoints = [0.25, 0.6, 1] as const;
-
-/** How late after the earliest possible finish a read may land: the lag we accept to save reads. */
-const finishSlackMs = 100;
-/** The gap between reads while the finish is due any moment. */
-const finalGapMs = 50;
-/** How fast reads thin out once a task is overdue: the gap is this share of the overrun. */
-const overdueShare = 1 / 3;
-
-/**
- * Estimated total generation time from progress, by linear extrapolation;
- * trusted only once progress has moved past the submit's token "1%".
- */
-export function progressEstimateMs(input: ScheduleInput): number | undefined {
-  const { elapsedMs, progress } = input;
-  if (progress === undefined || progress < 0.05 || progress >= 1 || elapsedMs < 500) {
-    return undefined;
+export function finishWindowMs(reads: readonly ProgressRead[]): FinishWindow | undefined {
+  const last = reads[reads.length - 1];
+  if (last === undefined || last.progress >= 1) return undefined;
+  let low = 0;
+  let high = Number.POSITIVE_INFINITY;
+  let moved = false;
+  let bent = false;
+  for (let k = reads.length - 2; k >= 0; k--) {
+    const read = reads[k] as ProgressRead;
+    const span = last.atMs - read.atMs;
+    if (span <= 0) continue;
+    const rise = last.progress - read.progress;
+    if (rise < 0) break; // progress went backwards: a new run starts after it
+    const nextLow = Math.max(low, (rise - resolution) / span);
+    const nextHigh = Math.min(high, (rise + resolution) / span);
+    if (nextLow > nextHigh) {
+      // Not one line with the reads after it. If the current value has been
+      // shown too long for the rate before, the task is stalled right now.
+      if (!moved) return undefined;
+      // A wait before the first move is a queue, and says nothing of the rest.
+      bent = read.progress > (reads[0] as ProgressRead).progress;
+      break;
+    }
+    low = nextLow;
+    high = nextHigh;
+    if (rise > 0) moved = true;
   }
-  return elapsedMs / progress;
-}
-
-/**
- * When the task can finish, if progress grows linearly and is reported in
- * whole percent rounded down ("NN%"): first seen at t1 and still shown at t2,
- * the true fraction was at least p at t1 and is below p + 1% at t2, so the
- * finish lies in (t2 / (p + 1%), t1 / p].
- */
-export function progressWindowMs(
-  input: ScheduleInput,
-): { earliest: number; latest: number } | undefined {
-  const { elapsedMs, progress } = input;
-  if (progressEstimateMs(input) === undefined || progress === undefined) return undefined;
-  const since = Math.min(input.progressSinceMs ?? elapsedMs, elapsedMs);
+  if (!moved || !Number.isFinite(high)) return undefined;
+  const remaining = 1 - last.progress;
   return {
-    earliest: elapsedMs / Math.min(1, progress + 0.01),
-    // Below t2/(p + 1%) when progress is not linear (it stalled, or was
-    // already this far at the first read): the caller then treats the task
-    // as overdue.
-    latest: since / progress,
+    earliest: last.atMs + Math.max(0, remaining - resolution) / high,
+    latest: low > 0 ? last.atMs + remaining / low : Number.POSITIVE_INFINITY,
+    bent,
   };
 }
 
-/** Delay before the next read of a task that is still running. */
-export function nextReadDelayMs(input: ScheduleInput): number {
-  const { elapsedMs, expectedMs } = input;
-  const window = progressWindowMs(input);
-  if (window !== undefined) {
-    // Progress has stalled past its own estimate: thin out as for an overdue task.
-    if (elapsedMs >= window.latest) return overdueDelayMs(elapsedMs - window.latest);
-    // Aim just after the earliest possible finish (never past the latest):
-    // a read there either finds the result or pins the finish down to about
-    // 1% of the task, and the next one lands on it.
-    const delay = Math.min(window.latest, window.earliest + finishSlackMs) - elapsedMs;
-    // Cap the jump at maxGapMs in case progress is not linear (a long queue,
-    // or a stall, then a fast render): at most one read per 10 s, well within
-    // the budget of one per 2 s, and a wrong estimate costs at most 10 s.
-    if (delay >= minGapMs) return Math.min(delay, maxGapMs);
-    return Math.max(delay, finalGapMs);
+/** The longest gap a young task may go unread: how late a failure can be noticed. */
+export function guardGapMs(elapsedMs: number, tuning: ScheduleTuning = defaultTuning): number {
+  if (elapsedMs >= tuning.guardUntilMs) {
+    return clamp(tuning.lateGuardShare * elapsedMs, tuning.minGapMs, tuning.maxGapMs);
   }
-  // No usable progress: early looks (which, if the upstream reports progress,
-  // pin the finish down), then the expected finish.
-  for (const fraction of priorCheckpoints) {
-    const at = fraction * expectedMs;
-    if (at - elapsedMs >= minGapMs) return at - elapsedMs;
-  }
-  return overdueDelayMs(elapsedMs - expectedMs);
+  return Math.min(tuning.maxGapMs, tuning.guardBaseMs + tuning.guardShare * elapsedMs);
 }
 
-/** Overdue: dense at first, thinning as the overrun grows. */
-function overdueDelayMs(overrunMs: number): number {
-  return clamp(overrunMs * overdueShare, minGapMs, maxGapMs);
+/** Geometric thinning: each gap a share of the elapsed time, denser where tasks usually end. */
+export function blindGapMs(
+  elapsedMs: number,
+  prior: LatencyPrior | undefined,
+  tuning: ScheduleTuning = defaultTuning,
+): number {
+  const likely =
+    prior !== undefined && elapsedMs >= prior.lowMs * 0.5 && elapsedMs <= prior.highMs * 1.5;
+  const share = likely ? tuning.denseShare : tuning.sparseShare;
+  return clamp(share * elapsedMs, tuning.minGapMs, Math.min(tuning.maxGapMs, tuning.blindMaxGapMs));
+}
+
+/** Delay before the next read of a task that is still running. */
+export function nextReadDelayMs(
+  input: ScheduleInput,
+  tuning: ScheduleTuning = defaultTuning,
+): number {
+  const { elapsedMs } = input;
+  const guard = guardGapMs(elapsedMs, tuning);
+  const blind = Math.min(guard, blindGapMs(elapsedMs, input.prior, tuning));
+  const window = finishWindowMs(input.reads);
+  if (window === undefined) return blind;
+  if (elapsedMs >= window.latest) {
+    // Past the latest finish the progress allowed: progress is not linear
+    // (it stalled, or sits at its top while the result is stored). Dense just
+    // after, then no sparser than a blind read.
+    return Math.min(blind, Math.max(tuning.finalGapMs, (elapsedMs - window.latest) / 2));
+  }
+  const slack = clamp(tuning.finishShare * elapsedMs, tuning.finalGapMs, tuning.finishSlackMaxMs);
+  const aim = Math.min(window.latest, window.earliest + slack);
+  // Progress that has bent before may bend again: no sparser than a blind read.
+  const limit = window.bent ? blind : guard;
+  return Math.min(limit, Math.max(slack, aim - elapsedMs));
 }
 
 function clamp(value: number, low: number, high: number): number {

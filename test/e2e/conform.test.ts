@@ -2,12 +2,11 @@
 // size or an output format gets exactly that, whatever the upstream made (the
 // simulator always renders 8x8 PNGs); the upstream's own names and requests
 // that ask for nothing in particular get the upstream's bytes untouched.
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
 import { apiError } from "../helpers/api-error.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
+import { storedImages } from "../helpers/stored-images.js";
 
 let gw: TestGateway;
 afterEach(async () => {
@@ -87,7 +86,7 @@ describe("results are conformed to what an OpenAI caller asked", () => {
       });
     }
     // The downloads were replaced, not kept beside the conformed images.
-    expect(await readdir(join(gw.config.dataDir, "images"))).toHaveLength(2);
+    expect(await storedImages(gw.config.dataDir)).toHaveLength(2);
   });
 
   it("a url answer serves the conformed file", async () => {
@@ -114,7 +113,7 @@ describe("results are conformed to what an OpenAI caller asked", () => {
       gw.client.images.generate({ model: "dall-e-2", prompt: "p", size: "256x256" }),
     );
     expect(error).toMatchObject({ status: 502, code: "upstream_result_invalid" });
-    expect(await readdir(join(gw.config.dataDir, "images"))).toHaveLength(0);
+    expect(await storedImages(gw.config.dataDir)).toHaveLength(0);
   });
 });
 

@@ -2,7 +2,7 @@
 // none): the mask is checked before anything is submitted, the upstream
 // repaints the image, and its result is laid over the original through the
 // mask, so that pixels where the mask is opaque stay the caller's.
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { toFile } from "openai";
 import sharp from "sharp";
@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { apiError } from "../helpers/api-error.js";
 import { adminToken, buildTestApp, type TestGateway } from "../helpers/gateway.js";
 import { leftHalfMask, pixel, red, solid } from "../helpers/images.js";
+import { storedImage, storedImages } from "../helpers/stored-images.js";
 
 let gw: TestGateway;
 afterEach(async () => {
@@ -25,8 +26,6 @@ async function edit(model: string, mask: Buffer, size?: "1024x1024") {
     ...(size === undefined ? {} : { size }),
   });
 }
-
-const imagesDir = () => join(gw.config.dataDir, "images");
 
 describe("images.edit with a mask", () => {
   it("keeps the original where the mask is opaque and takes the upstream's image elsewhere", async () => {
@@ -53,7 +52,7 @@ describe("images.edit with a mask", () => {
     );
 
     // The kept image and mask are gone once the answer is made: only the result is left.
-    await expect.poll(() => readdir(imagesDir())).toHaveLength(1);
+    await expect.poll(() => storedImages(gw.config.dataDir)).toHaveLength(1);
     expect(await readdir(join(gw.config.dataDir, "uploads"))).toEqual([]);
   });
 
@@ -68,7 +67,7 @@ describe("images.edit with a mask", () => {
     const edited = await pixel(gw.sim.image(submit?.taskId ?? "", 0).bytes, 0, 0);
     expect(await pixel(bytes, 900, 500)).toEqual(red);
     expect(await pixel(bytes, 100, 500)).toEqual(edited);
-    await expect.poll(() => readdir(imagesDir())).toHaveLength(1);
+    await expect.poll(() => storedImages(gw.config.dataDir)).toHaveLength(1);
   });
 
   it("composites after a restart with the image and mask kept for the task", async () => {
@@ -87,14 +86,17 @@ describe("images.edit with a mask", () => {
     await gw.sim.waitForSubmits(1);
     // The caller leaves and the gateway restarts while the task runs upstream.
     abort.abort();
-    expect(await readdir(imagesDir())).toHaveLength(2);
+    expect(await storedImages(gw.config.dataDir)).toHaveLength(2);
     await gw.restart();
     // The resumed task's result replaces the kept image and mask.
     await expect
-      .poll(async () => (await readdir(imagesDir())).length, { timeout: 15_000, interval: 50 })
+      .poll(async () => (await storedImages(gw.config.dataDir)).length, {
+        timeout: 15_000,
+        interval: 50,
+      })
       .toBe(1);
-    const [name] = await readdir(imagesDir());
-    const bytes = await readFile(join(imagesDir(), name ?? ""));
+    const [name] = await storedImages(gw.config.dataDir);
+    const bytes = await storedImage(gw.config.dataDir, name ?? "");
     const [submit] = gw.sim.submits;
     const edited = await pixel(gw.sim.image(submit?.taskId ?? "", 0).bytes, 0, 0);
     expect(await pixel(bytes, 48, 10)).toEqual(red);

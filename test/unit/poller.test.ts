@@ -2,7 +2,9 @@
 // when a test moves it, and every timer and read is counted.
 import { afterEach, describe, expect, it } from "vitest";
 import type { Clock, TimerHandle } from "../../src/clock.js";
+import { type ProgressProfile, progressAt } from "../../src/simulator/progress.js";
 import { UpstreamError } from "../../src/upstream/client.js";
+import type { LatencyModel } from "../../src/upstream/latency-model.js";
 import {
   createPoller,
   type Poller,
@@ -10,6 +12,18 @@ import {
   TaskWaitError,
   type WatchRequest,
 } from "../../src/upstream/poller.js";
+import {
+  blindGapMs,
+  defaultTuning,
+  type FinishWindow,
+  finishWindowMs,
+  guardGapMs,
+  type LatencyPrior,
+  maxProgressReads,
+  nextReadDelayMs,
+  type ProgressRead,
+  type ScheduleTuning,
+} from "../../src/upstream/schedule.js";
 import type { TaskSnapshot } from "../../src/upstream/status.js";
 
 /** Lets every pending promise callback run (a macrotask boundary). */
@@ -184,7 +198,7 @@ const transient = (retryAfterMs?: number) =>
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
 
-/** Read times (ms after the watch) against the schedule's, which divides by fractions. */
+/** Read times (ms after the watch) against the schedule's, which divides by rates. */
 function expectTimes(actual: number[], expected: number[]): void {
   expect(actual).toHaveLength(expected.length);
   expected.forEach((time, i) => {
@@ -192,22 +206,103 @@ function expectTimes(actual: number[], expected: number[]): void {
   });
 }
 
+/** What an upstream shows `elapsedMs` into a task: whole percent, rounded down, ≤ 99%. */
+function percentAt(profile: ProgressProfile, durationMs: number) {
+  return (elapsedMs: number): number | undefined => {
+    const fraction = progressAt(profile, elapsedMs / durationMs);
+    return fraction === undefined
+      ? undefined
+      : Math.min(99, Math.floor(fraction * 100 + 1e-9)) / 100;
+  };
+}
+
+/** The poller's prior without a latency model: the expectation halved and doubled. */
+const defaultPrior = (expectedMs: number): LatencyPrior => ({
+  lowMs: expectedMs / 2,
+  highMs: expectedMs * 2,
+});
+
+/**
+ * The read times (ms after the submit) the pure schedule asks for, up to the
+ * first read at or past `untilMs`: what the poller must do for a task that
+ * shows `progressOf(elapsed, readIndex)` while it runs.
+ */
+function plan(options: {
+  prior: LatencyPrior;
+  untilMs: number;
+  progressOf?: (elapsedMs: number, index: number) => number | undefined;
+  tuning?: ScheduleTuning;
+  keep?: number;
+}): number[] {
+  const { prior, untilMs, progressOf = () => undefined, tuning, keep = maxProgressReads } = options;
+  const times: number[] = [];
+  const reads: ProgressRead[] = [];
+  for (let t = 0, index = 0; ; index++) {
+    times.push(t);
+    if (t >= untilMs) return times;
+    const progress = progressOf(t, index);
+    if (progress !== undefined) {
+      reads.push({ atMs: t, progress });
+      if (reads.length > keep) reads.shift();
+    }
+    t += nextReadDelayMs({ elapsedMs: t, prior, reads }, tuning);
+  }
+}
+
+/** A tuning that reads a task without progress every `gapMs`, from the first read on. */
+const every = (gapMs: number): ScheduleTuning => ({
+  ...defaultTuning,
+  minGapMs: gapMs,
+  maxGapMs: gapMs,
+  blindMaxGapMs: gapMs,
+  guardUntilMs: 0,
+});
+
+/** The default tuning without the cap on blind gaps, so that the prior's window shows in them. */
+const uncappedBlind: ScheduleTuning = { ...defaultTuning, blindMaxGapMs: defaultTuning.maxGapMs };
+
+/** A latency model that hands out a fixed prior and records what it is taught. */
+function stubLatency(prior: LatencyPrior) {
+  const priors: [string, number][] = [];
+  const observed: [string, number, number][] = [];
+  const model: LatencyModel = {
+    prior(model, expectedMs) {
+      priors.push([model, expectedMs]);
+      return prior;
+    },
+    observe(model, expectedMs, observedMs) {
+      observed.push([model, expectedMs, observedMs]);
+    },
+    stats: () => undefined,
+    flush() {},
+    close() {},
+  };
+  return { model, priors, observed };
+}
+
 let clock: ManualClock;
+/** The clock's time at setup(): where tests watch from. */
+let startTime = 0;
 let upstream: ReturnType<typeof fakeUpstream>;
 let poller: Poller | undefined;
 
 function setup(options: Partial<Omit<PollerOptions, "clock">> = {}): Poller {
   clock = new ManualClock();
+  startTime = clock.now();
   upstream = fakeUpstream(clock);
   poller = createPoller({ client: upstream.client, clock, ...options });
   return poller;
 }
+
+/** Read times of a task, in ms after the clock's start (the watch, unless moved). */
+const elapsedReads = (taskId: string) => upstream.readsOf(taskId).map((at) => at - startTime);
 
 function request(taskId: string, overrides: Partial<WatchRequest> = {}): WatchRequest {
   return {
     credential: "sk-upstream",
     taskId,
     submittedAt: clock.now(),
+    model: "gpt-image-2",
     expectedMs: 20_000,
     deadline: clock.now() + 600_000,
     ...overrides,
@@ -251,72 +346,147 @@ describe("poller: reading", () => {
     expect(result.value).toEqual(failed);
   });
 
-  it("follows the schedule: the early look at 25% of expected, then just past the earliest finish", async () => {
+  it("reads a task without progress blind: every minGapMs at first, then a share of the elapsed time, at least every blindMaxGapMs", async () => {
     const p = setup();
-    const start = clock.now();
-    // Linear progress over 10 s, reported in whole percent ("NN%"); expected 20 s.
-    upstream.script("t1", (now) => {
-      const elapsed = now - start;
-      return elapsed >= 10_000 ? succeeded : pending(Math.floor(elapsed / 100) / 100);
+    upstream.script("t1", (now) => (now - startTime >= 30_000 ? succeeded : pending()));
+    const result = track(p.watch(request("t1", { expectedMs: 20_000 })));
+    await clock.advance(40_000);
+    expect(result.value).toEqual(succeeded);
+    const reads = elapsedReads("t1");
+    const prior = defaultPrior(20_000);
+    expectTimes(reads, plan({ prior, untilMs: 30_000 }));
+    // Each gap the blind one (no longer than the guard's) at the read before it.
+    const gaps = reads.slice(1).map((at, i) => at - (reads[i] as number));
+    gaps.forEach((gap, i) => {
+      const at = reads[i] as number;
+      expect(gap, `after ${at} ms`).toBeCloseTo(Math.min(guardGapMs(at), blindGapMs(at, prior)), 6);
     });
+    expect(gaps[0]).toBe(Math.min(defaultTuning.guardBaseMs, defaultTuning.minGapMs));
+    // Never sparser than blindMaxGapMs, which a long blind task comes to.
+    const cap = Math.min(defaultTuning.maxGapMs, defaultTuning.blindMaxGapMs);
+    expect(Math.max(...gaps)).toBe(cap);
+    expect(gaps.at(-1)).toBe(cap);
+    expect((reads.at(-1) as number) - 30_000).toBeLessThan(cap);
+  });
+
+  it("with progress, reads just after the earliest finish the progress allows", async () => {
+    const p = setup();
+    // Linear progress over 10 s, in whole percent ("NN%").
+    const progressOf = percentAt("linear", 10_000);
+    upstream.script("t1", (now) =>
+      now - startTime >= 10_000 ? succeeded : pending(progressOf(now - startTime)),
+    );
     const result = track(p.watch(request("t1", { expectedMs: 20_000 })));
     await clock.advance(30_000);
     expect(result.value).toEqual(succeeded);
-    // 0%, then 50% at the early look (5 s): the finish lies in (5 000 / 0.51,
-    // 5 000 / 0.5], so the next read is 100 ms past 9 804. It shows 99%: the
-    // finish is due any moment, so one more 100 ms later finds it.
-    expectTimes(
-      upstream.readsOf("t1").map((at) => at - start),
-      [0, 5_000, 5_000 / 0.51 + 100, 5_000 / 0.51 + 200],
+    const reads = elapsedReads("t1");
+    expectTimes(reads, plan({ prior: defaultPrior(20_000), untilMs: 10_000, progressOf }));
+    // Guard reads while it is young, then a jump towards the finish, which it
+    // notices within the slack there: in fewer reads than the same task without
+    // progress, and sooner.
+    const blind = plan({ prior: defaultPrior(20_000), untilMs: 10_000 });
+    expect(reads.length).toBeLessThan(blind.length);
+    const lagMs = (reads.at(-1) as number) - 10_000;
+    expect(lagMs).toBeGreaterThanOrEqual(0);
+    const { finishShare, finalGapMs, finishSlackMaxMs } = defaultTuning;
+    expect(lagMs).toBeLessThanOrEqual(
+      Math.min(finishSlackMaxMs, Math.max(finalGapMs, finishShare * 10_000)),
     );
+    expect(lagMs).toBeLessThan((blind.at(-1) as number) - 10_000);
   });
 
-  it("keeps the last reported progress when a read omits it", async () => {
+  it("leaves a read without progress out of the history", async () => {
     const p = setup();
-    const start = clock.now();
-    upstream.script("t1", [pending(0.01), pending(0.5), pending(undefined), succeeded]);
-    const result = track(p.watch(request("t1", { expectedMs: 20_000 })));
-    await clock.advance(5_000);
-    expect(upstream.readsOf("t1").map((at) => at - start)).toEqual([0, 5_000]);
-    // 50% at 5 s: the finish lies in (9 804, 10 000]; read 100 ms past 9 804.
-    // That read has no progress but still counts as 50% first seen at 5 s, so
-    // the next lands on the latest finish, 10 s (without progress it would
-    // look at 60% of expected, 12 s; with 50% first seen at 9.9 s, at 19.5 s).
-    await clock.advance(5_000);
-    const reads = upstream.readsOf("t1").map((at) => at - start);
-    expectTimes(reads, [0, 5_000, 5_000 / 0.51 + 100, 10_000]);
-    expect(result.value).toEqual(succeeded);
-  });
-
-  it("passes when progress was first seen: a stalled value thins reads out, a new one resets it", async () => {
-    const p = setup();
-    const start = clock.now();
-    // 1% (the token), 50% from 5 s, stuck there until 12 s, then 60%; done at 25 s.
-    upstream.script("t1", (now) => {
-      const elapsed = now - start;
-      if (elapsed >= 25_000) return succeeded;
-      return pending(elapsed < 5_000 ? 0.01 : elapsed < 12_000 ? 0.5 : 0.6);
-    });
-    const result = track(p.watch(request("t1", { expectedMs: 20_000 })));
-    await clock.advance(12_600);
-    // 50% first seen at 5 s: the finish lies in (t / 0.51, 10 000] for a read
-    // at t. Still 50% at 9 904 and at 10 000 (the latest finish): stalled, so
-    // read as overdue past 10 s, a third of the overrun apart (at least 200
-    // ms): 10.2, 10.4, 10.6, 10.8 s, then growing by 4/3 from an 800 ms overrun.
-    const overdue = [1, 2, 3, 4].map((k) => 10_000 + 800 * (4 / 3) ** k);
-    const seen60 = overdue[3] as number; // ≈ 12 528: the first read showing 60%
-    expectTimes(
-      upstream.readsOf("t1").map((at) => at - start),
-      [0, 5_000, 5_000 / 0.51 + 100, 10_000, 10_200, 10_400, 10_600, 10_800, ...overdue],
+    const linear = percentAt("linear", 10_000);
+    // Every other read omits progress (as some services of the family do).
+    const progressOf = (elapsedMs: number, index: number) =>
+      index % 2 === 1 ? undefined : linear(elapsedMs);
+    let index = 0;
+    upstream.script("t1", (now) =>
+      now - startTime >= 10_000 ? succeeded : pending(progressOf(now - startTime, index++)),
     );
-    // 60% is new, so it counts from seen60: the finish lies in
-    // (t / 0.61, seen60 / 0.6]. (Counted from 5 s, the latest finish would be
-    // 8 333 and the next read an overdue one, 1.4 s later.)
-    await clock.advance(9_000);
-    const reads = upstream.readsOf("t1").map((at) => at - start);
-    expectTimes(reads.slice(11, 14), [seen60, seen60 / 0.61 + 100, seen60 / 0.6]);
+    const result = track(p.watch(request("t1", { expectedMs: 20_000 })));
     await clock.advance(30_000);
     expect(result.value).toEqual(succeeded);
+    const expected = plan({ prior: defaultPrior(20_000), untilMs: 10_000, progressOf });
+    expectTimes(elapsedReads("t1"), expected);
+    // Not the same as reading progress every time.
+    expect(expected).not.toEqual(
+      plan({ prior: defaultPrior(20_000), untilMs: 10_000, progressOf: linear }),
+    );
+  });
+
+  it("a stall: reads blind while progress is held, and no sparser than blind once it moves", async () => {
+    const p = setup();
+    // The stall profile over 20 s: 50% at 6 s, held until 14 s, 100% at 20 s.
+    const progressOf = percentAt("stall", 20_000);
+    upstream.script("t1", (now) =>
+      now - startTime >= 20_000 ? succeeded : pending(progressOf(now - startTime)),
+    );
+    const result = track(p.watch(request("t1", { expectedMs: 20_000 })));
+    await clock.advance(40_000);
+    expect(result.value).toEqual(succeeded);
+    const reads = elapsedReads("t1");
+    const prior = defaultPrior(20_000);
+    expectTimes(reads, plan({ prior, untilMs: 20_000, progressOf }));
+    const blindAt = (at: number) => Math.min(guardGapMs(at), blindGapMs(at, prior));
+    const windowAt = (i: number) =>
+      finishWindowMs(
+        reads
+          .slice(0, i + 1)
+          .map((at) => ({ atMs: at, progress: progressOf(at) as number }))
+          .slice(-maxProgressReads),
+      );
+    // Aimed at a linear finish, it finds 50% held too long for that line: the
+    // next read is blind.
+    const held = reads.findIndex((at, i) => progressOf(at) === 0.5 && windowAt(i) === undefined);
+    expect(held).toBeGreaterThan(0);
+    const at = reads[held] as number;
+    expect((reads[held + 1] as number) - at).toBeCloseTo(blindAt(at), 6);
+    // Once it moves again, the window has bent: no read is further apart than a blind one.
+    const resumed = reads.findIndex((at) => (progressOf(at) as number) > 0.5);
+    expect(resumed).toBeGreaterThan(held);
+    for (let i = resumed; i < reads.length - 1; i++) {
+      const read = reads[i] as number;
+      expect((windowAt(i) as FinishWindow).bent, `at ${read} ms`).toBe(true);
+      expect((reads[i + 1] as number) - read).toBeLessThanOrEqual(blindAt(read) + 1e-6);
+    }
+    expect((reads[reads.length - 1] as number) - 20_000).toBeLessThan(0.1 * 20_000);
+  });
+
+  it("hands the schedule only the most recent progress reads", async () => {
+    // Reads at most 300 ms apart, and aiming 0.1% after the earliest finish:
+    // some 70 progress reads of a 20 s task (1% every 200 ms), and how many are
+    // kept shows in the read that lands at 97–98%, which aims at the finish.
+    // A tuning of its own, so a retune of the defaults leaves it alone.
+    const tuning: ScheduleTuning = {
+      minGapMs: 100,
+      maxGapMs: 300,
+      blindMaxGapMs: 300,
+      denseShare: 0.2,
+      sparseShare: 0.4,
+      guardBaseMs: 300,
+      guardShare: 0.2,
+      guardUntilMs: 2_500,
+      lateGuardShare: 1,
+      finishShare: 0.001,
+      finalGapMs: 20,
+      finishSlackMaxMs: 1_000,
+    };
+    const p = setup({ tuning });
+    const progressOf = percentAt("linear", 20_000);
+    upstream.script("t1", (now) =>
+      now - startTime >= 20_000 ? succeeded : pending(progressOf(now - startTime)),
+    );
+    const result = track(p.watch(request("t1", { expectedMs: 20_000 })));
+    await clock.advance(30_000);
+    expect(result.value).toEqual(succeeded);
+    const options = { prior: defaultPrior(20_000), untilMs: 20_000, progressOf, tuning };
+    const kept = plan(options);
+    expect(kept.length).toBeGreaterThan(3 * maxProgressReads);
+    expectTimes(elapsedReads("t1"), kept);
+    // Keeping every read would have aimed elsewhere.
+    expect(plan({ ...options, keep: Number.POSITIVE_INFINITY })).not.toEqual(kept);
   });
 
   it("reports every successful read to onRead", async () => {
@@ -364,32 +534,46 @@ describe("poller: one scheduler", () => {
       track(p.watch(request(`t${i}`)));
     }
     await clock.advance(0);
-    // Every first read is done and all 100 tasks are due again at 25% of expected.
+    // Every first read is done and all 100 tasks are due again 300 ms later
+    // (the schedule's floor, minGapMs).
     expect(upstream.log).toHaveLength(100);
     expect(clock.pendingTimers).toBe(1);
-    expect(clock.setTimeoutCalls).toBeLessThanOrEqual(2);
-    await clock.advance(5_000);
+    expect(clock.setTimeoutCalls).toBe(1);
+    await clock.advance(defaultTuning.minGapMs);
     expect(upstream.log).toHaveLength(200);
+    expect(clock.setTimeoutCalls).toBe(1);
     expect(p.size).toBe(0);
   });
 
   it("re-arms for an earlier task when one arrives", async () => {
     const p = setup();
-    const start = clock.now();
-    upstream.script("slow", [pending(), succeeded]);
+    upstream.script("slow", [pending()]);
     upstream.script("fast", [pending(), succeeded]);
     const slow = track(p.watch(request("slow", { expectedMs: 100_000 })));
-    await clock.advance(0);
+    await clock.advance(5_000);
+    // slow, 5 s in, is read blind, seconds apart: its next read is after 5 s.
+    const slowPlan = plan({ prior: defaultPrior(100_000), untilMs: 10_000 });
+    const slowNext = slowPlan.find((at) => at > 5_000) as number;
+    expectTimes(
+      elapsedReads("slow"),
+      slowPlan.filter((at) => at <= 5_000),
+    );
+    // fast is read at once and again a new task's first gap later, before slow: the timer moves up.
+    const fastGap = nextReadDelayMs({ elapsedMs: 0, prior: defaultPrior(4_000), reads: [] });
+    expect(5_000 + fastGap).toBeLessThan(slowNext);
     const fast = track(p.watch(request("fast", { expectedMs: 4_000 })));
     await clock.advance(0);
-    // fast's first look is due at +1 s, before slow's at +25 s.
-    await clock.advance(1_000);
-    expect(fast.value).toEqual(succeeded);
-    expect(slow.settled).toBe(false);
     expect(clock.pendingTimers).toBe(1);
-    await clock.advance(24_000);
-    expect(slow.value).toEqual(succeeded);
-    expect(upstream.readsOf("slow").map((at) => at - start)).toEqual([0, 25_000]);
+    await clock.advance(fastGap);
+    expect(fast.value).toEqual(succeeded);
+    expect(elapsedReads("fast")).toEqual([5_000, 5_000 + fastGap]);
+    expect(clock.pendingTimers).toBe(1);
+    // ...and back for slow, which is read when it was due (a hair over, as the
+    // due time and the clock add their float milliseconds in different orders).
+    await clock.advance(slowNext - 5_000 - fastGap + 1e-6);
+    expect(elapsedReads("slow").at(-1)).toBeCloseTo(slowNext, 6);
+    expect(slow.settled).toBe(false);
+    expect(clock.maxPendingTimers).toBe(1);
   });
 
   it("never has more than maxConcurrentReads reads in flight", async () => {
@@ -561,29 +745,29 @@ describe("poller: errors", () => {
   });
 
   it("measures the error window from the last successful read", async () => {
-    const p = setup({ errorWindowMs: 10_000 });
-    const start = clock.now();
-    // Reads at 0, 5 s and 12 s succeed; from 20 s on they fail.
-    upstream.script("t1", (now) => (now - start < 20_000 ? pending() : transient()));
-    const result = track(p.watch(request("t1", { expectedMs: 20_000 })));
+    const p = setup({ errorWindowMs: 10_000, tuning: every(5_000) });
+    // Reads at 0, 5, 10 and 15 s succeed; from 20 s on they fail.
+    upstream.script("t1", (now) => (now - startTime < 20_000 ? pending() : transient()));
+    const result = track(p.watch(request("t1")));
     await clock.advance(20_000);
-    expect(upstream.readsOf("t1").map((at) => at - start)).toEqual([0, 5_000, 12_000, 20_000]);
-    // 20 s after the watch, but only 8 s after the last success.
+    expect(elapsedReads("t1")).toEqual([0, 5_000, 10_000, 15_000, 20_000]);
+    // 20 s after the watch, but only 5 s after the last success.
     expect(result.settled).toBe(false);
     await clock.advance(60_000);
     expect((result.error as TaskWaitError).reason).toBe("unavailable");
-    const reads = upstream.readsOf("t1").map((at) => at - start);
-    expect(reads[reads.length - 1]).toBeGreaterThanOrEqual(22_000);
+    const reads = elapsedReads("t1");
+    // Given up at the first failed read 10 s after the last success.
+    expect(reads.filter((at) => at >= 25_000)).toHaveLength(1);
   });
 });
 
 describe("poller: deadlines", () => {
   it("gives up at the deadline without reading past it", async () => {
-    const p = setup();
+    const p = setup({ tuning: every(5_000) });
     const start = clock.now();
     upstream.script("t1", [pending()]);
     const deadline = start + 7_000;
-    const result = track(p.watch(request("t1", { expectedMs: 20_000, deadline })));
+    const result = track(p.watch(request("t1", { deadline })));
     await clock.advance(6_999);
     expect(result.settled).toBe(false);
     await clock.advance(1);
@@ -591,8 +775,8 @@ describe("poller: deadlines", () => {
     expect(err).toBeInstanceOf(TaskWaitError);
     expect(err.reason).toBe("deadline");
     expect(err.taskId).toBe("t1");
-    // Reads at 0 and the early look at 5 s; none at or after the deadline.
-    expect(upstream.readsOf("t1").map((at) => at - start)).toEqual([0, 5_000]);
+    // Reads at 0 and 5 s; the one due at 10 s waits for the deadline instead.
+    expect(elapsedReads("t1")).toEqual([0, 5_000]);
     await clock.advance(60_000);
     expect(upstream.log).toHaveLength(2);
     expect(clock.pendingTimers).toBe(0);
@@ -619,6 +803,135 @@ describe("poller: deadlines", () => {
     expect(err.reason).toBe("deadline");
     expect(err.lastError).toBe(error);
     expect(upstream.log).toHaveLength(1);
+  });
+});
+
+describe("poller: latency learning and tuning", () => {
+  it("teaches the latency model on success, the task's time taken midway between the last two reads", async () => {
+    const latency = stubLatency(defaultPrior(8_000));
+    const p = setup({ latency: latency.model, tuning: every(5_000) });
+    upstream.script("t1", [pending(), pending(), succeeded]);
+    // The submit was accepted 1 s before the watch.
+    const result = track(
+      p.watch(
+        request("t1", { model: "nano-banana", expectedMs: 8_000, submittedAt: startTime - 1_000 }),
+      ),
+    );
+    await clock.advance(10_000);
+    expect(result.value).toEqual(succeeded);
+    expect(elapsedReads("t1")).toEqual([0, 5_000, 10_000]);
+    // Still running at 5 s, done at 10 s: it ended at ~7.5 s, 8.5 s after the submit.
+    expect(latency.observed).toEqual([["nano-banana", 8_000, 8_500]]);
+  });
+
+  it("a task done at the first read ended midway since its submit", async () => {
+    const latency = stubLatency(defaultPrior(8_000));
+    const p = setup({ latency: latency.model });
+    upstream.script("t1", [succeeded]);
+    track(p.watch(request("t1", { expectedMs: 8_000, submittedAt: startTime - 3_000 })));
+    await clock.advance(0);
+    expect(latency.observed).toEqual([["gpt-image-2", 8_000, 1_500]]);
+  });
+
+  it("does not count a failed read as a sighting of the running task", async () => {
+    const latency = stubLatency(defaultPrior(8_000));
+    const p = setup({ latency: latency.model, tuning: every(5_000) });
+    // Retry-After 700 ms: longer than any first backoff, so the retry's time is known.
+    upstream.script("t1", [pending(), transient(700), succeeded]);
+    const result = track(p.watch(request("t1", { expectedMs: 8_000 })));
+    await clock.advance(10_000);
+    expect(result.value).toEqual(succeeded);
+    // Pending at 0, an error at 5 s, the result at 5.7 s: all the gateway
+    // knows is that it ended between 0 and 5.7 s.
+    expect(elapsedReads("t1")).toEqual([0, 5_000, 5_700]);
+    expect(latency.observed).toEqual([["gpt-image-2", 8_000, 2_850]]);
+  });
+
+  it.each<{
+    why: string;
+    answers: Answer[];
+    options?: Partial<PollerOptions>;
+    deadlineMs?: number;
+  }>([
+    { why: "a failure", answers: [pending(), failed] },
+    { why: "a lost task", answers: [pending(), notExist()], options: { lostAfter: 1 } },
+    {
+      why: "an upstream that stays down",
+      answers: [pending(), transient()],
+      options: { errorWindowMs: 3_000 },
+    },
+    { why: "a deadline", answers: [pending()], deadlineMs: 3_000 },
+  ])("teaches nothing from $why", async ({ answers, options, deadlineMs }) => {
+    const latency = stubLatency(defaultPrior(8_000));
+    const p = setup({ latency: latency.model, ...options });
+    upstream.script("t1", answers);
+    const result = track(
+      p.watch(request("t1", deadlineMs === undefined ? {} : { deadline: startTime + deadlineMs })),
+    );
+    await clock.advance(60_000);
+    expect(result.settled).toBe(true);
+    expect(latency.observed).toEqual([]);
+  });
+
+  it("teaches nothing from a read that answers after close", async () => {
+    const latency = stubLatency(defaultPrior(8_000));
+    const gate = deferred<TaskSnapshot>();
+    const p = setup({ latency: latency.model, client: { read: () => gate.promise } });
+    track(p.watch(request("t1")));
+    await clock.advance(0);
+    p.close();
+    gate.resolve(succeeded);
+    await clock.advance(1_000);
+    expect(latency.observed).toEqual([]);
+  });
+
+  // The prior shows in blind gaps under blindMaxGapMs only: these two lift
+  // that cap, so that where the schedule is dense shows over the whole task.
+  it("hands the latency model's prior to the schedule", async () => {
+    // This model's tasks usually take 60–90 s, whatever the catalogue said:
+    // reads stay sparse until 30 s, where the default prior would make them dense from 5 s.
+    const learned: LatencyPrior = { lowMs: 60_000, highMs: 90_000 };
+    const latency = stubLatency(learned);
+    const tuning = uncappedBlind;
+    const p = setup({ latency: latency.model, tuning });
+    upstream.script("t1", [pending()]);
+    track(p.watch(request("t1", { model: "grok-imagine-image", expectedMs: 20_000 })));
+    await clock.advance(40_000);
+    expect(latency.priors).toEqual([["grok-imagine-image", 20_000]]);
+    const upTo40s = (prior: LatencyPrior) =>
+      plan({ prior, untilMs: 40_000, tuning }).filter((at) => at <= 40_000);
+    const expected = upTo40s(learned);
+    expectTimes(elapsedReads("t1"), expected);
+    expect(expected).not.toEqual(upTo40s(defaultPrior(20_000)));
+  });
+
+  it("without a latency model, takes the expectation halved and doubled as the prior", async () => {
+    const tuning = uncappedBlind;
+    const p = setup({ tuning });
+    upstream.script("t1", [pending()]);
+    track(p.watch(request("t1", { expectedMs: 20_000 })));
+    await clock.advance(100_000);
+    // Dense from 5 s to 60 s, sparse before and after.
+    const upTo100s = (prior: LatencyPrior) =>
+      plan({ prior, untilMs: 100_000, tuning }).filter((at) => at <= 100_000);
+    const expected = upTo100s(defaultPrior(20_000));
+    expectTimes(elapsedReads("t1"), expected);
+    // Either end moved shows.
+    expect(expected).not.toEqual(upTo100s({ lowMs: 20_000, highMs: 40_000 }));
+    expect(expected).not.toEqual(upTo100s({ lowMs: 10_000, highMs: 20_000 }));
+  });
+
+  it("honours options.tuning", async () => {
+    const p = setup({ tuning: every(5_000) });
+    upstream.script("t1", [pending(0.1), pending(0.2), pending(0.3), succeeded]);
+    const result = track(p.watch(request("t1")));
+    await clock.advance(0);
+    // The default would read again minGapMs later.
+    await clock.advance(4_999);
+    expect(elapsedReads("t1")).toEqual([0]);
+    await clock.advance(10_001);
+    expect(elapsedReads("t1")).toEqual([0, 5_000, 10_000, 15_000]);
+    expect(result.value).toEqual(succeeded);
   });
 });
 

@@ -1,317 +1,723 @@
-// The poll schedule: pure functions, so every rule is checked without timers,
-// and a simulation checks the DESIGN.md budget (≤ 1 read per 2 s of
-// generation, the result noticed within ~150 ms) against tasks of known
-// duration, read the way the poller reads them.
+// The read schedule: pure functions, so every rule is checked without timers,
+// and a deterministic replay of the bench's task mix holds it to its budget
+// (src/upstream/schedule.ts: about one read per 2 s of generation; a result
+// noticed within ~10 % of the task's time at P50 and 25 % at P90; a failure
+// within 500 ms + 25 %).
 import { describe, expect, it } from "vitest";
+import { type ProgressProfile, progressAt } from "../../src/simulator/progress.js";
+import { type Replayed, replaySchedule } from "../../src/simulator/replay.js";
+import { durationBands, type MixTask, taskMix } from "../../src/simulator/task-mix.js";
 import {
+  blindGapMs,
+  defaultTuning,
   errorBackoffMs,
-  maxGapMs,
-  minGapMs,
+  type FinishWindow,
+  finishWindowMs,
+  guardGapMs,
+  type LatencyPrior,
   nextReadDelayMs,
-  progressEstimateMs,
-  progressWindowMs,
-  type ScheduleInput,
+  type ProgressRead,
+  type ScheduleTuning,
 } from "../../src/upstream/schedule.js";
 
-// Constants of the schedule that it does not export.
-/** A read aims this long after the earliest possible finish. */
-const finishSlackMs = 100;
-/** The shortest gap it ever chooses (while the finish is due any moment). */
-const finalGapMs = 50;
-
-/** Exact values below are compared to 1e-6 ms: the rules divide by fractions. */
+/** Exact values are compared to 1e-6 ms: the rules divide by rates. */
 const digits = 6;
 
-const at = (
-  elapsedMs: number,
-  expectedMs: number,
-  progress?: number,
-  progressSinceMs?: number,
-): ScheduleInput => ({ elapsedMs, expectedMs, progress, progressSinceMs });
+/** What the upstream shows at `atMs` of a task of `durationMs`: whole percent, rounded down, ≤ 99%. */
+function readAt(profile: ProgressProfile, durationMs: number, atMs: number): ProgressRead {
+  const fraction = progressAt(profile, atMs / durationMs) as number;
+  return { atMs, progress: Math.min(99, Math.floor(fraction * 100 + 1e-9)) / 100 };
+}
 
-describe("bounds", () => {
-  it("keeps reads without usable progress 200 ms to 10 s apart", () => {
-    expect(minGapMs).toBe(200);
-    expect(maxGapMs).toBe(10_000);
-  });
-});
+/** Reads every `everyMs` from `fromMs` up to and including `toMs`. */
+function readsOf(
+  profile: ProgressProfile,
+  durationMs: number,
+  everyMs: number,
+  toMs: number,
+  fromMs = 0,
+): ProgressRead[] {
+  const reads: ProgressRead[] = [];
+  for (let at = fromMs; at <= toMs; at += everyMs) reads.push(readAt(profile, durationMs, at));
+  return reads;
+}
 
-describe("progressEstimateMs", () => {
-  it("extrapolates linearly from elapsed time and progress", () => {
-    expect(progressEstimateMs(at(5_000, 60_000, 0.5))).toBe(10_000);
-    expect(progressEstimateMs(at(3_000, 60_000, 0.25))).toBe(12_000);
-  });
+const r = (atMs: number, percent: number): ProgressRead => ({ atMs, progress: percent / 100 });
 
-  it("ignores absent progress", () => {
-    expect(progressEstimateMs(at(5_000, 60_000, undefined))).toBeUndefined();
-  });
+function expectContains(window: FinishWindow | undefined, finishMs: number): FinishWindow {
+  expect(window).toBeDefined();
+  const w = window as FinishWindow;
+  expect(w.earliest).toBeLessThanOrEqual(finishMs);
+  expect(w.latest).toBeGreaterThanOrEqual(finishMs);
+  return w;
+}
 
-  it("ignores progress below 5% (the submit's token 1%) and trusts it from 5%", () => {
-    expect(progressEstimateMs(at(5_000, 60_000, 0.01))).toBeUndefined();
-    expect(progressEstimateMs(at(5_000, 60_000, 0.049))).toBeUndefined();
-    expect(progressEstimateMs(at(5_000, 60_000, 0.05))).toBe(100_000);
-  });
-
-  it("ignores progress of 100% or more (a final read, not an estimate)", () => {
-    expect(progressEstimateMs(at(5_000, 60_000, 1))).toBeUndefined();
-    expect(progressEstimateMs(at(5_000, 60_000, 1.5))).toBeUndefined();
-    expect(progressEstimateMs(at(5_000, 60_000, 0.99))).toBeCloseTo(5_000 / 0.99, digits);
-  });
-
-  it("ignores progress in the first 500 ms and trusts it from 500 ms", () => {
-    expect(progressEstimateMs(at(0, 60_000, 0.5))).toBeUndefined();
-    expect(progressEstimateMs(at(499, 60_000, 0.5))).toBeUndefined();
-    expect(progressEstimateMs(at(500, 60_000, 0.5))).toBe(1_000);
-  });
-});
-
-describe("progressWindowMs", () => {
-  it.each([
-    { why: "absent progress", input: at(5_000, 20_000, undefined, 1_000) },
-    { why: "the token 1%", input: at(5_000, 20_000, 0.01, 1_000) },
-    { why: "progress just under 5%", input: at(5_000, 20_000, 0.049, 1_000) },
-    { why: "100%", input: at(5_000, 20_000, 1, 1_000) },
-    { why: "over 100%", input: at(5_000, 20_000, 1.5, 1_000) },
-    { why: "the first 500 ms", input: at(499, 20_000, 0.5, 0) },
-  ])("has no window for $why", ({ input }) => {
-    expect(progressWindowMs(input)).toBeUndefined();
+describe("finishWindowMs", () => {
+  it("bounds the rate by each read's whole percent: two reads", () => {
+    // 0% at 0 and 40% at 4 s: the rise is in (39%, 41%), the rate in
+    // (0.39, 0.41) / 4 000 ms; from 40% (the true value is in [40%, 41%)),
+    // the earliest finish is 59% at the highest rate, the latest 60% at the lowest.
+    const w = finishWindowMs([r(0, 0), r(4_000, 40)]) as FinishWindow;
+    expect(w.earliest).toBeCloseTo(4_000 + 0.59 / (0.41 / 4_000), digits);
+    expect(w.latest).toBeCloseTo(4_000 + 0.6 / (0.39 / 4_000), digits);
+    expect(w.bent).toBe(false);
   });
 
   it.each([
-    {
-      why: "brackets the finish in (t2 / (p + 1%), t1 / p]",
-      input: at(6_000, 20_000, 0.4, 4_000),
-      earliest: 6_000 / 0.41, // ≈ 14 634
-      latest: 10_000,
-    },
-    {
-      why: "does not depend on the expectation",
-      input: at(6_000, 600_000, 0.4, 4_000),
-      earliest: 6_000 / 0.41,
-      latest: 10_000,
-    },
-    {
-      why: "puts the earliest finish at now from 99% on",
-      input: at(9_950, 20_000, 0.99, 9_900),
-      earliest: 9_950,
-      latest: 10_000,
-    },
-    {
-      why: "…and between 99% and 100% (progress finer than whole percent)",
-      input: at(9_950, 20_000, 0.995, 9_900),
-      earliest: 9_950,
-      latest: 9_900 / 0.995,
-    },
-    {
-      why: "takes the first-seen time to be now when it is omitted",
-      input: at(6_000, 20_000, 0.4),
-      earliest: 6_000 / 0.41,
-      latest: 15_000,
-    },
-    {
-      why: "clamps a first-seen time later than now to now",
-      input: at(6_000, 20_000, 0.4, 7_000),
-      earliest: 6_000 / 0.41,
-      latest: 15_000,
-    },
-    {
-      why: "puts the latest finish in the past once progress has stalled",
-      input: at(30_000, 20_000, 0.4, 4_000),
-      earliest: 30_000 / 0.41,
-      latest: 10_000,
-    },
-    {
-      why: "puts the latest finish at 0 for progress seen at the first read",
-      input: at(600, 20_000, 0.5, 0),
-      earliest: 600 / 0.51,
-      latest: 0,
-    },
-  ])("$why", ({ input, earliest, latest }) => {
-    const window = progressWindowMs(input);
-    expect(window?.earliest).toBeCloseTo(earliest, digits);
-    expect(window?.latest).toBeCloseTo(latest, digits);
-  });
-});
-
-describe("nextReadDelayMs without usable progress", () => {
-  const expected = 20_000;
-
-  it.each([
-    { why: "looks first at 25% of the expected time", input: at(0, expected), delay: 5_000 },
-    { why: "…from wherever it is now", input: at(1_000, expected), delay: 4_000 },
-    { why: "then at 60%", input: at(5_000, expected), delay: 7_000 },
-    { why: "then at the expected finish", input: at(12_000, expected), delay: 8_000 },
-    { why: "…from wherever it is now ", input: at(19_000, expected), delay: 1_000 },
-    // 5 000 is 100 ms away: too close, so aim at 12 000.
-    { why: "skips a checkpoint under minGapMs away", input: at(4_900, expected), delay: 7_100 },
-    // 12 000 is 150 ms away: aim at 20 000.
-    { why: "…and the next one too", input: at(11_850, expected), delay: 8_150 },
-    { why: "keeps a checkpoint exactly minGapMs away", input: at(4_800, expected), delay: 200 },
-    { why: "scales with the expectation (4 min)", input: at(0, 240_000), delay: 60_000 },
-    { why: "scales with the expectation (60%)", input: at(60_000, 240_000), delay: 84_000 },
-    { why: "scales with the expectation (4 s)", input: at(0, 4_000), delay: 1_000 },
-    {
-      why: "treats the token 1% as no progress",
-      input: at(0, expected, 0.01, 0),
-      delay: 5_000,
-    },
-    {
-      why: "treats progress in the first 500 ms as no progress",
-      input: at(400, expected, 0.5, 400),
-      delay: 4_600,
-    },
-    {
-      why: "treats progress under 5% as no progress, whenever first seen",
-      input: at(5_000, expected, 0.02, 0),
-      delay: 7_000,
-    },
-    {
-      why: "treats 100% as no progress",
-      input: at(5_000, expected, 1, 1_000),
-      delay: 7_000,
-    },
-  ])("$why", ({ input, delay }) => {
-    expect(nextReadDelayMs(input)).toBe(delay);
-  });
-});
-
-describe("nextReadDelayMs when overdue without progress: clamp(overrun / 3, 200 ms, 10 s)", () => {
-  const expected = 20_000;
-
-  it.each([
-    { why: "the last checkpoint is too close", elapsedMs: 19_900, delay: minGapMs },
-    { why: "at the expected finish", elapsedMs: 20_000, delay: minGapMs },
-    { why: "while a third of the overrun is under 200 ms", elapsedMs: 20_500, delay: minGapMs },
-    { why: "where a third of the overrun is 200 ms", elapsedMs: 20_600, delay: minGapMs },
-    { why: "a third of a 1.5 s overrun", elapsedMs: 21_500, delay: 500 },
-    { why: "a third of a 3 s overrun", elapsedMs: 23_000, delay: 1_000 },
-    { why: "a third of a 12 s overrun", elapsedMs: 32_000, delay: 4_000 },
-    { why: "a third of a 29.7 s overrun", elapsedMs: 49_700, delay: 9_900 },
-    { why: "capped from a 30 s overrun", elapsedMs: 50_000, delay: maxGapMs },
-    { why: "capped an hour in", elapsedMs: 3_600_000, delay: maxGapMs },
-  ])("$why: $delay ms", ({ elapsedMs, delay }) => {
-    expect(nextReadDelayMs(at(elapsedMs, expected))).toBeCloseTo(delay, digits);
-  });
-
-  it("backs off the same way when progress is stuck below 5%", () => {
-    expect(nextReadDelayMs(at(32_000, expected, 0.01, 0))).toBeCloseTo(4_000, digits);
-  });
-});
-
-describe("nextReadDelayMs with usable progress", () => {
-  // t2 = elapsedMs, t1 = sinceMs: the window is (t2 / (p + 1%), t1 / p].
-  it.each([
-    {
-      why: "aims 100 ms after the earliest possible finish",
-      elapsedMs: 6_000,
-      progress: 0.4,
-      sinceMs: 6_000,
-      delay: 6_000 / 0.41 + finishSlackMs - 6_000, // ≈ 8 734
-    },
-    {
-      why: "…whatever the expectation said",
-      elapsedMs: 6_000,
-      progress: 0.4,
-      sinceMs: 6_000,
-      expectedMs: 600_000,
-      delay: 6_000 / 0.41 + finishSlackMs - 6_000,
-    },
-    {
-      why: "never aims past the latest possible finish",
-      elapsedMs: 9_000,
-      progress: 0.5,
-      sinceMs: 4_900,
-      delay: 800, // latest 9 800; earliest ≈ 17 647
-    },
-    {
-      why: "caps a far jump at maxGapMs early on",
-      elapsedMs: 2_000,
-      progress: 0.05,
-      sinceMs: 2_000,
-      delay: maxGapMs, // ≈ 31 433 uncapped
-    },
-    {
-      why: "caps a far jump at maxGapMs however long the task has run",
-      elapsedMs: 30_000,
-      progress: 0.1,
-      sinceMs: 30_000,
-      delay: maxGapMs, // ≈ 242 827 uncapped
-    },
-    {
-      why: "caps a jump shorter than the elapsed time too (a stall may have skewed the estimate)",
-      elapsedMs: 30_000,
-      progress: 0.6,
-      sinceMs: 30_000,
-      delay: maxGapMs, // ≈ 19 280 uncapped
-    },
-    {
-      why: "does not cap a jump under maxGapMs",
-      elapsedMs: 9_000,
-      progress: 0.9,
-      sinceMs: 9_000,
-      delay: 9_000 / 0.91 + finishSlackMs - 9_000, // ≈ 990
-    },
-    {
-      why: "waits exactly minGapMs when that is the distance",
-      elapsedMs: 9_800,
-      progress: 0.5,
-      sinceMs: 5_000,
-      delay: 200, // latest 10 000
-    },
-    {
-      why: "goes under minGapMs when the finish is nearer",
-      elapsedMs: 9_801,
-      progress: 0.5,
-      sinceMs: 5_000,
-      delay: 199,
-    },
-    {
-      why: "reads every 100 ms at 99% (the earliest finish is now)",
-      elapsedMs: 99_000,
-      progress: 0.99,
-      sinceMs: 99_000,
-      delay: finishSlackMs,
-    },
-    {
-      why: "…and at 99.5%",
-      elapsedMs: 99_500,
-      progress: 0.995,
-      sinceMs: 99_500,
-      delay: finishSlackMs,
-    },
-    {
-      why: "waits at least finalGapMs for a latest finish under 50 ms away",
-      elapsedMs: 99_980,
-      progress: 0.99,
-      sinceMs: 99_000,
-      delay: finalGapMs, // latest 100 000 is 20 ms away
-    },
-    {
-      why: "treats progress first seen now when progressSinceMs is omitted",
-      elapsedMs: 8_000,
-      progress: 0.4,
-      sinceMs: undefined,
-      delay: maxGapMs, // latest 20 000, earliest ≈ 19 512: capped at 10 s
-    },
-  ])("$why", ({ elapsedMs, progress, sinceMs, expectedMs, delay }) => {
-    const input = at(elapsedMs, expectedMs ?? 20_000, progress, sinceMs);
-    expect(nextReadDelayMs(input)).toBeCloseTo(delay, digits);
-  });
-
-  // Still showing the value first seen at t1 at or after t1 / p: stalled.
-  it.each([
-    { why: "at the latest finish", elapsedMs: 10_000, sinceMs: 5_000, delay: minGapMs },
-    { why: "3 s past it", elapsedMs: 13_000, sinceMs: 5_000, delay: 1_000 },
-    { why: "12 s past it", elapsedMs: 22_000, sinceMs: 5_000, delay: 4_000 },
-    { why: "90 s past it", elapsedMs: 100_000, sinceMs: 5_000, delay: maxGapMs },
-    { why: "progress seen at the first read (latest 0)", elapsedMs: 600, sinceMs: 0, delay: 200 },
-    { why: "…3 s later", elapsedMs: 3_000, sinceMs: 0, delay: 1_000 },
+    { durationMs: 10_000, everyMs: 1_000 },
+    { durationMs: 8_333, everyMs: 730 },
+    { durationMs: 47_000, everyMs: 3_100 },
+    { durationMs: 120_000, everyMs: 9_000 },
   ])(
-    "thins out like an overdue task once progress stalls past its latest finish: $why",
-    ({ elapsedMs, sinceMs, delay }) => {
-      expect(nextReadDelayMs(at(elapsedMs, 600_000, 0.5, sinceMs))).toBeCloseTo(delay, digits);
+    "linear from the origin: contains the true finish and narrows with every read ($durationMs ms, read every $everyMs ms)",
+    ({ durationMs, everyMs }) => {
+      const all = readsOf("linear", durationMs, everyMs, durationMs - 1);
+      const widths: number[] = [];
+      for (let n = 2; n <= all.length; n++) {
+        const w = expectContains(finishWindowMs(all.slice(0, n)), durationMs);
+        expect(w.bent).toBe(false);
+        widths.push(w.latest - w.earliest);
+      }
+      for (let i = 1; i < widths.length; i++) {
+        expect(widths[i]).toBeLessThanOrEqual(widths[i - 1] as number);
+      }
+      // From a few percent of the task's time to a sliver.
+      expect(widths[widths.length - 1]).toBeLessThan((widths[0] as number) / 5);
+      expect(widths[widths.length - 1]).toBeLessThan(0.03 * durationMs);
     },
   );
+
+  it("a queue at 0% and then a linear climb: contains the true finish, not bent", () => {
+    // The queued profile: 0% for 3 s of 10, then linear to 100% at 10 s.
+    const all = readsOf("queued", 10_000, 1_000, 9_999);
+    expect(all.slice(0, 4).every((read) => read.progress === 0)).toBe(true);
+    for (let n = 5; n <= all.length; n++) {
+      const w = expectContains(finishWindowMs(all.slice(0, n)), 10_000);
+      expect(w.bent).toBe(false);
+    }
+  });
+
+  it("a stall mid-run: no window while stalled; after it, the run since the stall, bent", () => {
+    // The stall profile over 10 s: 50% at 3 s, held until 7 s, 100% at 10 s.
+    const all = readsOf("stall", 10_000, 500, 9_999);
+    const upTo = (atMs: number) => all.filter((read) => read.atMs <= atMs);
+    // 50% first seen at 3 s, on the line of the reads before it.
+    expectContains(finishWindowMs(upTo(3_000)), 6_000);
+    // Half a second at 50% is too long for the rate before (~17% per second).
+    for (let atMs = 3_500; atMs <= 7_000; atMs += 500) {
+      expect(finishWindowMs(upTo(atMs)), `at ${atMs} ms`).toBeUndefined();
+    }
+    for (let atMs = 7_500; atMs <= 9_500; atMs += 500) {
+      const reads = upTo(atMs);
+      const w = expectContains(finishWindowMs(reads), 10_000);
+      expect(w.bent).toBe(true);
+      // The bounds come from the run after the stall alone (from the 50% at 7 s).
+      const run = finishWindowMs(reads.filter((read) => read.atMs >= 7_000)) as FinishWindow;
+      expect(run.bent).toBe(false);
+      expect(w.earliest).toBeCloseTo(run.earliest, digits);
+      expect(w.latest).toBeCloseTo(run.latest, digits);
+    }
+  });
+
+  it("a value held briefly is no stall", () => {
+    // 50 ms at 50% when 1% takes 100 ms: still one line.
+    expectContains(finishWindowMs([r(0, 0), r(5_000, 50), r(5_050, 50)]), 10_000);
+  });
+
+  it("progress going backwards starts a new run", () => {
+    // An upstream that restarted the task: 30%, then 10% and 20%.
+    const restarted = finishWindowMs([r(0, 0), r(1_000, 30), r(2_000, 10), r(3_000, 20)]);
+    expect(restarted).toEqual(finishWindowMs([r(2_000, 10), r(3_000, 20)]));
+    // Not a stall either: the run has not bent.
+    expect(restarted?.bent).toBe(false);
+  });
+
+  it.each<{ why: string; reads: ProgressRead[] }>([
+    { why: "no reads", reads: [] },
+    { why: "one read", reads: [r(5_000, 50)] },
+    { why: "progress that never moved", reads: [r(0, 0), r(1_000, 0), r(2_000, 0)] },
+    { why: "the token 1% that never moved", reads: [r(0, 1), r(5_000, 1), r(9_000, 1)] },
+    { why: "two reads at the same moment", reads: [r(1_000, 10), r(1_000, 10)] },
+    { why: "a last read at 100%", reads: [r(0, 0), r(5_000, 50), r(9_000, 100)] },
+  ])("is undefined for $why", ({ reads }) => {
+    expect(finishWindowMs(reads)).toBeUndefined();
+  });
+
+  it("at 99% the earliest finish is the read itself", () => {
+    const w = finishWindowMs(readsOf("linear", 10_000, 1_100, 9_900)) as FinishWindow;
+    expect(w.earliest).toBe(9_900);
+    expect(w.latest).toBeGreaterThanOrEqual(10_000);
+  });
+});
+
+/** The schedule's bound on a value, restated. */
+const clamp = (value: number, low: number, high: number) => Math.min(high, Math.max(low, value));
+
+/** How late after the earliest finish a read may land: finishShare × elapsed, within [finalGapMs, finishSlackMaxMs]. */
+const slackAt = (elapsedMs: number, tuning: ScheduleTuning = defaultTuning) =>
+  clamp(tuning.finishShare * elapsedMs, tuning.finalGapMs, tuning.finishSlackMaxMs);
+
+describe("defaultTuning", () => {
+  // The one test that knows the tuned numbers. A retune (bench/schedule-model.ts,
+  // held to the budget by the replay below) is a decision: it should fail here,
+  // and only here. Every rule test takes its values from defaultTuning, or from
+  // a tuning it passes itself.
+  it("pins the tuned values", () => {
+    expect(defaultTuning).toEqual({
+      minGapMs: 350,
+      maxGapMs: 20_000,
+      blindMaxGapMs: 2_000,
+      denseShare: 0.3,
+      sparseShare: 0.6,
+      guardBaseMs: 400,
+      guardShare: 0.24,
+      guardUntilMs: 2_500,
+      lateGuardShare: 1,
+      finishShare: 0.06,
+      finalGapMs: 50,
+      finishSlackMaxMs: 1_000,
+    });
+  });
+});
+
+describe("guardGapMs", () => {
+  const t = defaultTuning;
+
+  // The longest a young task goes unread: how late a refusal can be noticed.
+  it.each([0, 1_000, t.guardUntilMs - 1])(
+    "guardBaseMs + guardShare × elapsed while the task is young: at %d ms",
+    (elapsedMs) => {
+      const expected = Math.min(t.maxGapMs, t.guardBaseMs + t.guardShare * elapsedMs);
+      expect(guardGapMs(elapsedMs)).toBeCloseTo(expected, digits);
+      expect(guardGapMs(elapsedMs, defaultTuning)).toBeCloseTo(expected, digits);
+    },
+  );
+
+  // From guardUntilMs on: the elapsed time again (progress that bends is caught within a read).
+  it.each([t.guardUntilMs, 15_000, 50_000, 3_600_000])(
+    "lateGuardShare × elapsed from guardUntilMs on, within [minGapMs, maxGapMs]: at %d ms",
+    (elapsedMs) => {
+      const expected = clamp(t.lateGuardShare * elapsedMs, t.minGapMs, t.maxGapMs);
+      expect(guardGapMs(elapsedMs)).toBeCloseTo(expected, digits);
+      expect(guardGapMs(elapsedMs, defaultTuning)).toBeCloseTo(expected, digits);
+    },
+  );
+
+  it("takes its constants from the tuning", () => {
+    const tuning: ScheduleTuning = {
+      ...defaultTuning,
+      guardBaseMs: 1_000,
+      guardShare: 0.5,
+      guardUntilMs: 4_000,
+      lateGuardShare: 0.1,
+      minGapMs: 500,
+      maxGapMs: 1_500,
+    };
+    expect(guardGapMs(0, tuning)).toBe(1_000);
+    expect(guardGapMs(800, tuning)).toBe(1_400);
+    expect(guardGapMs(3_000, tuning)).toBe(1_500); // capped at maxGapMs
+    expect(guardGapMs(4_000, tuning)).toBe(500); // 10%, raised to minGapMs
+    expect(guardGapMs(10_000, tuning)).toBe(1_000);
+    expect(guardGapMs(30_000, tuning)).toBe(1_500);
+  });
+});
+
+// Tasks of this model usually finish in 10–20 s: reads are dense from 5 s to 30 s.
+const prior: LatencyPrior = { lowMs: 10_000, highMs: 20_000 };
+
+/** The default shares without the bounds that would hide them. */
+const unclamped: ScheduleTuning = {
+  ...defaultTuning,
+  minGapMs: 0,
+  maxGapMs: Number.POSITIVE_INFINITY,
+  blindMaxGapMs: Number.POSITIVE_INFINITY,
+};
+
+describe("blindGapMs", () => {
+  const t = defaultTuning;
+  /** The most a blind gap may be. */
+  const blindCap = Math.min(t.maxGapMs, t.blindMaxGapMs);
+
+  it("is denser where the model's tasks usually finish", () => {
+    expect(t.denseShare).toBeLessThan(t.sparseShare);
+  });
+
+  it.each([
+    { elapsedMs: 4_999, share: "sparse" },
+    // Inside [0.5 × lowMs, 1.5 × highMs], both ends included.
+    { elapsedMs: 5_000, share: "dense" },
+    { elapsedMs: 17_000, share: "dense" },
+    { elapsedMs: 30_000, share: "dense" },
+    { elapsedMs: 30_001, share: "sparse" },
+    { elapsedMs: 60_000, share: "sparse" },
+  ] as const)(
+    "is the $share share of the elapsed time at $elapsedMs ms",
+    ({ elapsedMs, share }) => {
+      const expected = (share === "dense" ? t.denseShare : t.sparseShare) * elapsedMs;
+      expect(blindGapMs(elapsedMs, prior, unclamped)).toBeCloseTo(expected, digits);
+    },
+  );
+
+  it("is sparse everywhere without a prior", () => {
+    for (const elapsedMs of [4_999, 17_000, 60_000]) {
+      expect(blindGapMs(elapsedMs, undefined, unclamped)).toBeCloseTo(
+        t.sparseShare * elapsedMs,
+        digits,
+      );
+    }
+  });
+
+  it("is clamped to [minGapMs, min(maxGapMs, blindMaxGapMs)]", () => {
+    for (const elapsedMs of [0, 500, 1_000, 2_000, 4_999, 5_000, 6_000, 17_000, 30_001, 200_000]) {
+      for (const p of [prior, undefined]) {
+        const share = blindGapMs(elapsedMs, p, unclamped);
+        expect(blindGapMs(elapsedMs, p)).toBeCloseTo(clamp(share, t.minGapMs, blindCap), digits);
+      }
+    }
+    expect(blindGapMs(0, prior)).toBe(t.minGapMs);
+    expect(blindGapMs(200_000, prior)).toBe(blindCap);
+    expect(blindGapMs(10 * 3_600_000, { lowMs: 1e9, highMs: 1e9 })).toBe(blindCap);
+  });
+
+  it("takes its constants from the tuning", () => {
+    const tuning: ScheduleTuning = {
+      ...defaultTuning,
+      denseShare: 0.1,
+      sparseShare: 0.5,
+      minGapMs: 1_000,
+      maxGapMs: 4_000,
+      // Above maxGapMs: maxGapMs bounds the gap.
+      blindMaxGapMs: 8_000,
+    };
+    expect(blindGapMs(4_000, prior, tuning)).toBe(2_000);
+    expect(blindGapMs(15_000, prior, tuning)).toBe(1_500);
+    expect(blindGapMs(5_000, prior, tuning)).toBe(1_000);
+    expect(blindGapMs(1_000, prior, tuning)).toBe(1_000);
+    expect(blindGapMs(40_000, prior, tuning)).toBe(4_000);
+  });
+});
+
+describe("blindMaxGapMs: a task whose progress tells nothing", () => {
+  const t = defaultTuning;
+  const blindCap = Math.min(t.maxGapMs, t.blindMaxGapMs);
+
+  it("is read at least every blindMaxGapMs, however long it runs", () => {
+    for (const elapsedMs of [60_000, 120_000, 600_000, 3_600_000]) {
+      for (const p of [prior, undefined]) expect(blindGapMs(elapsedMs, p)).toBe(blindCap);
+      expect(nextReadDelayMs({ elapsedMs, prior, reads: [] })).toBe(blindCap);
+      // Progress that never moved is no progress.
+      const stuck = [r(0, 3), r(elapsedMs / 2, 3), r(elapsedMs, 3)];
+      expect(nextReadDelayMs({ elapsedMs, prior, reads: stuck })).toBe(blindCap);
+    }
+  });
+
+  it("so a long blind task is noticed within blindMaxGapMs, like a fixed poller at that interval", () => {
+    // 100 s without progress, and a prior far from it (5–20 s).
+    const durationMs = 100_000;
+    const gaps: number[] = [];
+    let at = 0;
+    while (at < durationMs) {
+      const gap = nextReadDelayMs({ elapsedMs: at, prior, reads: [] });
+      gaps.push(gap);
+      at += gap;
+    }
+    expect(Math.max(...gaps)).toBe(blindCap);
+    expect(gaps.at(-1)).toBe(blindCap);
+    expect(at - durationMs).toBeLessThan(blindCap);
+  });
+
+  it("honours a tuning's blindMaxGapMs, under its maxGapMs", () => {
+    const cappedAt = (blindMaxGapMs: number): ScheduleTuning => ({
+      ...defaultTuning,
+      minGapMs: 300,
+      maxGapMs: 20_000,
+      denseShare: 0.25,
+      sparseShare: 0.5,
+      lateGuardShare: 1,
+      blindMaxGapMs,
+    });
+    // 50% (sparse) of 60 s is 30 s: capped.
+    expect(blindGapMs(60_000, prior, cappedAt(5_000))).toBe(5_000);
+    expect(blindGapMs(60_000, undefined, cappedAt(1_000))).toBe(1_000);
+    expect(nextReadDelayMs({ elapsedMs: 60_000, prior, reads: [] }, cappedAt(5_000))).toBe(5_000);
+    // Under the cap, the share: 25% (dense) of 16 s.
+    expect(blindGapMs(16_000, prior, cappedAt(5_000))).toBe(4_000);
+    // maxGapMs still bounds it.
+    expect(blindGapMs(600_000, prior, cappedAt(50_000))).toBe(20_000);
+  });
+
+  it("does not cap a read aimed by progress", () => {
+    // 30% at 30 s: a finish some 65 s away, read no later than the guard's gap.
+    const tuning: ScheduleTuning = { ...defaultTuning, blindMaxGapMs: 1_000 };
+    const reads = [r(0, 0), r(30_000, 30)];
+    expect((finishWindowMs(reads) as FinishWindow).earliest - 30_000).toBeGreaterThan(
+      guardGapMs(30_000, tuning),
+    );
+    const delay = nextReadDelayMs({ elapsedMs: 30_000, prior, reads }, tuning);
+    expect(delay).toBeCloseTo(guardGapMs(30_000, tuning), digits);
+    expect(delay).toBeGreaterThan(tuning.blindMaxGapMs);
+  });
+});
+
+describe("nextReadDelayMs: blind (no progress that moves)", () => {
+  // The blind gap, no longer than the guard's: every minGapMs at first, then a
+  // share of the elapsed time, denser in the prior's window, and at least
+  // every blindMaxGapMs on a long task.
+  it.each([0, 900, 2_000, 4_999, 10_000, 40_000, 100_000])("at %d ms", (elapsedMs) => {
+    const expected = Math.min(guardGapMs(elapsedMs), blindGapMs(elapsedMs, prior));
+    expect(nextReadDelayMs({ elapsedMs, prior, reads: [] })).toBeCloseTo(expected, digits);
+    // Progress that never moved is no progress.
+    const stuck = [r(0, 1), r(elapsedMs / 2, 1), r(elapsedMs, 1)];
+    expect(nextReadDelayMs({ elapsedMs, prior, reads: stuck })).toBeCloseTo(expected, digits);
+  });
+
+  it("reads a new task every minGapMs (under the guard's base)", () => {
+    expect(nextReadDelayMs({ elapsedMs: 0, prior, reads: [] })).toBe(
+      Math.min(defaultTuning.guardBaseMs, defaultTuning.minGapMs),
+    );
+  });
+
+  it("never waits longer than the guard gap", () => {
+    // A tuning whose blind gap is far longer than the guard's.
+    const tuning: ScheduleTuning = {
+      ...defaultTuning,
+      denseShare: 3,
+      sparseShare: 3,
+      blindMaxGapMs: defaultTuning.maxGapMs,
+    };
+    for (const elapsedMs of [500, 1_000, 2_000, 2_499, 2_500, 5_000, 15_000]) {
+      expect(blindGapMs(elapsedMs, prior, tuning)).toBeGreaterThanOrEqual(
+        guardGapMs(elapsedMs, tuning),
+      );
+      const delay = nextReadDelayMs({ elapsedMs, prior, reads: [] }, tuning);
+      expect(delay).toBeCloseTo(guardGapMs(elapsedMs, tuning), digits);
+    }
+  });
+});
+
+describe("nextReadDelayMs: with a finish window", () => {
+  it("aims at the earliest finish plus the slack", () => {
+    // 40% at 4 s, 50% at 5 s: the finish lies in [9 455, 10 556]; the slack at
+    // 5 s leaves the aim inside the window.
+    const reads = [r(4_000, 40), r(5_000, 50)];
+    const w = finishWindowMs(reads) as FinishWindow;
+    const slack = slackAt(5_000);
+    expect(w.earliest).toBeCloseTo(5_000 + 0.49 / (0.11 / 1_000), digits);
+    expect(w.earliest + slack).toBeLessThan(w.latest);
+    const delay = nextReadDelayMs({ elapsedMs: 5_000, prior, reads });
+    expect(delay).toBeCloseTo(w.earliest + slack - 5_000, digits);
+  });
+
+  it("aims no later than the latest finish", () => {
+    // 90% at 10 s from 0% at 0: the window is narrower than the slack.
+    const reads = [r(0, 0), r(10_000, 90)];
+    const w = finishWindowMs(reads) as FinishWindow;
+    expect(w.latest).toBeCloseTo(10_000 + 0.1 / (0.89 / 10_000), digits);
+    expect(w.earliest + slackAt(10_000)).toBeGreaterThan(w.latest);
+    const delay = nextReadDelayMs({ elapsedMs: 10_000, prior, reads });
+    expect(delay).toBeCloseTo(w.latest - 10_000, digits);
+  });
+
+  it("waits the slack while the finish is due any moment", () => {
+    // 99%: the earliest finish is now.
+    const late = readsOf("linear", 10_000, 1_100, 9_900);
+    expect(nextReadDelayMs({ elapsedMs: 9_900, prior, reads: late })).toBeCloseTo(
+      slackAt(9_900),
+      digits,
+    );
+    const quick = [r(0, 0), r(400, 49), r(800, 99)];
+    expect(nextReadDelayMs({ elapsedMs: 800, prior, reads: quick })).toBeCloseTo(
+      Math.min(guardGapMs(800), slackAt(800)),
+      digits,
+    );
+  });
+
+  it("reads a young task within the guard gap, however far its finish", () => {
+    // 5% a second in: a finish some 17 s away, but a refusal comes a second or two in.
+    const reads = [r(0, 0), r(1_000, 5)];
+    expect((finishWindowMs(reads) as FinishWindow).earliest - 1_000).toBeGreaterThan(
+      guardGapMs(1_000),
+    );
+    expect(nextReadDelayMs({ elapsedMs: 1_000, prior, reads })).toBeCloseTo(
+      guardGapMs(1_000),
+      digits,
+    );
+    // Later, no further away than the guard's gap then (the elapsed time again).
+    const older = [r(0, 0), r(4_000, 10)];
+    expect((finishWindowMs(older) as FinishWindow).earliest - 4_000).toBeGreaterThan(
+      guardGapMs(4_000),
+    );
+    expect(nextReadDelayMs({ elapsedMs: 4_000, prior, reads: older })).toBeCloseTo(
+      guardGapMs(4_000),
+      digits,
+    );
+  });
+
+  it("after a stall, reads no sparser than blind (progress that bent may bend again)", () => {
+    // The stall profile over 10 s, read every 500 ms until 7.5 s, when it has
+    // just resumed: the aim is ~2.7 s away, further than the blind gap.
+    const reads = readsOf("stall", 10_000, 500, 7_500);
+    const bent = finishWindowMs(reads) as FinishWindow;
+    expect(bent.bent).toBe(true);
+    const aim = Math.min(bent.latest, bent.earliest + slackAt(7_500)) - 7_500;
+    expect(aim).toBeGreaterThan(blindGapMs(7_500, prior));
+    expect(nextReadDelayMs({ elapsedMs: 7_500, prior, reads })).toBeCloseTo(
+      Math.min(guardGapMs(7_500), blindGapMs(7_500, prior)),
+      digits,
+    );
+    // The same run without the stall before it aims at the finish.
+    const run = reads.filter((read) => read.atMs >= 7_000);
+    expect(nextReadDelayMs({ elapsedMs: 7_500, prior, reads: run })).toBeCloseTo(aim, digits);
+  });
+
+  describe("past the latest finish (the last read with progress is older)", () => {
+    // 50% at 5 s from 0% at 0: the latest finish is 5 000 + 50% / (49% / 5 000 ms) ≈ 10 102 ms.
+    const reads = [r(0, 0), r(5_000, 50)];
+    const latest = (finishWindowMs(reads) as FinishWindow).latest;
+    const { finalGapMs } = defaultTuning;
+
+    it.each([0, finalGapMs, 2 * finalGapMs - 2, 2 * finalGapMs, 1_898])(
+      "waits finalGapMs or half the overrun, whichever is longer: %d ms past it",
+      (overrunMs) => {
+        const elapsedMs = latest + overrunMs;
+        const blind = Math.min(guardGapMs(elapsedMs), blindGapMs(elapsedMs, prior));
+        expect(Math.max(finalGapMs, overrunMs / 2)).toBeLessThan(blind);
+        expect(nextReadDelayMs({ elapsedMs, prior, reads })).toBeCloseTo(
+          Math.max(finalGapMs, overrunMs / 2),
+          digits,
+        );
+      },
+    );
+
+    it("but never sparser than blind", () => {
+      // Half the overrun is longer than any gap: the blind gap it is.
+      const overrunMs = 3 * defaultTuning.maxGapMs;
+      const elapsedMs = latest + overrunMs;
+      const blind = Math.min(guardGapMs(elapsedMs), blindGapMs(elapsedMs, prior));
+      expect(overrunMs / 2).toBeGreaterThan(blind);
+      expect(nextReadDelayMs({ elapsedMs, prior, reads })).toBeCloseTo(blind, digits);
+    });
+  });
+});
+
+describe("finishSlackMaxMs: the slack after the earliest finish, on a long task", () => {
+  // A 100 s linear task read every 9 s.
+  const reads = readsOf("linear", 100_000, 9_000, 99_000);
+  /** The tuned cap, and the same without it. */
+  const capped: ScheduleTuning = { ...defaultTuning, finishShare: 0.06, finishSlackMaxMs: 1_000 };
+  const uncapped: ScheduleTuning = { ...capped, finishSlackMaxMs: Number.POSITIVE_INFINITY };
+
+  it("at 99% of a 100 s linear task, waits 1 s, not 6 s", () => {
+    // 99% at 99 s: the finish is due any moment, and the next read waits the slack.
+    expect(reads.at(-1)).toEqual(r(99_000, 99));
+    expect(nextReadDelayMs({ elapsedMs: 99_000, prior, reads }, capped)).toBe(1_000);
+    expect(nextReadDelayMs({ elapsedMs: 99_000, prior, reads }, uncapped)).toBeCloseTo(
+      0.06 * 99_000,
+      digits,
+    );
+    // The defaults, by the same rule.
+    expect(nextReadDelayMs({ elapsedMs: 99_000, prior, reads })).toBeCloseTo(
+      Math.min(guardGapMs(99_000), slackAt(99_000)),
+      digits,
+    );
+  });
+
+  it("aims at most finishSlackMaxMs after the earliest finish", () => {
+    // 90% at 90 s: the finish lies in [~98.9 s, ~101.2 s].
+    const at90 = reads.filter((read) => read.atMs <= 90_000);
+    const w = finishWindowMs(at90) as FinishWindow;
+    expect(w.earliest + 1_000).toBeLessThan(w.latest);
+    expect(nextReadDelayMs({ elapsedMs: 90_000, prior, reads: at90 }, capped)).toBeCloseTo(
+      w.earliest + 1_000 - 90_000,
+      digits,
+    );
+    // Uncapped, 6% of 90 s would aim past the window, at its latest end.
+    expect(w.earliest + 0.06 * 90_000).toBeGreaterThan(w.latest);
+    expect(nextReadDelayMs({ elapsedMs: 90_000, prior, reads: at90 }, uncapped)).toBeCloseTo(
+      w.latest - 90_000,
+      digits,
+    );
+  });
+
+  it("is finishShare × elapsed, within [finalGapMs, finishSlackMaxMs]", () => {
+    const tuning: ScheduleTuning = {
+      ...defaultTuning,
+      finishShare: 0.1,
+      finalGapMs: 200,
+      finishSlackMaxMs: 1_500,
+      // A guard out of the way: the elapsed time again, from the start.
+      guardUntilMs: 0,
+      lateGuardShare: 1,
+      minGapMs: 100,
+      maxGapMs: 60_000,
+    };
+    // 99% now: the finish is due any moment.
+    const dueAt = (elapsedMs: number) => [r(0, 0), r(elapsedMs / 2, 49), r(elapsedMs, 99)];
+    const delayAt = (elapsedMs: number) =>
+      nextReadDelayMs({ elapsedMs, prior, reads: dueAt(elapsedMs) }, tuning);
+    expect(delayAt(1_000)).toBe(200); // 10% is 100 ms: raised to finalGapMs
+    expect(delayAt(5_000)).toBeCloseTo(500, digits);
+    expect(delayAt(40_000)).toBe(1_500); // 10% is 4 s: capped at finishSlackMaxMs
+  });
+});
+
+describe("nextReadDelayMs: invariants over every profile", () => {
+  const profiles: ProgressProfile[] = ["linear", "queued", "stall", "steps", "curve", "none"];
+  const cases = profiles.flatMap((profile) =>
+    [1_500, 9_000, 70_000].map((durationMs) => ({ profile, durationMs })),
+  );
+
+  it.each(cases)(
+    "$profile over $durationMs ms: finalGapMs ≤ delay ≤ guard, blind when no window",
+    ({ profile, durationMs }) => {
+      // Read the way the poller does, past the end, to cover overdue reads too.
+      const reads: ProgressRead[] = [];
+      for (let t = 0, n = 0; t < 2 * durationMs; n++) {
+        expect(n).toBeLessThan(1_000);
+        if (t < durationMs) {
+          const read = readAt(profile, durationMs, t);
+          if (profile !== "none") reads.push(read);
+        }
+        const input = { elapsedMs: t, prior, reads: reads.slice(-12) };
+        const delay = nextReadDelayMs(input);
+        expect(delay).toBeGreaterThanOrEqual(defaultTuning.finalGapMs);
+        expect(delay).toBeLessThanOrEqual(guardGapMs(t) + 1e-9);
+        if (finishWindowMs(input.reads) === undefined) {
+          expect(delay).toBe(Math.min(guardGapMs(t), blindGapMs(t, prior)));
+        }
+        t += delay;
+      }
+    },
+  );
+});
+
+// --- The budget, replayed ----------------------------------------------------
+
+/** Where each model's tasks usually finish: the replay's priors are half and twice this. */
+const typicalMs: Record<string, number> = {
+  "gpt-image-2": 40_000,
+  "nano-banana": 8_000,
+  "nano-banana-pro": 14_000,
+  "grok-imagine-image": 8_000,
+};
+
+const priorFor = (task: MixTask): LatencyPrior => {
+  const typical = typicalMs[task.model] as number;
+  return { lowMs: typical / 2, highMs: typical * 2 };
+};
+
+/** One read's round trip, as replaySchedule charges it. */
+const readCostMs = 2;
+
+/** The alternative: a read every 2 s, replayed the same way. */
+function replayFixed(task: MixTask, gapMs = 2_000): Replayed {
+  const endMs = task.failAfterMs ?? task.durationMs;
+  let t = 0;
+  for (let reads = 1; ; reads++) {
+    const seenAt = t + readCostMs;
+    if (seenAt >= endMs) return { lagMs: seenAt - endMs, reads, endMs };
+    t = seenAt + gapMs;
+  }
+}
+
+/** The bench's percentile (nearest rank, rounded down). */
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+/** The lag as a share of the task's own time, with a 150 ms floor. */
+const lagShare = (run: Replayed) => run.lagMs / Math.max(150, run.endMs);
+
+interface Outcome {
+  task: MixTask;
+  schedule: Replayed;
+  fixed: Replayed;
+}
+
+const seeds = [1, 2, 3, 4, 5];
+const outcomes: Outcome[] = seeds.flatMap((seed) =>
+  taskMix(150, 20, seed).map((task) => ({
+    task,
+    schedule: replaySchedule(task, priorFor(task), defaultTuning, readCostMs),
+    fixed: replayFixed(task),
+  })),
+);
+const successes = outcomes.filter((o) => o.task.failAfterMs === undefined);
+const failures = outcomes.filter((o) => o.task.failAfterMs !== undefined);
+
+const bands = durationBands.map((band) => {
+  const inBand = successes.filter(
+    (o) => o.schedule.endMs >= band.lowMs && o.schedule.endMs < band.highMs,
+  );
+  const schedule = inBand.map((o) => lagShare(o.schedule));
+  const fixed = inBand.map((o) => lagShare(o.fixed));
+  return {
+    label: band.label,
+    count: inBand.length,
+    p50: percentile(schedule, 50),
+    p90: percentile(schedule, 90),
+    fixedP50: percentile(fixed, 50),
+    fixedP90: percentile(fixed, 90),
+    highMs: band.highMs,
+  };
+});
+
+describe("schedule budget (the bench's task mix, replayed without timers)", () => {
+  it("replays 5 seeds of 150 tasks and 20 failures, every band well filled", () => {
+    expect(successes).toHaveLength(750);
+    expect(failures).toHaveLength(100);
+    for (const band of bands) expect(band.count, band.label).toBeGreaterThanOrEqual(50);
+  });
+
+  it("reads about once per 2 s of generation, at most", () => {
+    const reads = outcomes.reduce((sum, o) => sum + o.schedule.reads, 0);
+    const generationMs = outcomes.reduce((sum, o) => sum + o.schedule.endMs, 0);
+    expect((reads / generationMs) * 2_000).toBeLessThanOrEqual(1);
+  });
+
+  it("notices a result within 10% of the task's time at P50, 25% at P90", () => {
+    const shares = successes.map((o) => lagShare(o.schedule));
+    expect(percentile(shares, 50)).toBeLessThanOrEqual(0.1);
+    expect(percentile(shares, 90)).toBeLessThanOrEqual(0.25);
+  });
+
+  it.each(bands)("holds the same in every duration band: $label", ({ p50, p90 }) => {
+    expect(p50).toBeLessThanOrEqual(0.1);
+    expect(p90).toBeLessThanOrEqual(0.25);
+  });
+
+  it("notices every quick failure within 500 ms + 25% of its time", () => {
+    for (const { task, schedule } of failures) {
+      expect(schedule.lagMs, `${task.profile} failing at ${schedule.endMs} ms`).toBeLessThanOrEqual(
+        500 + 0.25 * schedule.endMs,
+      );
+    }
+  });
+
+  it("beats a fixed 2 s poller over the whole mix, at P50 and P90", () => {
+    const shares = successes.map((o) => lagShare(o.schedule));
+    const fixed = successes.map((o) => lagShare(o.fixed));
+    expect(percentile(shares, 50)).toBeLessThan(percentile(fixed, 50));
+    expect(percentile(shares, 90)).toBeLessThan(percentile(fixed, 90));
+  });
+
+  it.each(bands)("beats a fixed 2 s poller at P50 in every band: $label", ({ p50, fixedP50 }) => {
+    expect(p50).toBeLessThan(fixedP50);
+  });
+
+  // Everywhere, as DESIGN.md asks: a task whose progress tells nothing is read
+  // at least every blindMaxGapMs, so even its lag stays under a fixed poller's.
+  it.each(bands)("beats a fixed 2 s poller at P90 in every band: $label", ({ p90, fixedP90 }) => {
+    expect(p90).toBeLessThan(fixedP90);
+  });
+
+  it("spends fewer reads than a fixed 2 s poller on tasks over 30 s", () => {
+    const long = successes.filter((o) => o.schedule.endMs >= 30_000);
+    const reads = (pick: (o: Outcome) => Replayed) =>
+      long.reduce((sum, o) => sum + pick(o).reads, 0);
+    expect(reads((o) => o.schedule)).toBeLessThan(0.75 * reads((o) => o.fixed));
+  });
 });
 
 describe("errorBackoffMs", () => {
@@ -360,270 +766,4 @@ describe("errorBackoffMs", () => {
     expect(errorBackoffMs(3, 100, mid)).toBe(2_000);
     expect(errorBackoffMs(1, 0, mid)).toBe(500);
   });
-});
-
-// --- The budget, simulated -------------------------------------------------
-
-/** What the upstream reports for a running task at elapsed time t. */
-type ProgressAt = (t: number) => number | undefined;
-
-/** The upstream's "NN%": linear progress in whole percent, rounded down (≤ 99% while running). */
-const wholePercent =
-  (durationMs: number): ProgressAt =>
-  (t) =>
-    Math.floor((100 * t) / durationMs) / 100;
-
-const noProgress: ProgressAt = () => undefined;
-
-/** The submit's token "1%", never updated (a service that does not report progress). */
-const tokenPercent: ProgressAt = () => 0.01;
-
-/**
- * Whole-percent progress that freezes once it shows `percent` (at percent% of
- * durationMs), for stallMs; the task then resumes and ends at durationMs + stallMs.
- */
-function stalledAt(durationMs: number, percent: number, stallMs: number): ProgressAt {
-  const start = (percent / 100) * durationMs;
-  const moving = wholePercent(durationMs);
-  return (t) => (t < start ? moving(t) : t < start + stallMs ? percent / 100 : moving(t - stallMs));
-}
-
-/**
- * A task that finishes at finishMs, read the way the poller reads it: at once,
- * then after each nextReadDelayMs, passing the last reported progress and the
- * elapsed time of the read that first reported that value.
- */
-function simulate(finishMs: number, expectedMs: number, progressAt: ProgressAt) {
-  const readTimes: number[] = [];
-  let progress: number | undefined;
-  let progressSinceMs = 0;
-  let t = 0;
-  for (;;) {
-    readTimes.push(t);
-    if (t >= finishMs) return { reads: readTimes.length, lagMs: t - finishMs, readTimes };
-    if (readTimes.length > 10_000) throw new Error("the schedule never reached the finish");
-    const reported = progressAt(t);
-    if (reported !== undefined && reported !== progress) {
-      progress = reported;
-      progressSinceMs = t;
-    }
-    const delay = nextReadDelayMs({ elapsedMs: t, expectedMs, progress, progressSinceMs });
-    // No rule ever chooses a gap under finalGapMs.
-    expect(delay).toBeGreaterThanOrEqual(finalGapMs);
-    t += delay;
-  }
-}
-
-const gapsOf = (times: number[]) => times.slice(1).map((time, i) => time - (times[i] as number));
-
-/** The gap the overdue rule chooses at `overrunMs` past the expected (or latest) finish. */
-const overdueGap = (overrunMs: number) => Math.min(maxGapMs, Math.max(minGapMs, overrunMs / 3));
-
-/**
- * Upper bound on the reads an overdue task gets between the overrun 0 (that
- * read excluded) and overrunMs, plus the first read at or past it: 2 reads
- * 200 ms apart below an overrun of 600 ms (at 200 and 400), 14 while the gap
- * is a third of the overrun, which then grows 4/3 per read from 600 ms until
- * 30 s (600 · (4/3)^13 < 30 000 ≤ 600 · (4/3)^14), then one per 10 s, then 1.
- */
-const overdueReadsBound = (overrunMs: number) =>
-  2 + 14 + Math.ceil(Math.max(0, overrunMs - 30_000) / maxGapMs) + 1;
-
-const durations = [2_000, 3_000, 5_000, 9_000, 20_000, 47_000, 120_000, 240_000];
-// From very early guesses to very late ones, against every duration.
-const expectations = [500, 2_000, 8_000, 20_000, 60_000, 240_000];
-const cases = durations.flatMap((durationMs) =>
-  expectations.map((expectedMs) => ({ durationMs, expectedMs })),
-);
-const epsilon = 1e-6;
-
-/**
- * The first read, in the poller's schedule, that sees progress the schedule
- * can use before the task ends; until it, the reads are those of a task
- * without progress.
- */
-function firstUsableRead(durationMs: number, expectedMs: number): number | undefined {
-  const percent = wholePercent(durationMs);
-  return simulate(durationMs, expectedMs, noProgress).readTimes.find(
-    (t) =>
-      t < durationMs &&
-      progressEstimateMs({ elapsedMs: t, expectedMs, progress: percent(t) }) !== undefined,
-  );
-}
-
-describe("schedule budget (simulated tasks)", () => {
-  it("covers tasks whose progress is seen in time and tasks whose first look comes too late", () => {
-    const seen = cases.filter((c) => firstUsableRead(c.durationMs, c.expectedMs) !== undefined);
-    expect(seen.length).toBeGreaterThanOrEqual(30);
-    expect(cases.length - seen.length).toBeGreaterThanOrEqual(5);
-  });
-
-  describe.each(cases)(
-    "duration $durationMs ms, expected $expectedMs ms",
-    ({ durationMs, expectedMs }) => {
-      it("with whole-percent progress: ≤ 1 read per 2 s + 5", () => {
-        const { reads, readTimes } = simulate(durationMs, expectedMs, wholePercent(durationMs));
-        // The constant is what the shortest tasks need beyond 1 read per 2 s.
-        // For D ≤ 3.5 s (a budget under 2 reads): up to 3 reads before 500 ms,
-        // where progress is not trusted (0, 200, 400: gaps without usable
-        // progress are ≥ minGapMs); the first read that trusts it, at
-        // ≥ 500 ms, so p ≥ 14%; the one it aims at ≥ earliest = t2/(p + 1%)
-        // ≥ p/(p + 1%) · D ≥ 0.93 · D (t2 ≥ p·D: floored percent), which
-        // shows ≥ 93%; and the one that aims at ≥ 0.93/0.94 · D + 100 ms ≥ D.
-        // 6 reads, against ≥ 1: + 5. Longer tasks add blind overdue reads
-        // before 5%, jump-capped reads (each at least doubles the elapsed time
-        // past 10 s) and 100 ms reads in the final percent (≤ D/10 000, below):
-        // far fewer than the D/2000 they add to the budget.
-        expect(reads).toBeLessThanOrEqual(durationMs / 2_000 + 5);
-        // At 99% the earliest finish is now, so reads go finishSlackMs apart
-        // (or finalGapMs, onto the latest finish) from the first sight of 99%,
-        // at ≥ 0.99·D, until D: 1% of D in 100 ms steps, the final one past D.
-        const lastPercent = readTimes.filter((t) => t >= 0.99 * durationMs);
-        expect(lastPercent.length).toBeLessThanOrEqual((0.01 * durationMs) / finishSlackMs + 2);
-      });
-
-      it("with whole-percent progress: lag < 100 ms once progress is seen before the finish", () => {
-        const run = simulate(durationMs, expectedMs, wholePercent(durationMs));
-        const blind = simulate(durationMs, expectedMs, noProgress);
-        const first = firstUsableRead(durationMs, expectedMs);
-        if (first === undefined) {
-          // Every read before the finish saw unusable progress: exactly the
-          // reads (and lag) of a task without progress.
-          expect(run.readTimes).toEqual(blind.readTimes);
-          return;
-        }
-        const firstIndex = blind.readTimes.indexOf(first);
-        expect(run.readTimes.slice(0, firstIndex + 1)).toEqual(
-          blind.readTimes.slice(0, firstIndex + 1),
-        );
-        // From the first usable read on, every read before the finish has a
-        // window that holds D, for linear progress in whole percent rounded
-        // down: at t1 the fraction was ≥ p (so D ≤ t1/p = latest), at t2 it
-        // is < p + 1% (so D > t2/(p + 1%) = earliest), hence t2 < latest and
-        // the task is never taken for overdue. The next read lands at
-        // min(latest, earliest + 100) (or earlier, jump-capped), or at t2 + 50
-        // only when latest < t2 + 50. The read that crosses D is therefore
-        // < earliest + 100 < D + 100, or < t2 + 50 < D + 50. The window's ~1%
-        // width never adds to the lag: reads aim at its start, not its end.
-        expect(run.lagMs).toBeGreaterThanOrEqual(0);
-        expect(run.lagMs).toBeLessThanOrEqual(finishSlackMs + epsilon);
-      });
-
-      it("without progress: checkpoints until expected, then overdue reads a third of the overrun apart", () => {
-        const { reads, lagMs, readTimes } = simulate(durationMs, expectedMs, noProgress);
-        // Progress that never gets past the submit's token 1% is no progress.
-        expect(simulate(durationMs, expectedMs, tokenPercent).readTimes).toEqual(readTimes);
-
-        // At once, then 25%, 60% and 100% of expected, each only if at least
-        // minGapMs after the read before it.
-        const looks = [0];
-        for (const fraction of [0.25, 0.6, 1]) {
-          const checkpoint = fraction * expectedMs;
-          if (checkpoint - (looks[looks.length - 1] as number) >= minGapMs) looks.push(checkpoint);
-        }
-        if (durationMs <= expectedMs) {
-          // The reads end at the first checkpoint at or past the finish.
-          const last = looks.findIndex((look) => look >= durationMs);
-          expect(readTimes).toEqual(looks.slice(0, last + 1));
-          expect(lagMs).toBe((looks[last] as number) - durationMs);
-          return;
-        }
-        // Every expectation here is ≥ 500 ms, so the expected finish is a look.
-        expect(looks[looks.length - 1]).toBe(expectedMs);
-        expect(readTimes.slice(0, looks.length)).toEqual(looks);
-        const overdue = readTimes.slice(looks.length - 1);
-        gapsOf(overdue).forEach((gap, i) => {
-          expect(gap).toBeCloseTo(overdueGap((overdue[i] as number) - expectedMs), digits);
-        });
-        // The last read before the finish is < D, and the overdue gap does not
-        // shrink as the overrun grows: the lag is under the gap at D.
-        const overrunMs = durationMs - expectedMs;
-        expect(lagMs).toBeGreaterThanOrEqual(0);
-        expect(lagMs).toBeLessThan(overdueGap(overrunMs) + epsilon);
-        expect(reads).toBeLessThanOrEqual(looks.length + overdueReadsBound(overrunMs));
-      });
-    },
-  );
-
-  it("meets the read budget on a spread of tasks that finish near their expectation", () => {
-    let reads = 0;
-    let generationMs = 0;
-    for (const expectedMs of [2_000, 8_000, 20_000, 60_000, 240_000]) {
-      for (const ratio of [0.7, 0.85, 1, 1.1]) {
-        const durationMs = expectedMs * ratio;
-        for (const progressAt of [wholePercent(durationMs), noProgress]) {
-          reads += simulate(durationMs, expectedMs, progressAt).reads;
-          generationMs += durationMs;
-        }
-      }
-    }
-    expect(reads).toBeLessThanOrEqual(generationMs / 2_000);
-  });
-});
-
-describe("schedule under stalled progress (simulated tasks)", () => {
-  const stallMs = 600_000;
-  const stallCases = [2_000, 20_000, 60_000, 240_000].flatMap((durationMs) =>
-    [99, 40].flatMap((percent) =>
-      [durationMs, durationMs / 4, durationMs * 4].map((expectedMs) => ({
-        durationMs,
-        percent,
-        expectedMs,
-      })),
-    ),
-  );
-
-  it.each(stallCases)(
-    "duration $durationMs ms stuck at $percent% for 10 min, expected $expectedMs ms: reads thin out",
-    ({ durationMs, percent, expectedMs }) => {
-      const progressAt = stalledAt(durationMs, percent, stallMs);
-      const { readTimes, lagMs } = simulate(durationMs + stallMs, expectedMs, progressAt);
-      const stallStart = (percent / 100) * durationMs;
-      const stallEnd = stallStart + stallMs;
-      const inStall = readTimes.filter((t) => t >= stallStart && t < stallEnd);
-      // The read that first shows the stalled value fixes the latest finish.
-      const t1 = inStall[0] as number;
-      const latest = t1 / (percent / 100);
-      expect(latest).toBeLessThan(stallEnd);
-
-      // Before the latest finish, reads aim at min(latest, earliest + 100).
-      // At 99% the earliest finish is now (t2 / min(1, 99% + 1%)), so they go
-      // 100 ms apart until one reaches latest: (latest − t1) / 100 + 1 reads,
-      // with latest − t1 = t1 / 99, ~1% of the elapsed time. At 40% the window
-      // (t2 / 0.41, t1 / 0.4] is empty once t2 ≥ 1.025·t1: reads after t1 go
-      // towards t1 / 0.41 + 100 in jumps of at most maxGapMs, then one lands
-      // on latest.
-      const waiting = inStall.filter((t) => t < latest);
-      const waitingBound =
-        percent === 99
-          ? (latest - t1) / finishSlackMs + 1
-          : Math.ceil((t1 / 0.41 + finishSlackMs - t1) / maxGapMs) + 2;
-      expect(waiting.length).toBeLessThanOrEqual(waitingBound);
-      // Past it, the stall is read like an overdue task: gaps of a third of
-      // the time past latest, from 200 ms up to 10 s, never shrinking.
-      const overdue = inStall.filter((t) => t >= latest);
-      const gaps = gapsOf(overdue);
-      gaps.forEach((gap, i) => {
-        expect(gap).toBeCloseTo(overdueGap((overdue[i] as number) - latest), digits);
-        if (i > 0) expect(gap).toBeGreaterThanOrEqual((gaps[i - 1] as number) - epsilon);
-      });
-      expect(gaps[gaps.length - 1]).toBeCloseTo(maxGapMs, digits);
-
-      // No read storm: in the first 60 s of the stall, the waiting reads and
-      // the overdue ones at overruns under 60 s (1 + 2 + 14 + 3, see
-      // overdueReadsBound). For tasks up to 4 min that is at most
-      // 240 000 / 99 / 100 + 1 + 20 < 46 reads, where a 100 ms poll makes 600.
-      const firstMinute = inStall.filter((t) => t < stallStart + 60_000);
-      expect(firstMinute.length).toBeLessThanOrEqual(waitingBound + overdueReadsBound(60_000));
-      expect(firstMinute.length).toBeLessThanOrEqual(45);
-      // Over the whole 10 minutes, the 10 s gaps dominate.
-      expect(inStall.length).toBeLessThanOrEqual(waitingBound + overdueReadsBound(stallMs));
-
-      // Once progress moves again it is no longer linear from the start, so
-      // the window misplaces the finish, and only the jump cap bounds the lag:
-      // maxGapMs.
-      expect(lagMs).toBeGreaterThanOrEqual(0);
-      expect(lagMs).toBeLessThanOrEqual(maxGapMs);
-    },
-  );
 });
