@@ -33,7 +33,10 @@ import { compositeResults, removeMaskBlobs } from "./mask-results.js";
 
 /** Where the use case records how a generation went (durable, for usage and resume). */
 export interface GenerationRecorder {
-  submitted(recordId: string, upstreamTaskId: string): void;
+  /** Settles once the reservation is durable; the submit waits for it. */
+  reserved?(recordId: string): Promise<void>;
+  /** Settles once the task id is durable; the task is announced only then. */
+  submitted(recordId: string, upstreamTaskId: string): Promise<void> | void;
   finished(recordId: string, outcome: GenerationOutcome): void;
 }
 
@@ -164,11 +167,11 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   // A record that cannot be written (disk full, database locked) must not turn
   // a task the upstream accepted into a lost one, nor crash the process: the
   // write is tried again a few times, then given up with an error in the log.
-  const record = (what: string, write: () => void): Promise<void> =>
+  const record = (what: string, write: () => Promise<void> | void): Promise<void> =>
     new Promise((resolve) => {
-      const attempt = (tries: number) => {
+      const attempt = async (tries: number) => {
         try {
-          write();
+          await write();
           resolve();
         } catch (err) {
           const delay = recordRetryDelaysMs[tries];
@@ -178,10 +181,10 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
             return;
           }
           log.warn({ err, what }, "could not record a generation's progress; trying again");
-          clock.setTimeout(() => attempt(tries + 1), delay);
+          clock.setTimeout(() => void attempt(tries + 1), delay);
         }
       };
-      attempt(0);
+      void attempt(0);
     });
 
   const sleep = (ms: number) =>
@@ -408,10 +411,14 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       };
       const { recordId, translation } = command;
       let accepted: string | undefined;
-      const submitted = submit(command.credential, translation).then(
-        (taskId) => {
+      const submitted = (async () => {
+        // Nothing goes upstream (and is paid for) before its record is on disk.
+        await recorder.reserved?.(recordId);
+        return submit(command.credential, translation);
+      })().then(
+        async (taskId) => {
           accepted = taskId;
-          void record("submitted", () => recorder.submitted(recordId, taskId));
+          await record("submitted", () => recorder.submitted(recordId, taskId));
           log.info(
             { upstreamTaskId: taskId, recordId, model: translation.body.model },
             "upstream task submitted",

@@ -180,7 +180,13 @@ export interface ReserveRequest {
 export interface UsageLedger {
   /** Records a generation about to be submitted; throws 429 insufficient_quota past the daily budget. */
   reserve(request: ReserveRequest): string;
-  submitted(id: string, upstreamTaskId: string): void;
+  /**
+   * Settles once the reservation is on disk (with the others of its turn):
+   * its submit goes out only then. Rejects if it could not be written.
+   */
+  reserved(id: string): Promise<void>;
+  /** Settles once the task id is on disk: only then is the task announced. */
+  submitted(id: string, upstreamTaskId: string): Promise<void>;
   finished(id: string, outcome: GenerationOutcome): void;
   /** Images counted against the tenant's budget today. */
   imagesToday(tenantId: string): number;
@@ -279,6 +285,8 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
   const { commit, flush } = writes;
   // Nothing waits on these; a write given up is reported through onWriteError.
   const defer = (write: () => void) => void writes.defer(write).catch(() => {});
+  /** Reservations not yet committed, by record id. */
+  const reservations = new Map<string, Promise<void>>();
 
   const imagesToday = (tenantId: string) => {
     flush();
@@ -305,32 +313,42 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
       }
     }
     const id = newId("gen");
-    // With the queued writes: one commit, and the reservation is on disk
-    // before the submit goes out.
-    commit(() =>
-      insert.run({
-        id,
-        tenant_id: tenant.id,
-        day: utcDay(now),
-        created_at: now,
-        model: request.model,
-        requested_model: request.requestedModel,
-        n,
-        plan: request.plan === undefined ? null : JSON.stringify(request.plan),
-        request_hash: request.requestHash ?? null,
-        idempotency_key: request.idempotencyKey ?? null,
-      }),
-    );
+    const row = {
+      id,
+      tenant_id: tenant.id,
+      day: utcDay(now),
+      created_at: now,
+      model: request.model,
+      requested_model: request.requestedModel,
+      n,
+      plan: request.plan === undefined ? null : JSON.stringify(request.plan),
+      request_hash: request.requestHash ?? null,
+      idempotency_key: request.idempotencyKey ?? null,
+    };
+    if (request.idempotencyKey !== undefined) {
+      // At once: a second request with the key must meet the unique index now.
+      commit(() => insert.run(row));
+      return id;
+    }
+    // With the other reservations of this turn: one commit for all of them,
+    // awaited (reserved()) before any of their submits goes out.
+    const written = writes.defer(() => insert.run(row));
+    reservations.set(id, written);
+    const forget = () => reservations.delete(id);
+    written.then(forget, forget);
     return id;
   };
 
   return {
     reserve,
+    reserved(id) {
+      return reservations.get(id) ?? Promise.resolve();
+    },
     submitted(id, upstreamTaskId) {
-      // At once, with whatever is queued: a restart must find the task id of
-      // everything submitted, and the async API answers with the task the
-      // moment this returns (regression: kill.test.ts).
-      commit(() => markSubmitted.run(upstreamTaskId, id));
+      // With the others of this turn. A restart must find the task id of
+      // everything submitted, so nothing announces the task (the async API's
+      // answer) before this settles (regression: kill.test.ts).
+      return writes.defer(() => markSubmitted.run(upstreamTaskId, id));
     },
     finished(id, outcome) {
       const finishedAt = clock.now();

@@ -202,6 +202,7 @@ describe("a restart", () => {
       requestedModel: "gpt-image-2",
       n: 1,
     });
+    await ledger.reserved(id);
     db.close();
     await gw.restart();
     const task = await readTask(id);

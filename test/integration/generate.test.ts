@@ -41,7 +41,9 @@ describe("generation service", () => {
   it("records submitted, then finished with the stored results and the upstream task id", async () => {
     const events: Array<[string, unknown]> = [];
     const { generation, upstream } = await setup({
-      submitted: (id, taskId) => events.push(["submitted", { id, taskId }]),
+      submitted: (id, taskId) => {
+        events.push(["submitted", { id, taskId }]);
+      },
       finished: (id, outcome) => events.push(["finished", { id, ...outcome }]),
     });
     const translation = translateRequest({ model: "nano-banana", prompt: "p", n: 2 });

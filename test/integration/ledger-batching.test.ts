@@ -1,6 +1,8 @@
 // The usage ledger on the group commit (src/tenancy/usage.ts): a reservation
-// is on disk before its submit; a task's later writes are committed at the end
-// of the turn; and every read of the ledger sees every write before it.
+// and a task id are committed with the others of their turn and awaited before
+// the submit and the announcement they guard; a task's later writes are
+// committed at the end of the turn; every read of the ledger sees every write
+// before it.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,14 +44,29 @@ const onDisk = (id: string) =>
     .get(id);
 
 describe("ledger on the group commit", () => {
-  it("commits a reservation at once, before the submit it precedes", () => {
-    const id = reserve();
-    expect(onDisk(id)).toMatchObject({ state: "pending" });
+  it("commits a reservation with the others of its turn; reserved() settles once it is on disk", async () => {
+    const unlimited = { ...tenant, imagesPerDay: null };
+    const ids = [1, 2, 3].map(() =>
+      ledger.reserve({ tenant: unlimited, model: "m", requestedModel: "m", n: 1 }),
+    );
+    // Not yet: the submits wait for reserved().
+    for (const id of ids) expect(onDisk(id)).toBeUndefined();
+    await Promise.all(ids.map((id) => ledger.reserved(id)));
+    for (const id of ids) expect(onDisk(id)).toMatchObject({ state: "pending" });
   });
 
-  it("commits a task id at once: the async API answers with it, and a kill may follow (regression)", () => {
+  it("commits a reservation with an Idempotency-Key at once (the unique index must see it)", () => {
+    const id = reserve(1, { idempotencyKey: "key-now" });
+    expect(onDisk(id)).toMatchObject({ state: "pending" });
+    expect(() => reserve(1, { idempotencyKey: "key-now" })).toThrow(/UNIQUE/);
+  });
+
+  it("submitted() settles once the task id is on disk: only then may the task be announced (regression)", async () => {
     const id = reserve();
-    ledger.submitted(id, "task-1");
+    await ledger.reserved(id);
+    const written = ledger.submitted(id, "task-1");
+    expect(onDisk(id)).toMatchObject({ state: "pending", upstream_task_id: null });
+    await written;
     expect(onDisk(id)).toEqual({
       state: "running",
       upstream_task_id: "task-1",
@@ -59,7 +76,7 @@ describe("ledger on the group commit", () => {
 
   it("commits finished and delivered at the end of the turn", async () => {
     const id = reserve();
-    ledger.submitted(id, "task-1");
+    await ledger.submitted(id, "task-1");
     ledger.finished(id, { state: "succeeded", images: 1 });
     ledger.delivered(id);
     expect(onDisk(id)).toEqual({
@@ -72,14 +89,12 @@ describe("ledger on the group commit", () => {
     expect(onDisk(id)?.delivered_at).toEqual(expect.any(Number));
   });
 
-  it("a reservation commits the writes queued before it", () => {
-    // No budget, so no budget check (a read, which would flush anyway).
-    const unlimited = { ...tenant, imagesPerDay: null };
+  it("a write that must be on disk at once commits the writes queued before it", async () => {
     const first = reserve();
-    ledger.submitted(first, "task-1");
+    await ledger.submitted(first, "task-1");
     ledger.finished(first, { state: "succeeded", images: 1 });
     expect(onDisk(first)).toMatchObject({ state: "running" });
-    ledger.reserve({ tenant: unlimited, model: "m", requestedModel: "m", n: 1 });
+    reserve(1, { idempotencyKey: "key-2" });
     expect(onDisk(first)).toMatchObject({ state: "succeeded", upstream_task_id: "task-1" });
   });
 
@@ -112,10 +127,10 @@ describe("ledger on the group commit", () => {
   ];
   it.each(reads)("%s reads the writes deferred in its own turn", (_name, read) => {
     const id = reserve(1, { requestHash: "hash-1", idempotencyKey: "key-1" });
-    ledger.submitted(id, "task-1");
+    void ledger.submitted(id, "task-1");
     ledger.finished(id, { state: "succeeded", images: 1 });
     ledger.delivered(id);
-    expect(onDisk(id)?.state).toBe("running"); // the outcome is still queued
+    expect(onDisk(id)?.state).toBe("pending"); // the rest is still queued
     read(id);
   });
 
