@@ -12,7 +12,7 @@ import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { toErrorResponse } from "./errors.js";
 import { createDeliverer } from "./generation/deliver.js";
-import { createGenerationService } from "./generation/generate.js";
+import { createGenerationService, type GenerationDeps } from "./generation/generate.js";
 import { createReferencePublisher, resolveDelivery } from "./generation/references.js";
 import { resumeUnfinished } from "./generation/resume.js";
 import { createAdmission } from "./http/admission.js";
@@ -45,7 +45,7 @@ import { createBreakerRegistry, observedClient } from "./upstream/breaker.js";
 import { createUpstreamClient } from "./upstream/client.js";
 import { createLatencyModel } from "./upstream/latency-model.js";
 import { sqliteLatencyStore } from "./upstream/latency-store.js";
-import { createPoller } from "./upstream/poller.js";
+import { createPoller, type PollerOptions } from "./upstream/poller.js";
 import type { ScheduleTuning } from "./upstream/schedule.js";
 
 export interface AppDeps {
@@ -58,6 +58,14 @@ export interface AppDeps {
   logDestination?: { write(line: string): void };
   /** The read schedule's constants (tests make it denser); default defaultTuning. */
   scheduleTuning?: ScheduleTuning;
+  /** Retry and confirmation waits (tests shorten them); default the production ones. */
+  retryTiming?: {
+    poller?: Pick<PollerOptions, "notFoundDelayMs" | "errorBackoffMs">;
+    generation?: Pick<
+      GenerationDeps,
+      "submitRetryDelaysMs" | "downloadRetryDelaysMs" | "recordRetryDelaysMs"
+    >;
+  };
 }
 
 /** Everything a log line must never show. */
@@ -156,6 +164,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     clock,
     latency,
     ...(deps.scheduleTuning ? { tuning: deps.scheduleTuning } : {}),
+    ...deps.retryTiming?.poller,
   });
   const blobs = createLocalBlobStore(join(config.dataDir, "images"), {
     small: sqliteSmallBlobs(db, writes),
@@ -182,6 +191,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     log: app.log,
     recorder: ledger,
     models,
+    ...deps.retryTiming?.generation,
   });
   const referenceDelivery = resolveDelivery(config.referenceDelivery, config.publicUrl);
   const admission = createAdmission({

@@ -131,6 +131,12 @@ export interface GenerationDeps {
    * The upstream keeps results for about two hours (UPSTREAM.md).
    */
   taskLifetimeMs?: number;
+  /** Waits between submit attempts (tests shorten them); one retry per entry. */
+  submitRetryDelaysMs?: readonly number[];
+  /** Waits between download attempts of one result; one retry per entry. */
+  downloadRetryDelaysMs?: readonly number[];
+  /** Waits between attempts to write a record; one retry per entry. */
+  recordRetryDelaysMs?: readonly number[];
 }
 
 // Connection refused and 429 leave no task behind, so a short retry is safe;
@@ -158,6 +164,9 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   const { upstream, poller, blobs, clock, log, recorder } = deps;
   const lifetimeMs = deps.taskLifetimeMs ?? taskLifetimeMs;
   const maxResultBytes = deps.maxResultBytes ?? Number.POSITIVE_INFINITY;
+  const submitDelays = deps.submitRetryDelaysMs ?? submitRetryDelaysMs;
+  const downloadDelays = deps.downloadRetryDelaysMs ?? downloadRetryDelaysMs;
+  const recordDelays = deps.recordRetryDelaysMs ?? recordRetryDelaysMs;
   const live = new Map<string, RunningGeneration>();
   const progressOf = new Map<string, number>();
   // Outcomes still being written, by record id.
@@ -174,7 +183,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
           await write();
           resolve();
         } catch (err) {
-          const delay = recordRetryDelaysMs[tries];
+          const delay = recordDelays[tries];
           if (delay === undefined) {
             log.error({ err, what }, "could not record a generation's progress; giving up");
             resolve();
@@ -201,7 +210,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         return await upstream.submit(credential, translation.body);
       } catch (err) {
         if (!(err instanceof UpstreamError)) throw err;
-        const delay = submitRetryDelaysMs[attempt];
+        const delay = submitDelays[attempt];
         const retryable =
           err.kind === "unreachable" ||
           (err.kind === "rate_limited" && (err.retryAfterMs ?? 0) <= submitRetryAfterCapMs);
@@ -240,7 +249,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         // A result past the cap is refused, not fetched again: the next
         // attempt would be just as large.
         if (err instanceof BlobTooLargeError) throw resultTooLarge(taskId, index, err.maxBytes);
-        const delay = downloadRetryDelaysMs[attempt];
+        const delay = downloadDelays[attempt];
         const again =
           err instanceof UpstreamError &&
           (err.kind === "transient" || (err.kind === "gone" && err.status === 502));

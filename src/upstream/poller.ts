@@ -62,6 +62,10 @@ export interface PollerOptions {
   maxConcurrentReads?: number;
   /** Confirmations of task_not_exist before a task counts as lost. */
   lostAfter?: number;
+  /** The wait before confirming a task_not_exist, times the confirmations so far (default 1 s). */
+  notFoundDelayMs?: number;
+  /** The backoff after a failed read (tests shorten it); default the schedule's errorBackoffMs. */
+  errorBackoffMs?: (consecutiveErrors: number, retryAfterMs: number | undefined) => number;
   /** A task without one successful read for this long is given up. */
   errorWindowMs?: number;
   /** Learned latencies: read for each new watch, taught by each success. */
@@ -141,6 +145,8 @@ export function createPoller(options: PollerOptions): Poller {
   const maxConcurrentReads = options.maxConcurrentReads ?? 64;
   const lostAfter = options.lostAfter ?? 3;
   const errorWindowMs = options.errorWindowMs ?? 120_000;
+  const notFoundDelayMs = options.notFoundDelayMs ?? 1_000;
+  const backoffMs = options.errorBackoffMs ?? errorBackoffMs;
 
   const heap = new DueHeap();
   // Due entries waiting for a read slot: an array with a moving head, since
@@ -275,7 +281,7 @@ export function createPoller(options: PollerOptions): Poller {
         );
         return;
       }
-      schedule(entry, 1_000 * entry.notFound);
+      schedule(entry, notFoundDelayMs * entry.notFound);
       return;
     }
     entry.consecutiveErrors++;
@@ -291,7 +297,7 @@ export function createPoller(options: PollerOptions): Poller {
       );
       return;
     }
-    schedule(entry, errorBackoffMs(entry.consecutiveErrors, upstream?.retryAfterMs));
+    schedule(entry, backoffMs(entry.consecutiveErrors, upstream?.retryAfterMs));
   }
 
   return {

@@ -71,7 +71,7 @@ describe("a synchronous request that stops waiting does not abandon its task", (
   it("past IMAGEGATE_MAX_WAIT_MS: a 504 naming the gateway task, whose result is kept", async () => {
     gw = await buildTestApp({ env: { IMAGEGATE_MAX_WAIT_MS: "1000" } });
     const err = await apiError(
-      gw.client.images.generate({ model: "nano-banana", prompt: "p [sim:duration=2500]" }),
+      gw.client.images.generate({ model: "nano-banana", prompt: "p [sim:duration=1500]" }),
     );
     expect(err.status).toBe(504);
     expect(err.code).toBe("generation_timeout");
@@ -95,7 +95,7 @@ describe("a synchronous request that stops waiting does not abandon its task", (
     gw = await buildTestApp();
     const abort = new AbortController();
     const call = gw.client.images
-      .generate({ model: "nano-banana", prompt: "p [sim:duration=1000]" }, { signal: abort.signal })
+      .generate({ model: "nano-banana", prompt: "p [sim:duration=500]" }, { signal: abort.signal })
       .catch((err: unknown) => err);
     await gw.sim.waitForSubmits(1);
     abort.abort();
@@ -181,14 +181,20 @@ describe("a restart", () => {
     gw = await buildTestApp();
     const submitted = await api("/v1/images/generations/async", {
       method: "POST",
-      body: { model: "nano-banana", prompt: "p [sim:duration=1500]" },
+      body: { model: "nano-banana", prompt: "p [sim:duration=800]" },
     });
     const { task_id: id } = (await submitted.json()) as { task_id: string };
+    await gw.app.close();
+    const stoppedAt = Date.now();
     await gw.restart();
     const task = await finalTask(id);
     expect(task.data.status).toBe("SUCCESS");
     expect((await content(id)).status).toBe(200);
     expect(gw.sim.submits).toHaveLength(1);
+    // The result was fetched by the restarted gateway: the task was left running.
+    const downloads = gw.sim.requests.filter((r) => r.route === "download");
+    expect(downloads.length).toBeGreaterThan(0);
+    expect(downloads.every((r) => r.at >= stoppedAt)).toBe(true);
   });
 
   it("fails a submit that was in flight rather than sending it twice", async () => {
@@ -256,13 +262,13 @@ describe("retries never pay twice", () => {
 
   it("an SDK retry after its own timeout joins the first attempt's task", async () => {
     gw = await buildTestApp();
-    const client = gw.clientWith(gw.apiKey, { maxRetries: 2, timeout: 700 });
+    const client = gw.clientWith(gw.apiKey, { maxRetries: 2, timeout: 500 });
     const result = await client.images.generate({
       model: "nano-banana",
-      prompt: "slow [sim:duration=1500]",
+      prompt: "slow [sim:duration=1200]",
     });
     expect(result.data).toHaveLength(1);
-    // Attempts: the first times out at 0.7 s, the retries join its task.
+    // Attempts: the first times out at 0.5 s, the retries join its task.
     expect(gw.sim.submits).toHaveLength(1);
     const bytes = Buffer.from(result.data?.[0]?.b64_json ?? "", "base64");
     expect(bytes.equals(gw.sim.image(gw.sim.submits[0]?.taskId ?? "", 0).bytes)).toBe(true);
@@ -326,7 +332,7 @@ describe("retries never pay twice", () => {
 
   it("an SDK retry joins its own earlier generation even when an identical, newer one is attached to another request (regression)", async () => {
     gw = await buildTestApp();
-    const body = { model: "nano-banana", prompt: "same [sim:duration=1500]" };
+    const body = { model: "nano-banana", prompt: "same [sim:duration=1200]" };
     const retrying = gw.clientWith(gw.apiKey, { maxRetries: 3, timeout: 500 });
     const patient = gw.clientWith(gw.apiKey);
     const first = retrying.images.generate(body);

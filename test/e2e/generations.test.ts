@@ -2,6 +2,7 @@
 import type OpenAI from "openai";
 import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
+import { defaultTuning } from "../../src/upstream/schedule.js";
 import { shiftableClock } from "../helpers/clock.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
@@ -126,7 +127,8 @@ describe("POST /v1/images/generations with the OpenAI SDK", () => {
   });
 
   it("waits for a task that takes a while, through the shared poller", async () => {
-    gw = await buildTestApp();
+    // The production schedule: how many reads a 1.5 s task costs is its budget.
+    gw = await buildTestApp({ deps: { scheduleTuning: defaultTuning } });
     const started = Date.now();
     const result = await gw.client.images.generate({
       model: "grok-imagine-image",

@@ -46,7 +46,7 @@ describe("tenant limits", () => {
     const abort = new AbortController();
     const slow = client.images
       .generate(
-        { model: "gpt-image-2", prompt: "slow [sim:duration=1500]" },
+        { model: "gpt-image-2", prompt: "slow [sim:duration=1000]" },
         { signal: abort.signal },
       )
       .catch((err: unknown) => err);

@@ -76,7 +76,7 @@ describe("images.edit with a mask", () => {
     const request = gw.client.images.edit(
       {
         model: "nano-banana",
-        prompt: "paint the sky [sim:duration=1500]",
+        prompt: "paint the sky [sim:duration=800]",
         image: await toFile(await solid(64, 64, red), "in.png", { type: "image/png" }),
         mask: await toFile(await leftHalfMask(), "mask.png", { type: "image/png" }),
       },
@@ -87,6 +87,8 @@ describe("images.edit with a mask", () => {
     // The caller leaves and the gateway restarts while the task runs upstream.
     abort.abort();
     expect(await storedImages(gw.config.dataDir)).toHaveLength(2);
+    await gw.app.close();
+    const stoppedAt = Date.now();
     await gw.restart();
     // The resumed task's result replaces the kept image and mask.
     await expect
@@ -102,6 +104,10 @@ describe("images.edit with a mask", () => {
     expect(await pixel(bytes, 48, 10)).toEqual(red);
     expect(await pixel(bytes, 5, 10)).toEqual(edited);
     expect(gw.sim.submits).toHaveLength(1);
+    // The result was fetched by the restarted gateway: the task was left running.
+    const downloads = gw.sim.requests.filter((r) => r.route === "download");
+    expect(downloads.length).toBeGreaterThan(0);
+    expect(downloads.every((r) => r.at >= stoppedAt)).toBe(true);
   });
 
   it.each([

@@ -1,7 +1,9 @@
 // buildTestApp(): a real gateway on a free port in front of a fresh upstream
 // simulator, with a temporary data dir, one tenant and an OpenAI SDK client.
-// Everything it starts, close() stops.
-import { mkdtemp, rm } from "node:fs/promises";
+// Everything it starts, close() stops. Its reads and retries run on a fast
+// schedule (fastSchedule, fastRetries) unless a test passes its own: a test of
+// the production schedule passes `deps: { scheduleTuning: defaultTuning }`.
+import { mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,10 +16,46 @@ import {
   type SimulatorOptions,
   startSimulator,
 } from "../../src/simulator/server.js";
+import { defaultTuning, type ScheduleTuning } from "../../src/upstream/schedule.js";
 
 export const adminToken = "test-admin-token-0123456789";
 export const masterKey = Buffer.alloc(32, 7).toString("base64");
 export const upstreamKey = "sim-key";
+
+/**
+ * The production schedule's shape, with every gap in tens of milliseconds: a
+ * task is noticed within ~50 ms of finishing, so a test waits on the
+ * simulated task, not on the schedule.
+ */
+export const fastSchedule: ScheduleTuning = {
+  ...defaultTuning,
+  minGapMs: 20,
+  maxGapMs: 200,
+  blindMaxGapMs: 100,
+  guardBaseMs: 50,
+  guardShare: 0.05,
+  lateGuardShare: 0.1,
+  finishShare: 0.02,
+  finalGapMs: 10,
+  finishSlackMaxMs: 50,
+};
+
+/**
+ * The production retries, as many of each, with waits a tenth or less as long.
+ * A read backoff still doubles per error and honours Retry-After.
+ */
+export const fastRetries: NonNullable<AppDeps["retryTiming"]> = {
+  poller: {
+    notFoundDelayMs: 50,
+    errorBackoffMs: (errors, retryAfterMs) =>
+      Math.max(25 * 2 ** Math.min(Math.max(0, errors - 1), 6), retryAfterMs ?? 0),
+  },
+  generation: {
+    submitRetryDelaysMs: [25, 100],
+    downloadRetryDelaysMs: [30, 120],
+    recordRetryDelaysMs: [50, 200, 800],
+  },
+};
 
 export interface TestGateway {
   app: FastifyInstance;
@@ -43,6 +81,7 @@ export interface TestGateway {
 export interface TestGatewayOptions {
   sim?: SimulatorOptions;
   env?: Record<string, string>;
+  /** Over the defaults { scheduleTuning: fastSchedule, retryTiming: fastRetries }. */
   deps?: AppDeps;
 }
 
@@ -76,7 +115,13 @@ export async function buildTestApp(options: TestGatewayOptions = {}): Promise<Te
     IMAGEGATE_MAX_WAIT_MS: "30000",
     ...options.env,
   });
-  const app = await buildApp(config, { logger: false, ...options.deps });
+  const deps: AppDeps = {
+    logger: false,
+    scheduleTuning: fastSchedule,
+    retryTiming: fastRetries,
+    ...options.deps,
+  };
+  const app = await buildApp(config, deps);
   await app.listen({ port, host: "127.0.0.1" });
 
   const createTenant = async (settings: Record<string, unknown>) => {
@@ -115,7 +160,7 @@ export async function buildTestApp(options: TestGatewayOptions = {}): Promise<Te
     createTenant,
     async restart() {
       if (gateway.app.server.listening) await gateway.app.close();
-      gateway.app = await buildApp(config, { logger: false, ...options.deps });
+      gateway.app = await buildApp(config, deps);
       await gateway.app.listen({ port, host: "127.0.0.1" });
     },
     async close() {
@@ -125,4 +170,52 @@ export async function buildTestApp(options: TestGatewayOptions = {}): Promise<Te
     },
   };
   return gateway;
+}
+
+export interface CompiledSources {
+  /** The compiled file for a source under src/: "cli.ts" → an absolute path to cli.js. */
+  entry(name: string): string;
+  remove(): Promise<void>;
+}
+
+/**
+ * src/ compiled to JavaScript file by file (esbuild, as tsx itself transpiles
+ * it; the tsconfig's isolatedModules makes that exact) into a temporary
+ * directory, for tests that start the CLI or the gateway as a process: plain
+ * Node runs it as `dist/` is run, without paying for tsx's loader in every
+ * process (about 0.2 s each).
+ */
+export async function compileSources(): Promise<CompiledSources> {
+  const root = process.cwd();
+  const dir = await mkdtemp(join(tmpdir(), "imagegate-compiled-"));
+  const files = (await readdir(join(root, "src"), { recursive: true }))
+    .filter((file) => file.endsWith(".ts"))
+    .map((file) => join(root, "src", file));
+  // esbuild is what tsx transpiles with (installed with it); loaded only here.
+  const { build, stop } = await import("esbuild");
+  try {
+    await build({
+      entryPoints: files,
+      outdir: join(dir, "src"),
+      outbase: join(root, "src"),
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      tsconfig: join(root, "tsconfig.json"),
+      logLevel: "silent",
+    });
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  } finally {
+    // esbuild's service process is not left running for the rest of the worker's files.
+    await stop();
+  }
+  // ESM, with the project's own packages.
+  await writeFile(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+  await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");
+  return {
+    entry: (name) => join(dir, "src", name.replace(/\.ts$/, ".js")),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
 }

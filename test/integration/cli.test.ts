@@ -6,10 +6,22 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  buildTestApp,
+  type CompiledSources,
+  compileSources,
+  type TestGateway,
+} from "../helpers/gateway.js";
 
-const cli = join(process.cwd(), "src", "cli.ts");
+// The CLI compiled once to JavaScript, run by plain Node as `dist/cli.js` is.
+let compiled: CompiledSources;
+beforeAll(async () => {
+  compiled = await compileSources();
+});
+afterAll(async () => {
+  await compiled?.remove();
+});
 
 let dataDir: string;
 let gw: TestGateway | undefined;
@@ -33,10 +45,10 @@ interface Run {
 function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     // The Node that runs the suite, not whichever `node` is first on PATH
-    // (tsx's launcher would pick that one: a Node 20 CLI beside a Node 24 suite).
+    // (a Node 20 CLI beside a Node 24 suite).
     execFile(
       process.execPath,
-      ["--import", "tsx", cli, ...args],
+      [compiled.entry("cli.ts"), ...args],
       {
         env: {
           PATH: process.env.PATH ?? "",
@@ -59,7 +71,7 @@ async function json(args: string[], env: Record<string, string> = {}) {
   return JSON.parse(result.stdout) as Record<string, unknown>;
 }
 
-// Each run starts a process through tsx (about a second): generous timeouts.
+// Each run starts a process (a fraction of a second, more on a busy machine): generous timeouts.
 describe("imagegate CLI", { timeout: 90_000 }, () => {
   it("bootstraps a tenant with its own upstream key that a running gateway serves, then keys and usage", async () => {
     const upstreamKey = "sk-cli-upstream-key-0001";

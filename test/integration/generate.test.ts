@@ -21,7 +21,7 @@ afterEach(async () => {
 
 const silent = { info() {}, warn() {}, error() {} };
 
-async function setup(recorder: GenerationRecorder) {
+async function setup(recorder: GenerationRecorder, recordRetryDelaysMs?: number[]) {
   sim = await startSimulator({ keys: ["k"] });
   dir = await mkdtemp(join(tmpdir(), "imagegate-generate-"));
   const upstream = createUpstreamClient({ baseUrl: sim.url });
@@ -33,6 +33,7 @@ async function setup(recorder: GenerationRecorder) {
     clock: systemClock,
     log: silent,
     recorder,
+    ...(recordRetryDelaysMs ? { recordRetryDelaysMs } : {}),
   });
   return { generation, upstream, poller };
 }
@@ -66,13 +67,17 @@ describe("generation service", () => {
   it("a record write that fails is tried again, and the generation stays joinable until it lands (regression)", async () => {
     let failures = 0;
     const finished: unknown[] = [];
-    const { generation, upstream } = await setup({
-      submitted: () => {},
-      finished: (_id, outcome) => {
-        if (failures++ === 0) throw new Error("SQLITE_BUSY: database is locked");
-        finished.push(outcome);
+    const { generation, upstream } = await setup(
+      {
+        submitted: () => {},
+        finished: (_id, outcome) => {
+          if (failures++ === 0) throw new Error("SQLITE_BUSY: database is locked");
+          finished.push(outcome);
+        },
       },
-    });
+      // The production waits (500 ms, ...) shortened; as many retries.
+      [50, 200, 800],
+    );
     const translation = translateRequest({ model: "nano-banana", prompt: "p" });
     const running = generation.start({ recordId: "gen_2", credential: "k", translation });
     await running.done;

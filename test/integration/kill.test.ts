@@ -5,11 +5,24 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Simulator, startSimulator } from "../../src/simulator/server.js";
-import { adminToken, freePort, masterKey } from "../helpers/gateway.js";
+import {
+  adminToken,
+  type CompiledSources,
+  compileSources,
+  freePort,
+  masterKey,
+} from "../helpers/gateway.js";
 
-const main = join(process.cwd(), "src", "main.ts");
+// The gateway compiled once to JavaScript, run by plain Node as `dist/main.js` is.
+let compiled: CompiledSources;
+beforeAll(async () => {
+  compiled = await compileSources();
+});
+afterAll(async () => {
+  await compiled?.remove();
+});
 
 let sim: Simulator | undefined;
 let child: ChildProcess | undefined;
@@ -21,10 +34,10 @@ afterEach(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-// Node itself with tsx as a loader (not the tsx CLI, which runs Node in a
-// child process that a SIGKILL to the CLI would leave running).
+// Node itself (not a launcher such as the tsx CLI, which runs Node in a child
+// process that a SIGKILL to the launcher would leave running).
 function startGateway(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", main], {
+  return spawn(process.execPath, [compiled.entry("main.ts")], {
     cwd: process.cwd(),
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
     stdio: "ignore",
@@ -32,7 +45,7 @@ function startGateway(env: Record<string, string>): ChildProcess {
 }
 
 async function until<T>(check: () => Promise<T>): Promise<T> {
-  return vi.waitFor(check, { timeout: 30_000, interval: 100 });
+  return vi.waitFor(check, { timeout: 30_000, interval: 50 });
 }
 
 describe("kill and restart", { timeout: 90_000 }, () => {
@@ -65,7 +78,7 @@ describe("kill and restart", { timeout: 90_000 }, () => {
     const submitted = await fetch(`${base}/v1/images/generations/async`, {
       method: "POST",
       headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify({ model: "nano-banana", prompt: "p [sim:duration=3000]" }),
+      body: JSON.stringify({ model: "nano-banana", prompt: "p [sim:duration=1000]" }),
     });
     const { task_id: id } = (await submitted.json()) as { task_id: string };
     expect(sim.submits).toHaveLength(1);
@@ -73,6 +86,7 @@ describe("kill and restart", { timeout: 90_000 }, () => {
     const killed = new Promise((resolve) => child?.once("exit", resolve));
     child.kill("SIGKILL");
     await killed;
+    const killedAt = Date.now();
     // Nothing answers any more: the process is really gone.
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
 
@@ -89,5 +103,10 @@ describe("kill and restart", { timeout: 90_000 }, () => {
     const bytes = Buffer.from(await image.arrayBuffer());
     expect(bytes.equals(sim.image(sim.submits[0]?.taskId ?? "", 0).bytes)).toBe(true);
     expect(sim.submits).toHaveLength(1);
+    // The result was fetched by the process started after the kill: the task
+    // was still running when the first one died.
+    const downloads = sim.requests.filter((r) => r.route === "download");
+    expect(downloads.length).toBeGreaterThan(0);
+    expect(downloads.every((r) => r.at >= killedAt)).toBe(true);
   });
 });

@@ -16,6 +16,7 @@ import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLocalBlobStore } from "../../src/storage/blobs.js";
 import { describeMadePrivate, makePrivate } from "../../src/storage/private-files.js";
+import { compileSources } from "../helpers/gateway.js";
 
 const adminToken = "test-admin-token-0123456789";
 const masterKey = Buffer.alloc(32, 7).toString("base64");
@@ -156,16 +157,21 @@ describe("data dir privacy", () => {
     // A database file that SQLite has never written: its -wal and -shm take its mode.
     await writeFile(join(dataDir, "imagegate.db"), "");
     await chmod(join(dataDir, "imagegate.db"), 0o644);
-    const tsx = join(process.cwd(), "node_modules", ".bin", "tsx");
-    const cli = join(process.cwd(), "src", "cli.ts");
-    const { stdout, stderr } = await run(tsx, [cli, "tenants", "create", "--name", "acme"], {
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: process.env.HOME ?? "",
-        IMAGEGATE_DATA_DIR: dataDir,
-        IMAGEGATE_MASTER_KEY: masterKey,
+    // The CLI compiled to JavaScript, run by plain Node as `dist/cli.js` is.
+    const compiled = await compileSources();
+    const cli = compiled.entry("cli.ts");
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [cli, "tenants", "create", "--name", "acme"],
+      {
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: process.env.HOME ?? "",
+          IMAGEGATE_DATA_DIR: dataDir,
+          IMAGEGATE_MASTER_KEY: masterKey,
+        },
       },
-    });
+    ).finally(() => compiled.remove());
     expect(JSON.parse(stdout)).toMatchObject({ object: "tenant", name: "acme" });
     expect(stderr.trim().split("\n")).toEqual([expect.stringContaining("made 2 path(s)")]);
     expect(await mode(dataDir)).toBe(0o700);

@@ -61,7 +61,7 @@ describe("shutdown", () => {
     const gateway = gw;
     const cut = post(`${gateway.url}/v1/images/generations`, gateway.apiKey, {
       model: "nano-banana",
-      prompt: "[sim:duration=2000] a banana",
+      prompt: "[sim:duration=800] a banana",
     }).then(
       () => "answered",
       (err: NodeJS.ErrnoException) => err.code ?? "error",
@@ -70,6 +70,7 @@ describe("shutdown", () => {
     await closeGracefully(gateway.app, 100);
     expect(await cut).toMatch(/ECONNRESET|socket hang up/i);
 
+    const stoppedAt = Date.now();
     await gateway.restart();
     await vi.waitFor(
       async () => {
@@ -83,5 +84,9 @@ describe("shutdown", () => {
       { timeout: 15_000, interval: 50 },
     );
     expect(gateway.sim.submits).toHaveLength(1);
+    // The result was fetched after the restart: the task was cut while running.
+    const downloads = gateway.sim.requests.filter((r) => r.route === "download");
+    expect(downloads.length).toBeGreaterThan(0);
+    expect(downloads.every((r) => r.at >= stoppedAt)).toBe(true);
   });
 });
