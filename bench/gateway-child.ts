@@ -1,5 +1,6 @@
-// The gateway in a process of its own, for the memory benchmarks (bench/memory.ts):
-// its RSS is then the gateway's alone, not the client's 10,000 sockets. Started
+// The gateway in a process of its own, for the memory, lag and throughput
+// benchmarks (started by bench/child-gateway.ts): its RSS and CPU are then the
+// gateway's alone, not the client's 10,000 sockets. Started
 // exactly as `npm start` starts it (main.ts: config from the environment,
 // buildApp, listen), on the PORT the bench chose. Prints one JSON line,
 // {"pid"}, once it listens; answers each "memory" line on stdin with one JSON

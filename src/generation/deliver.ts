@@ -166,7 +166,8 @@ export function createDeliverer(deps: DeliveryDeps) {
   /** Streams one image's bytes as base64, 3-byte aligned so no padding lands mid-string. */
   async function* imageBase64(image: StoredBlob): AsyncGenerator<Buffer> {
     if (image.bytes !== undefined) {
-      yield Buffer.from(image.bytes.toString("base64"));
+      // base64 is ASCII: latin1 copies it byte for byte, without a UTF-8 pass.
+      yield Buffer.from(image.bytes.toString("base64"), "latin1");
       return;
     }
     const opened = await blobs.open(image.id);
@@ -176,9 +177,9 @@ export function createDeliverer(deps: DeliveryDeps) {
       const data: Buffer = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
       const aligned = data.length - (data.length % 3);
       carry = data.subarray(aligned);
-      if (aligned > 0) yield Buffer.from(data.subarray(0, aligned).toString("base64"));
+      if (aligned > 0) yield Buffer.from(data.subarray(0, aligned).toString("base64"), "latin1");
     }
-    if (carry.length > 0) yield Buffer.from(carry.toString("base64"));
+    if (carry.length > 0) yield Buffer.from(carry.toString("base64"), "latin1");
   }
 
   /**

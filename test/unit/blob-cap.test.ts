@@ -1,15 +1,17 @@
 // The result cap of the blob store: a source longer than maxBytes is refused
 // with BlobTooLargeError and leaves nothing on disk, whether it was being
-// collected in memory (under 1 MiB) or spilled to a temporary file.
+// collected in memory (up to inMemoryLimit) or spilled to a temporary file.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BlobTooLargeError, createLocalBlobStore } from "../../src/storage/blobs.js";
+import { BlobTooLargeError, createLocalBlobStore, inMemoryLimit } from "../../src/storage/blobs.js";
 
 const MiB = 1024 * 1024;
+/** A cap past the in-memory limit: sources this long are on the spill-to-disk path. */
+const spillCap = inMemoryLimit + MiB;
 const pngHead = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const png = (size: number) => Buffer.concat([pngHead, randomBytes(size - pngHead.length)]);
 
@@ -38,7 +40,7 @@ async function refusal(promise: Promise<unknown>): Promise<BlobTooLargeError> {
 }
 
 describe("blob store maxBytes", () => {
-  it("refuses a small source one byte over a cap under 1 MiB and writes nothing", async () => {
+  it("refuses a small source one byte over a cap under the in-memory limit and writes nothing", async () => {
     const blobs = createLocalBlobStore(dir);
     const source = chunked(png(1001), 100);
     const err = await refusal(blobs.put(source, { maxBytes: 1000 }));
@@ -55,17 +57,21 @@ describe("blob store maxBytes", () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
-  it("refuses a 3 MiB source under a 2 MiB cap on the spill-to-disk path and leaves no .part", async () => {
+  it("refuses a source 1 MiB over its cap on the spill-to-disk path and leaves no .part", async () => {
     const blobs = createLocalBlobStore(dir);
-    const err = await refusal(blobs.put(chunked(png(3 * MiB), 64 * 1024), { maxBytes: 2 * MiB }));
-    expect(err.maxBytes).toBe(2 * MiB);
+    const err = await refusal(
+      blobs.put(chunked(png(spillCap + MiB), 64 * 1024), { maxBytes: spillCap }),
+    );
+    expect(err.maxBytes).toBe(spillCap);
     expect(await readdir(dir)).toEqual([]);
   });
 
   it("refuses a spilled source that is one byte over the cap", async () => {
     const blobs = createLocalBlobStore(dir);
-    const err = await refusal(blobs.put(chunked(png(2 * MiB + 1), 100_000), { maxBytes: 2 * MiB }));
-    expect(err.maxBytes).toBe(2 * MiB);
+    const err = await refusal(
+      blobs.put(chunked(png(spillCap + 1), 100_000), { maxBytes: spillCap }),
+    );
+    expect(err.maxBytes).toBe(spillCap);
     expect(await readdir(dir)).toEqual([]);
   });
 
@@ -82,10 +88,10 @@ describe("blob store maxBytes", () => {
 
   it("stores a spilled source of exactly maxBytes, with no .part left", async () => {
     const blobs = createLocalBlobStore(dir);
-    const bytes = png(2 * MiB);
-    const blob = await blobs.put(chunked(bytes, 64 * 1024), { maxBytes: 2 * MiB });
+    const bytes = png(spillCap);
+    const blob = await blobs.put(chunked(bytes, 64 * 1024), { maxBytes: spillCap });
     await blob.written;
-    expect(blob.size).toBe(2 * MiB);
+    expect(blob.size).toBe(spillCap);
     expect(blob.contentType).toBe("image/png");
     expect(blob.bytes).toBeUndefined();
     expect(await readdir(dir)).toEqual([blob.id]);

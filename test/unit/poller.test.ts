@@ -252,6 +252,7 @@ function plan(options: {
 /** A tuning that reads a task without progress every `gapMs`, from the first read on. */
 const every = (gapMs: number): ScheduleTuning => ({
   ...defaultTuning,
+  secondLookMs: 0,
   minGapMs: gapMs,
   maxGapMs: gapMs,
   blindMaxGapMs: gapMs,
@@ -346,7 +347,7 @@ describe("poller: reading", () => {
     expect(result.value).toEqual(failed);
   });
 
-  it("reads a task without progress blind: every minGapMs at first, then a share of the elapsed time, at least every blindMaxGapMs", async () => {
+  it("reads a task without progress blind: at the submit and the second look, then a share of the elapsed time, at least every blindMaxGapMs", async () => {
     const p = setup();
     upstream.script("t1", (now) => (now - startTime >= 30_000 ? succeeded : pending()));
     const result = track(p.watch(request("t1", { expectedMs: 20_000 })));
@@ -355,13 +356,15 @@ describe("poller: reading", () => {
     const reads = elapsedReads("t1");
     const prior = defaultPrior(20_000);
     expectTimes(reads, plan({ prior, untilMs: 30_000 }));
-    // Each gap the blind one (no longer than the guard's) at the read before it.
+    // The second read is the second look, at 900 ms: nothing reads before it.
+    expect(reads.slice(0, 2)).toEqual([0, defaultTuning.secondLookMs]);
+    expect(defaultTuning.secondLookMs).toBe(900);
+    // After it, each gap the blind one (no longer than the guard's) at the read before it.
     const gaps = reads.slice(1).map((at, i) => at - (reads[i] as number));
-    gaps.forEach((gap, i) => {
-      const at = reads[i] as number;
+    gaps.slice(1).forEach((gap, i) => {
+      const at = reads[i + 1] as number;
       expect(gap, `after ${at} ms`).toBeCloseTo(Math.min(guardGapMs(at), blindGapMs(at, prior)), 6);
     });
-    expect(gaps[0]).toBe(Math.min(defaultTuning.guardBaseMs, defaultTuning.minGapMs));
     // Never sparser than blindMaxGapMs, which a long blind task comes to.
     const cap = Math.min(defaultTuning.maxGapMs, defaultTuning.blindMaxGapMs);
     expect(Math.max(...gaps)).toBe(cap);
@@ -461,6 +464,7 @@ describe("poller: reading", () => {
     // A tuning of its own, so a retune of the defaults leaves it alone.
     const tuning: ScheduleTuning = {
       minGapMs: 100,
+      secondLookMs: 0,
       maxGapMs: 300,
       blindMaxGapMs: 300,
       denseShare: 0.2,
@@ -534,12 +538,13 @@ describe("poller: one scheduler", () => {
       track(p.watch(request(`t${i}`)));
     }
     await clock.advance(0);
-    // Every first read is done and all 100 tasks are due again 300 ms later
-    // (the schedule's floor, minGapMs).
+    // Every first read is done and all 100 tasks are due again at the second look.
     expect(upstream.log).toHaveLength(100);
     expect(clock.pendingTimers).toBe(1);
     expect(clock.setTimeoutCalls).toBe(1);
-    await clock.advance(defaultTuning.minGapMs);
+    await clock.advance(defaultTuning.secondLookMs - 1);
+    expect(upstream.log).toHaveLength(100);
+    await clock.advance(1);
     expect(upstream.log).toHaveLength(200);
     expect(clock.setTimeoutCalls).toBe(1);
     expect(p.size).toBe(0);
@@ -558,7 +563,7 @@ describe("poller: one scheduler", () => {
       elapsedReads("slow"),
       slowPlan.filter((at) => at <= 5_000),
     );
-    // fast is read at once and again a new task's first gap later, before slow: the timer moves up.
+    // fast is read at once and again at its second look, before slow: the timer moves up.
     const fastGap = nextReadDelayMs({ elapsedMs: 0, prior: defaultPrior(4_000), reads: [] });
     expect(5_000 + fastGap).toBeLessThan(slowNext);
     const fast = track(p.watch(request("fast", { expectedMs: 4_000 })));
@@ -926,7 +931,7 @@ describe("poller: latency learning and tuning", () => {
     upstream.script("t1", [pending(0.1), pending(0.2), pending(0.3), succeeded]);
     const result = track(p.watch(request("t1")));
     await clock.advance(0);
-    // The default would read again minGapMs later.
+    // The default would read again at the second look.
     await clock.advance(4_999);
     expect(elapsedReads("t1")).toEqual([0]);
     await clock.advance(10_001);
