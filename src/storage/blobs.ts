@@ -116,12 +116,16 @@ class HeadCapture extends Transform {
 // 1.5 MB b64_json answer ~40 ms at P99). Larger ones stream to disk and are
 // never held whole: 50 concurrent 20 MB results stay within 400 MB.
 export const inMemoryLimit = 4 * 1024 * 1024;
+/** The most that all puts of one store collect in memory at once; past it they spill. */
+export const inMemoryBudget = 64 * 1024 * 1024;
 
 export interface LocalBlobStoreOptions {
   /** Where images up to smallBlobLimit go instead of a file each. */
   small?: SmallBlobs;
   /** For the small rows' age (the sweep); default Date.now. */
   now?: () => number;
+  /** Bytes all puts may collect in memory at once; default inMemoryBudget. */
+  inMemoryBudget?: number;
 }
 
 export function createLocalBlobStore(dir: string, options: LocalBlobStoreOptions = {}): BlobStore {
@@ -138,6 +142,9 @@ export function createLocalBlobStore(dir: string, options: LocalBlobStoreOptions
     return ready;
   };
   const pending = new Map<string, Promise<void>>();
+  /** Bytes being collected in memory by the puts under way. */
+  let collecting = 0;
+  const budget = options.inMemoryBudget ?? inMemoryBudget;
 
   /** Streams a large image to a temporary file, then renames it into place. */
   async function spill(
@@ -172,14 +179,25 @@ export function createLocalBlobStore(dir: string, options: LocalBlobStoreOptions
       const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
       const chunks: Buffer[] = [];
       let size = 0;
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-        chunks.push(next.value);
-        size += next.value.length;
-        if (size > maxBytes) {
-          source.destroy();
-          throw new BlobTooLargeError(maxBytes);
+      try {
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+          chunks.push(next.value);
+          size += next.value.length;
+          collecting += next.value.length;
+          if (size > maxBytes) {
+            source.destroy();
+            throw new BlobTooLargeError(maxBytes);
+          }
+          // Too large to hold, or too many held at once (50 concurrent 20 MB
+          // downloads would each collect 4 MiB before spilling): to disk.
+          if (size > inMemoryLimit || collecting > budget) {
+            collecting -= size;
+            size = 0;
+            return spill(base, chunks, iterator, maxBytes);
+          }
         }
-        if (size > inMemoryLimit) return spill(base, chunks, iterator, maxBytes);
+      } finally {
+        collecting -= size;
       }
       const bytes = Buffer.concat(chunks, size);
       const sniffed = sniffImage(bytes);

@@ -55,13 +55,15 @@ export interface ScheduleTuning {
   maxGapMs: number;
   /**
    * The sparsest a task whose progress tells nothing is read: without an
-   * estimate, a long task's lag is this gap, so it is no wider than a fixed
-   * poller's (whose lag it must beat everywhere, DESIGN.md).
+   * estimate, a long task's lag is this gap, so it stays close to a fixed 2 s
+   * poller's (whose lag the schedule must beat in every band, DESIGN.md).
    */
   blindMaxGapMs: number;
   /** Blind gap as a share of elapsed time inside the prior's window... */
   denseShare: number;
-  /** ...and outside it. */
+  /** ...before it (a task far quicker than this model's usual)... */
+  earlyShare: number;
+  /** ...and after it. */
   sparseShare: number;
   /** Guard gap: this much plus guardShare × elapsed, until guardUntilMs. */
   guardBaseMs: number;
@@ -90,13 +92,14 @@ export const defaultTuning: ScheduleTuning = {
   secondLookMs: 900,
   maxGapMs: 20_000,
   blindMaxGapMs: 2_000,
-  denseShare: 0.3,
+  denseShare: 0.35,
+  earlyShare: 0.4,
   sparseShare: 0.6,
   guardBaseMs: 400,
   guardShare: 0.24,
   guardUntilMs: 2_500,
-  lateGuardShare: 2,
-  finishShare: 0.06,
+  lateGuardShare: 3,
+  finishShare: 0.1,
   finalGapMs: 50,
   finishSlackMaxMs: 1_000,
 };
@@ -182,9 +185,9 @@ export function blindGapMs(
   prior: LatencyPrior | undefined,
   tuning: ScheduleTuning = defaultTuning,
 ): number {
-  const likely =
-    prior !== undefined && elapsedMs >= prior.lowMs * 0.5 && elapsedMs <= prior.highMs * 1.5;
-  const share = likely ? tuning.denseShare : tuning.sparseShare;
+  const early = prior !== undefined && elapsedMs < prior.lowMs * 0.5;
+  const likely = prior !== undefined && !early && elapsedMs <= prior.highMs * 1.5;
+  const share = likely ? tuning.denseShare : early ? tuning.earlyShare : tuning.sparseShare;
   return clamp(share * elapsedMs, tuning.minGapMs, Math.min(tuning.maxGapMs, tuning.blindMaxGapMs));
 }
 

@@ -97,4 +97,19 @@ describe("blob store maxBytes", () => {
     expect(await readdir(dir)).toEqual([blob.id]);
     expect((await readFile(join(dir, blob.id))).equals(bytes)).toBe(true);
   });
+
+  it("spills to disk once the puts under way hold their store's in-memory budget, and frees it after", async () => {
+    const blobs = createLocalBlobStore(dir, { inMemoryBudget: MiB });
+    // Two 800 KB sources in 100 KB chunks, read in turns: together past 1 MiB.
+    const [first, second] = await Promise.all([
+      blobs.put(chunked(png(800_000), 100_000)),
+      blobs.put(chunked(png(800_000), 100_000)),
+    ]);
+    const held = [first, second].filter((blob) => blob?.bytes !== undefined);
+    expect(held).toHaveLength(1);
+    await Promise.all([first?.written, second?.written]);
+    // Nothing is still counted: the next one is held in memory again.
+    const third = await blobs.put(chunked(png(800_000), 100_000));
+    expect(third.bytes).toBeDefined();
+  });
 });

@@ -468,6 +468,7 @@ describe("poller: reading", () => {
       maxGapMs: 300,
       blindMaxGapMs: 300,
       denseShare: 0.2,
+      earlyShare: 0.4,
       sparseShare: 0.4,
       guardBaseMs: 300,
       guardShare: 0.2,

@@ -197,13 +197,14 @@ describe("defaultTuning", () => {
       secondLookMs: 900,
       maxGapMs: 20_000,
       blindMaxGapMs: 2_000,
-      denseShare: 0.3,
+      denseShare: 0.35,
+      earlyShare: 0.4,
       sparseShare: 0.6,
       guardBaseMs: 400,
       guardShare: 0.24,
       guardUntilMs: 2_500,
-      lateGuardShare: 2,
-      finishShare: 0.06,
+      lateGuardShare: 3,
+      finishShare: 0.1,
       finalGapMs: 50,
       finishSlackMaxMs: 1_000,
     });
@@ -254,6 +255,9 @@ describe("guardGapMs", () => {
 
 // Tasks of this model usually finish in 10–20 s: reads are dense from 5 s to 30 s.
 const prior: LatencyPrior = { lowMs: 10_000, highMs: 20_000 };
+/** The prior's window, where blind reads are dense: [0.5 × lowMs, 1.5 × highMs], both ends included. */
+const windowStartMs = 0.5 * prior.lowMs;
+const windowEndMs = 1.5 * prior.highMs;
 
 /** The default shares without the bounds that would hide them. */
 const unclamped: ScheduleTuning = {
@@ -269,27 +273,36 @@ describe("blindGapMs", () => {
   const blindCap = Math.min(t.maxGapMs, t.blindMaxGapMs);
 
   it("is denser where the model's tasks usually finish", () => {
+    expect(t.denseShare).toBeLessThan(t.earlyShare);
     expect(t.denseShare).toBeLessThan(t.sparseShare);
   });
 
+  const shareOf = { early: t.earlyShare, dense: t.denseShare, sparse: t.sparseShare };
+
   it.each([
-    { elapsedMs: 4_999, share: "sparse" },
+    // Before the window: a task far quicker than this model's usual.
+    { elapsedMs: 1_000, share: "early" },
+    { elapsedMs: windowStartMs - 1, share: "early" },
     // Inside [0.5 × lowMs, 1.5 × highMs], both ends included.
-    { elapsedMs: 5_000, share: "dense" },
+    { elapsedMs: windowStartMs, share: "dense" },
     { elapsedMs: 17_000, share: "dense" },
-    { elapsedMs: 30_000, share: "dense" },
-    { elapsedMs: 30_001, share: "sparse" },
-    { elapsedMs: 60_000, share: "sparse" },
+    { elapsedMs: windowEndMs, share: "dense" },
+    // After the window.
+    { elapsedMs: windowEndMs + 1, share: "sparse" },
+    { elapsedMs: 2 * windowEndMs, share: "sparse" },
   ] as const)(
     "is the $share share of the elapsed time at $elapsedMs ms",
     ({ elapsedMs, share }) => {
-      const expected = (share === "dense" ? t.denseShare : t.sparseShare) * elapsedMs;
-      expect(blindGapMs(elapsedMs, prior, unclamped)).toBeCloseTo(expected, digits);
+      expect(elapsedMs).toBeGreaterThan(0);
+      expect(blindGapMs(elapsedMs, prior, unclamped)).toBeCloseTo(
+        shareOf[share] * elapsedMs,
+        digits,
+      );
     },
   );
 
   it("is sparse everywhere without a prior", () => {
-    for (const elapsedMs of [4_999, 17_000, 60_000]) {
+    for (const elapsedMs of [1_000, windowStartMs - 1, 17_000, 2 * windowEndMs]) {
       expect(blindGapMs(elapsedMs, undefined, unclamped)).toBeCloseTo(
         t.sparseShare * elapsedMs,
         digits,
@@ -312,18 +325,37 @@ describe("blindGapMs", () => {
   it("takes its constants from the tuning", () => {
     const tuning: ScheduleTuning = {
       ...defaultTuning,
+      earlyShare: 0.3,
       denseShare: 0.1,
-      sparseShare: 0.5,
+      sparseShare: 0.125,
       minGapMs: 1_000,
       maxGapMs: 4_000,
       // Above maxGapMs: maxGapMs bounds the gap.
       blindMaxGapMs: 8_000,
     };
-    expect(blindGapMs(4_000, prior, tuning)).toBe(2_000);
-    expect(blindGapMs(15_000, prior, tuning)).toBe(1_500);
-    expect(blindGapMs(5_000, prior, tuning)).toBe(1_000);
-    expect(blindGapMs(1_000, prior, tuning)).toBe(1_000);
-    expect(blindGapMs(40_000, prior, tuning)).toBe(4_000);
+    expect(blindGapMs(4_000, prior, tuning)).toBe(1_200); // early
+    expect(blindGapMs(15_000, prior, tuning)).toBe(1_500); // dense
+    expect(blindGapMs(31_000, prior, tuning)).toBe(3_875); // sparse
+    expect(blindGapMs(5_000, prior, tuning)).toBe(1_000); // dense, raised to minGapMs
+    expect(blindGapMs(1_000, prior, tuning)).toBe(1_000); // early, raised to minGapMs
+    expect(blindGapMs(40_000, prior, tuning)).toBe(4_000); // sparse, capped at maxGapMs
+  });
+
+  it("honours a tuning's earlyShare before the window, and only there", () => {
+    const tuning: ScheduleTuning = { ...unclamped, earlyShare: 0.2 };
+    for (const elapsedMs of [1_000, 4_000, windowStartMs - 1]) {
+      expect(blindGapMs(elapsedMs, prior, tuning)).toBeCloseTo(0.2 * elapsedMs, digits);
+    }
+    // Inside and after the window, and without a prior, the other shares.
+    for (const elapsedMs of [windowStartMs, 17_000, windowEndMs, windowEndMs + 1, 60_000]) {
+      expect(blindGapMs(elapsedMs, prior, tuning)).toBe(blindGapMs(elapsedMs, prior, unclamped));
+    }
+    for (const elapsedMs of [1_000, 4_000, 17_000]) {
+      expect(blindGapMs(elapsedMs, undefined, tuning)).toBeCloseTo(
+        t.sparseShare * elapsedMs,
+        digits,
+      );
+    }
   });
 });
 
@@ -460,10 +492,45 @@ describe("nextReadDelayMs: blind (no progress that moves)", () => {
     );
   });
 
+  it.each([2_000, 4_000, windowStartMs - 1])(
+    "reads a task below the prior's window at earlyShare × elapsed, not sparseShare: at %d ms",
+    (elapsedMs) => {
+      const t = defaultTuning;
+      const blindCap = Math.min(t.maxGapMs, t.blindMaxGapMs);
+      // Past the second look, before the window, and a share the bounds do not hide.
+      expect(elapsedMs).toBeGreaterThanOrEqual(t.secondLookMs);
+      expect(elapsedMs).toBeLessThan(windowStartMs);
+      const early = t.earlyShare * elapsedMs;
+      expect(early).toBeGreaterThan(t.minGapMs);
+      expect(early).toBeLessThan(Math.min(blindCap, guardGapMs(elapsedMs)));
+      expect(blindGapMs(elapsedMs, prior)).toBeCloseTo(early, digits);
+      // What the sparse share would have asked for is later.
+      const sparse = Math.min(
+        guardGapMs(elapsedMs),
+        clamp(t.sparseShare * elapsedMs, t.minGapMs, blindCap),
+      );
+      expect(sparse).toBeGreaterThan(early);
+      for (const reads of [[], [r(0, 1), r(elapsedMs / 2, 1), r(elapsedMs, 1)]]) {
+        expect(nextReadDelayMs({ elapsedMs, prior, reads })).toBeCloseTo(early, digits);
+      }
+    },
+  );
+
+  it("honours a tuning's earlyShare in the delay", () => {
+    const tuning: ScheduleTuning = { ...defaultTuning, earlyShare: 0.5 };
+    // 50% of 3 s: below the window (from 5 s), under the guard (3 × 3 s) and the cap.
+    expect(nextReadDelayMs({ elapsedMs: 3_000, prior, reads: [] }, tuning)).toBe(1_500);
+    // Inside the window, the dense share as before.
+    expect(nextReadDelayMs({ elapsedMs: windowStartMs, prior, reads: [] }, tuning)).toBe(
+      nextReadDelayMs({ elapsedMs: windowStartMs, prior, reads: [] }),
+    );
+  });
+
   it("never waits longer than the guard gap", () => {
     // A tuning whose blind gap is far longer than the guard's.
     const tuning: ScheduleTuning = {
       ...noSecondLook,
+      earlyShare: 3,
       denseShare: 3,
       sparseShare: 3,
       blindMaxGapMs: defaultTuning.maxGapMs,
