@@ -235,7 +235,10 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         }
         let blob: StoredBlob;
         try {
-          blob = await blobs.put(download.body, { maxBytes: maxResultBytes });
+          blob = await blobs.put(download.body, {
+            maxBytes: maxResultBytes,
+            expectedBytes: download.contentLength,
+          });
         } catch (err) {
           download.body.destroy();
           throw err;

@@ -39,6 +39,8 @@ export interface OpenedBlob {
 export interface PutOptions {
   /** Refuse (BlobTooLargeError, nothing kept) a source longer than this. */
   maxBytes?: number;
+  /** The source's declared length, if any: one past the in-memory limit goes to disk from its first byte. */
+  expectedBytes?: number | undefined;
 }
 
 /** A source was longer than PutOptions.maxBytes; what was written is deleted. */
@@ -190,7 +192,8 @@ export function createLocalBlobStore(dir: string, options: LocalBlobStoreOptions
           }
           // Too large to hold, or too many held at once (50 concurrent 20 MB
           // downloads would each collect 4 MiB before spilling): to disk.
-          if (size > inMemoryLimit || collecting > budget) {
+          const large = size > inMemoryLimit || (options.expectedBytes ?? 0) > inMemoryLimit;
+          if (large || collecting > budget) {
             collecting -= size;
             size = 0;
             return spill(base, chunks, iterator, maxBytes);

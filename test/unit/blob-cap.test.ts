@@ -112,4 +112,15 @@ describe("blob store maxBytes", () => {
     const third = await blobs.put(chunked(png(800_000), 100_000));
     expect(third.bytes).toBeDefined();
   });
+
+  it("sends a source whose declared length is past the in-memory limit to disk from its first byte", async () => {
+    const blobs = createLocalBlobStore(dir);
+    const small = png(100_000);
+    const blob = await blobs.put(chunked(small, 10_000), { expectedBytes: inMemoryLimit + 1 });
+    await blob.written;
+    expect(blob.bytes).toBeUndefined();
+    expect(await readdir(dir)).toEqual([blob.id]);
+    // Undeclared, the same bytes are held.
+    expect((await blobs.put(chunked(small, 10_000))).bytes).toBeDefined();
+  });
 });
