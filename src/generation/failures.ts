@@ -289,3 +289,17 @@ export function circuitOpen(retryAfterMs: number): GatewayError {
     headers: { "retry-after": seconds(retryAfterMs) },
   });
 }
+
+/** The record of a generation could not be written: nothing was submitted (nor charged). */
+export function recordUnavailable(cause: unknown): GatewayError {
+  return new GatewayError({
+    status: 503,
+    type: "server_error",
+    code: "record_unavailable",
+    message:
+      "The gateway could not record this generation, so nothing was submitted. Try again in a moment.",
+    headers: { "retry-after": "1" },
+    retryable: true,
+    cause,
+  });
+}

@@ -22,6 +22,7 @@ import {
   downloadFailure,
   inCallerNames,
   type ModelNames,
+  recordUnavailable,
   resultTooLarge,
   resultTooLargeCode,
   submitFailure,
@@ -425,7 +426,11 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       let accepted: string | undefined;
       const submitted = (async () => {
         // Nothing goes upstream (and is paid for) before its record is on disk.
-        await recorder.reserved?.(recordId);
+        try {
+          await recorder.reserved?.(recordId);
+        } catch (err) {
+          throw recordUnavailable(err);
+        }
         return submit(command.credential, translation);
       })().then(
         async (taskId) => {

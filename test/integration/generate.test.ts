@@ -89,4 +89,25 @@ describe("generation service", () => {
     expect(failures).toBe(2);
     await upstream.close();
   });
+
+  it("submits nothing when the reservation could not be written: a 503 to retry, the record refused", async () => {
+    const outcomes: string[] = [];
+    const { generation, upstream, poller } = await setup({
+      reserved: () => Promise.reject(new Error("disk I/O error")),
+      submitted: () => {},
+      finished: (_id, outcome) => outcomes.push(outcome.state),
+    });
+    const translation = translateRequest({ model: "nano-banana", prompt: "p" });
+    const running = generation.start({ recordId: "gen_1", credential: "k", translation });
+    await expect(running.submitted).rejects.toMatchObject({
+      status: 503,
+      code: "record_unavailable",
+      retryable: true,
+    });
+    await expect(running.done).rejects.toMatchObject({ code: "record_unavailable" });
+    await vi.waitFor(() => expect(outcomes).toEqual(["refused"]));
+    expect(sim?.submits).toHaveLength(0);
+    poller.close();
+    await upstream.close();
+  });
 });
