@@ -20,6 +20,20 @@ import { type Simulator, type SimulatorOptions, startSimulator } from "../src/si
 
 export const upstreamKey = "bench-upstream-key";
 export const adminToken = "bench-admin-token-0123456789";
+
+/** The gateway's configuration in every benchmark, in process or in a child. */
+export function gatewayEnv(upstreamUrl: string, dataDir: string, port = 0): Record<string, string> {
+  return {
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    IMAGEGATE_UPSTREAM_URL: upstreamUrl,
+    IMAGEGATE_UPSTREAM_KEY: upstreamKey,
+    IMAGEGATE_DATA_DIR: dataDir,
+    IMAGEGATE_ADMIN_TOKEN: adminToken,
+    IMAGEGATE_MASTER_KEY: Buffer.alloc(32, 1).toString("base64"),
+  };
+}
 const childEntry = fileURLToPath(new URL("./gateway-child.ts", import.meta.url));
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
 
@@ -148,17 +162,7 @@ export async function startChildGateway(simOptions: SimulatorOptions): Promise<C
     {
       cwd: projectRoot,
       stdio: ["pipe", "pipe", "inherit"],
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        LOG_LEVEL: "silent",
-        IMAGEGATE_UPSTREAM_URL: sim.url,
-        IMAGEGATE_UPSTREAM_KEY: upstreamKey,
-        IMAGEGATE_DATA_DIR: dataDir,
-        IMAGEGATE_ADMIN_TOKEN: adminToken,
-        IMAGEGATE_MASTER_KEY: Buffer.alloc(32, 1).toString("base64"),
-      },
+      env: { ...process.env, ...gatewayEnv(sim.url, dataDir, port) },
     },
   );
   const exited = once(child, "exit");

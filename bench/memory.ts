@@ -15,7 +15,15 @@ import {
   startChildGateway,
 } from "./child-gateway.js";
 import { type Figure, skipped } from "./report.js";
-import { describeTally, failureOf, mb, seconds, tally, tallyTotal } from "./stats.js";
+import {
+  answerFailure,
+  describeTally,
+  failureOf,
+  mb,
+  seconds,
+  tally,
+  tallyTotal,
+} from "./stats.js";
 import { uploadStorm, uploadStormSkipped } from "./upload-storm.js";
 
 const heldFigure = ["peak RSS, 10,000 held synchronous requests", "≤ 300 MB, 0 errors"] as const;
@@ -76,11 +84,7 @@ export async function heldRequests(count = 10_000, durationMs = 60_000): Promise
           const response = await client.request(generationRequest(gateway.apiKey, body));
           const text = await response.body.text();
           if (response.statusCode !== 200) {
-            let code = "";
-            try {
-              code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? "";
-            } catch {}
-            tally(failures, `HTTP ${response.statusCode}${code ? ` ${code}` : ""}`);
+            tally(failures, answerFailure(response.statusCode, text));
           } else {
             const json = JSON.parse(text) as { data?: Array<{ b64_json?: string }> };
             if (typeof json.data?.[0]?.b64_json !== "string") tally(failures, "200 without b64");

@@ -13,7 +13,7 @@ import { Pool } from "undici";
 import { buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { type SimulatorOptions, startSimulator } from "../src/simulator/server.js";
-import { adminToken, generationRequest, upstreamKey } from "./child-gateway.js";
+import { adminToken, gatewayEnv, generationRequest, upstreamKey } from "./child-gateway.js";
 import { directGenerate } from "./direct-client.js";
 import { type Figure, skipped } from "./report.js";
 import { ms, percentile } from "./stats.js";
@@ -21,16 +21,7 @@ import { ms, percentile } from "./stats.js";
 async function setup(simOptions: SimulatorOptions) {
   const sim = await startSimulator({ keys: [upstreamKey], recordRequests: false, ...simOptions });
   const dataDir = await mkdtemp(join(tmpdir(), "imagegate-bench-"));
-  const config = loadConfig({
-    PORT: "0",
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "silent",
-    IMAGEGATE_UPSTREAM_URL: sim.url,
-    IMAGEGATE_UPSTREAM_KEY: upstreamKey,
-    IMAGEGATE_DATA_DIR: dataDir,
-    IMAGEGATE_ADMIN_TOKEN: adminToken,
-    IMAGEGATE_MASTER_KEY: Buffer.alloc(32, 1).toString("base64"),
-  });
+  const config = loadConfig(gatewayEnv(sim.url, dataDir));
   const app = await buildApp(config, { logger: false });
   const address = await app.listen({ port: 0, host: "127.0.0.1" });
   const created = await app.inject({

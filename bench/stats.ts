@@ -24,6 +24,15 @@ export const seconds = (value: number) => `${(value / 1000).toFixed(1)} s`;
 export const pct = (ratio: number) => `${(ratio * 100).toFixed(1)} %`;
 
 /** Counts outcomes by reason ("HTTP 502 upstream_error", "ECONNRESET", ...). */
+/** "HTTP 503 server_busy": an error answer's status and its OpenAI error code, if any. */
+export function answerFailure(status: number, text: string): string {
+  let code = "";
+  try {
+    code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? "";
+  } catch {}
+  return `HTTP ${status}${code ? ` ${code}` : ""}`;
+}
+
 export function tally(failures: Map<string, number>, reason: string): void {
   failures.set(reason, (failures.get(reason) ?? 0) + 1);
 }

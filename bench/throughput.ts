@@ -8,7 +8,7 @@ import { Pool } from "undici";
 import { generationRequest, procCpuMs, startChildGateway } from "./child-gateway.js";
 import { directGenerate } from "./direct-client.js";
 import { type Figure, skipped } from "./report.js";
-import { describeTally, failureOf, seconds, tally, tallyTotal } from "./stats.js";
+import { answerFailure, describeTally, failureOf, seconds, tally, tallyTotal } from "./stats.js";
 
 const concurrency = 50;
 const warmUpMs = 3_000;
@@ -89,13 +89,7 @@ export async function throughput(): Promise<Figure[]> {
     const viaGateway = await closedLoop(async () => {
       const response = await client.request(generationRequest(gateway.apiKey, body));
       const text = await response.body.text();
-      if (response.statusCode !== 200) {
-        let code = "";
-        try {
-          code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? "";
-        } catch {}
-        throw new Error(`HTTP ${response.statusCode}${code ? ` ${code}` : ""}`);
-      }
+      if (response.statusCode !== 200) throw new Error(answerFailure(response.statusCode, text));
     }, gateway.pid);
     const direct = await closedLoop(async () => {
       await directGenerate(upstream, body);

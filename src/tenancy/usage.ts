@@ -209,8 +209,6 @@ export interface UsageLedger {
   unfinished(): GenerationRecord[];
   /** Frees an expired Idempotency-Key for reuse. */
   releaseIdempotencyKey(id: string): void;
-  /** Commits the queued writes now (before the store closes). */
-  flush(): void;
 }
 
 export interface LedgerOptions {
@@ -399,7 +397,6 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
       commit(() => clearKey.run(id));
     },
     imagesToday,
-    flush,
     report(tenantId, from, to) {
       flush();
       const data = aggregate.all(tenantId, from, to);

@@ -26,7 +26,7 @@ export interface LatencyModel {
   prior(model: string, expectedMs: number): LatencyPrior;
   /** A task that succeeded after `observedMs`. */
   observe(model: string, expectedMs: number, observedMs: number): void;
-  /** The learned figures, for the admin API and tests. */
+  /** The learned figures for one model (tests and diagnostics). */
   stats(model: string): LatencyStats | undefined;
   /** Writes what changed since the last write. */
   flush(): void;

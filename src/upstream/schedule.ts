@@ -8,18 +8,22 @@
 // fixed interval cannot do that across such a range, so the schedule is an
 // estimate of the finish, refined at every read:
 //
-// - blind (no progress that moves): reads start early and thin out
-//   geometrically, each gap a share of the time already elapsed, so the lag is
-//   a bounded share of the task's time whatever its length. The share is
-//   smaller where this model's tasks usually finish (learned online, see
-//   latency-model.ts) and larger elsewhere;
+// - start: one read with the submit (a fast upstream is answered at once),
+//   the next at secondLookMs;
+// - blind (no progress that moves): reads thin out geometrically, each gap a
+//   share of the time already elapsed, so the lag is a bounded share of the
+//   task's time whatever its length. The share is smallest where this model's
+//   tasks usually finish (learned online, see latency-model.ts), and the gap
+//   never exceeds blindMaxGapMs (no worse than a fixed 2 s poller);
 // - with progress: the progress values read so far bound the rate of a linear
 //   run, and so the finish; the next read aims just after the earliest possible
-//   finish, which either finds the result or narrows the window to a sliver;
+//   finish, which either finds the result or narrows the window to a sliver. A
+//   run that has bent before, or has risen only once, is trusted no further
+//   than a blind read;
 // - always: a guard read at most 400 ms + 24 % of the elapsed time after the
 //   last one while the task is young (an upstream refuses a prompt a second or
-//   two in, whatever its progress said), and no later than the elapsed time
-//   again after that (progress that is not linear is caught within a read).
+//   two in, whatever its progress said), and no later than lateGuardShare
+//   times the elapsed time after that.
 
 /** A read that reported progress. */
 export interface ProgressRead {

@@ -3,6 +3,7 @@
 // process stays up, and nothing reaches the upstream. Inputs come from a
 // seeded generator, so a failure reproduces.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seededRandom } from "../../src/simulator/task-mix.js";
 import { adminToken, buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway;
@@ -13,19 +14,7 @@ afterAll(async () => {
   await gw?.close();
 });
 
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-const random = prng(20261126);
+const random = seededRandom(20261126);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 
 const hostileValues: unknown[] = [
