@@ -1,14 +1,15 @@
-// The gateway in a process of its own (bench/gateway-child.ts), started as
+// The gateway in a process of its own (bench/gateway-child.mjs), started as
 // `npm start` starts it, with the simulator in this process: the gateway's
 // RSS and CPU are then its own, not the client's sockets or the simulator's
 // buffers. Used by the memory, lag and throughput scenarios.
-// The child runs TypeScript through tsx, which costs ~30 MB of RSS over
-// `node dist/main.js`: memory numbers err on the high side.
+// The child runs the compiled dist/ (npm run bench builds it), as `npm start`
+// does: a TypeScript loader would add ~30 MB of its own to the RSS measured.
 //
 // Diagnosis knobs: BENCH_GATEWAY_NODE_FLAGS="--max-old-space-size=256" passes
 // node flags to the gateway; BENCH_EXPOSE_GC=1 lets memory(true) run a full GC first.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -34,8 +35,9 @@ export function gatewayEnv(upstreamUrl: string, dataDir: string, port = 0): Reco
     IMAGEGATE_MASTER_KEY: Buffer.alloc(32, 1).toString("base64"),
   };
 }
-const childEntry = fileURLToPath(new URL("./gateway-child.ts", import.meta.url));
+const childEntry = fileURLToPath(new URL("./gateway-child.mjs", import.meta.url));
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
+const compiledMain = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 
 /** A field of /proc/<pid>/status in bytes (VmRSS, VmHWM), or undefined once the process is gone. */
 export async function procStatusBytes(
@@ -139,6 +141,9 @@ async function freePort(): Promise<number> {
  * usual 1,024), then exec'd, so the pid sampled is node's own.
  */
 export async function startChildGateway(simOptions: SimulatorOptions): Promise<ChildGateway> {
+  if (!existsSync(compiledMain)) {
+    throw new Error("dist/main.js is missing: npm run bench builds it (npm run build)");
+  }
   const sim = await startSimulator({ keys: [upstreamKey], recordRequests: false, ...simOptions });
   const dataDir = await mkdtemp(join(tmpdir(), "imagegate-bench-"));
   const port = await freePort();
@@ -155,8 +160,6 @@ export async function startChildGateway(simOptions: SimulatorOptions): Promise<C
       "sh",
       process.execPath,
       ...nodeFlags,
-      "--import",
-      "tsx",
       childEntry,
     ],
     {

@@ -8,6 +8,8 @@ import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Dispatcher } from "undici";
 import { createModelMap } from "./catalog/model-map.js";
+import { createChannelRegistry } from "./channels/registry.js";
+import { createChannelStore } from "./channels/store.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { toErrorResponse } from "./errors.js";
@@ -41,8 +43,6 @@ import { openStore } from "./tenancy/store.js";
 import { createUploadBudget } from "./tenancy/upload-budget.js";
 import { createUsageLedger } from "./tenancy/usage.js";
 import { createVault } from "./tenancy/vault.js";
-import { createBreakerRegistry, observedClient } from "./upstream/breaker.js";
-import { createUpstreamClient } from "./upstream/client.js";
 import { createLatencyModel } from "./upstream/latency-model.js";
 import { sqliteLatencyStore } from "./upstream/latency-store.js";
 import { createPoller, type PollerOptions } from "./upstream/poller.js";
@@ -144,23 +144,23 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     db,
     clock,
     masterKey: config.masterKey,
-    defaultUpstreamKey: config.upstreamKey,
   });
-  const breakers = createBreakerRegistry({ clock });
-  const upstream = createUpstreamClient({
-    baseUrl: config.upstreamUrl,
+  const channelStore = createChannelStore({ db, clock, masterKey: config.masterKey });
+  // Every upstream call reports to its channel's breaker; only new submits are stopped by it.
+  const channels = createChannelRegistry({
+    store: channelStore,
+    clock,
+    upstreamUrl: config.upstreamUrl,
+    upstreamKey: config.upstreamKey,
     maxBodyBytes: config.upstreamMaxBodyBytes,
-    ...(deps.upstreamDispatcher ? { dispatcher: deps.upstreamDispatcher } : {}),
+    dispatcher: deps.upstreamDispatcher,
   });
-  // Every upstream call reports to its credential's breaker; only new submits are stopped by it.
-  const observed = observedClient(upstream, breakers);
   const latency = createLatencyModel({
     store: sqliteLatencyStore(db, () => clock.now()),
     clock,
     onError: (err) => app.log.warn({ err }, "learned latencies could not be saved"),
   });
   const poller = createPoller({
-    client: observed,
     clock,
     latency,
     ...(deps.scheduleTuning ? { tuning: deps.scheduleTuning } : {}),
@@ -182,8 +182,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     config.publicUrl,
   );
   const generation = createGenerationService({
-    upstream: observed,
-    breakers,
+    channels,
     maxResultBytes: config.maxResultBytes,
     poller,
     blobs,
@@ -334,7 +333,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   };
   app.addHook("onReady", async () => {
     sweep();
-    resumeUnfinished({ ledger, vault, generation, log: app.log, gate });
+    resumeUnfinished({ ledger, vault, generation, channels, log: app.log, gate });
   });
 
   app.addHook("preClose", async () => {
@@ -352,7 +351,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     // What is still running stays recorded as running; the next start resumes it.
     generation.close();
     poller.close();
-    await upstream.close();
+    await channels.close();
     // Downloads that were under way are stored and recorded before the store closes.
     await generation.settled();
     latency.close();

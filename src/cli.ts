@@ -112,7 +112,6 @@ function withVault<T>(config: Config, run: (vault: Vault, db: Db) => T): T {
       db,
       clock: systemClock,
       masterKey: config.masterKey,
-      defaultUpstreamKey: config.upstreamKey,
     });
     return run(vault, db);
   } finally {

@@ -303,3 +303,27 @@ export function recordUnavailable(cause: unknown): GatewayError {
     cause,
   });
 }
+
+/** Every channel that serves the model is at its max_concurrent: nothing was submitted. */
+export function channelsBusy(): GatewayError {
+  return new UpstreamFailureError({
+    status: 503,
+    type: "server_error",
+    code: "upstream_busy",
+    message:
+      "Every upstream account that serves this model is at its concurrency limit; nothing was submitted. Retry after the time in retry-after.",
+    headers: { "retry-after": "1" },
+  });
+}
+
+/** No channel (upstream account) is configured for the model: an operator's matter, not the caller's. */
+export function noChannel(model: string): GatewayError {
+  return new GatewayError({
+    status: 503,
+    type: "server_error",
+    code: "no_upstream_channel",
+    message: `No upstream account is configured for model ${model}; nothing was submitted.`,
+    headers: { "retry-after": "30" },
+    retryable: true,
+  });
+}

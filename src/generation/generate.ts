@@ -9,19 +9,22 @@
 import type { ModelMap } from "../catalog/model-map.js";
 import type { ImageRequest } from "../catalog/request.js";
 import { type TranslateOptions, type Translation, translateRequest } from "../catalog/translate.js";
+import type { Channel } from "../channels/channel.js";
+import { type ChannelRegistry, failsOver } from "../channels/registry.js";
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
 import { type BlobStore, BlobTooLargeError, type StoredBlob } from "../storage/blobs.js";
 import type { FailureInfo, GenerationOutcome, MaskBlobs } from "../tenancy/usage.js";
-import type { BreakerRegistry } from "../upstream/breaker.js";
-import { type UpstreamClient, UpstreamError } from "../upstream/client.js";
+import { UpstreamError } from "../upstream/client.js";
 import { type Poller, TaskWaitError } from "../upstream/poller.js";
 import { conformResults } from "./conform-results.js";
 import {
+  channelsBusy,
   circuitOpen,
   downloadFailure,
   inCallerNames,
   type ModelNames,
+  noChannel,
   recordUnavailable,
   resultTooLarge,
   resultTooLargeCode,
@@ -36,10 +39,12 @@ import { compositeResults, removeMaskBlobs } from "./mask-results.js";
 export interface GenerationRecorder {
   /** Settles once the reservation is durable; the submit waits for it. */
   reserved?(recordId: string): Promise<void>;
-  /** Settles once the task id is durable; the task is announced only then. */
-  submitted(recordId: string, upstreamTaskId: string): Promise<void> | void;
+  /** Settles once the task id (and the channel that took it) is durable; the task is announced only then. */
+  submitted(recordId: string, upstreamTaskId: string, channelId: string): Promise<void> | void;
   finished(recordId: string, outcome: GenerationOutcome): void;
 }
+
+export type { Channel };
 
 /** What the response needs besides the images. */
 export type Echo = Translation["echo"];
@@ -56,8 +61,8 @@ export interface GeneratedImages {
 export interface StartCommand {
   /** The generation's record, reserved before the submit. */
   recordId: string;
-  /** The upstream credential to submit, read and download with. */
-  credential: string;
+  /** The channels to submit to, in order: the next is tried only after a definite refusal. */
+  channels: readonly Channel[];
   translation: Translation;
   /** An edit with a mask: its image and mask in the blob store, removed once the results are made. */
   mask?: MaskBlobs | undefined;
@@ -68,16 +73,25 @@ export interface RunningGeneration {
   recordId: string;
   /** Set once the upstream accepted the task. */
   readonly upstreamTaskId?: string | undefined;
+  /** The channel that accepted it, once one has. */
+  readonly channelId?: string | undefined;
   /** The upstream's task id once it accepted the task; rejects with the submit's error. */
   submitted: Promise<string>;
   /** The stored results; rejects with a GatewayError. */
   done: Promise<GeneratedImages>;
 }
 
+/** An upstream key a caller brings: a private channel only its owner uses. */
+export interface OwnAccount {
+  owner: string;
+  credential: string;
+}
+
 /** A generation a previous process left running upstream. */
 export interface ResumeCommand {
   recordId: string;
-  credential: string;
+  /** The channel that accepted the task: its reads and downloads go there. */
+  channel: Channel;
   upstreamTaskId: string;
   /** When the task was submitted (clock ms). */
   submittedAt: number;
@@ -93,14 +107,18 @@ export interface ResumeCommand {
 export interface GenerationService {
   /** Checks and translates a request without submitting it (throws 4xx errors). */
   translate(request: ImageRequest, options?: TranslateOptions): Translation;
+  /**
+   * The channels a new task for `upstreamModel` may go to, in order: the
+   * caller's own account alone when it brings one, else the shared channels
+   * that serve the model. Throws the 503 to answer when none may take it now.
+   */
+  channelsFor(upstreamModel: string, callerModel: string, own?: OwnAccount): Channel[];
   start(command: StartCommand): RunningGeneration;
   resume(command: ResumeCommand): RunningGeneration;
   /** A generation still running in this process. */
   running(recordId: string): RunningGeneration | undefined;
   /** The last progress (0..1) the upstream reported for a running generation. */
   progress(recordId: string): number | undefined;
-  /** Undefined while new submits with this credential may go out; else how long until they may (circuit open). */
-  submitsBlockedForMs(credential: string): number | undefined;
   /** Stops recording outcomes: what is still running stays recorded as running, for resume. */
   close(): void;
   /** Settles once nothing is left running and every outcome is written (before the store closes). */
@@ -115,7 +133,8 @@ export interface Log {
 }
 
 export interface GenerationDeps {
-  upstream: UpstreamClient;
+  /** The upstream accounts: clients, breakers and task slots per channel. */
+  channels: ChannelRegistry;
   poller: Poller;
   blobs: BlobStore;
   clock: Clock;
@@ -123,8 +142,6 @@ export interface GenerationDeps {
   recorder: GenerationRecorder;
   /** The effective model map; default the built-in table. */
   models?: ModelMap | undefined;
-  /** Stop new submits with a credential while calls with it keep failing. */
-  breakers?: BreakerRegistry | undefined;
   /** Largest single result (IMAGEGATE_MAX_RESULT_MB); a larger one fails the generation. */
   maxResultBytes?: number;
   /**
@@ -162,7 +179,7 @@ export function failureInfo(err: unknown): FailureInfo {
 }
 
 export function createGenerationService(deps: GenerationDeps): GenerationService {
-  const { upstream, poller, blobs, clock, log, recorder } = deps;
+  const { channels, poller, blobs, clock, log, recorder } = deps;
   const lifetimeMs = deps.taskLifetimeMs ?? taskLifetimeMs;
   const maxResultBytes = deps.maxResultBytes ?? Number.POSITIVE_INFINITY;
   const submitDelays = deps.submitRetryDelaysMs ?? submitRetryDelaysMs;
@@ -202,34 +219,81 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       clock.setTimeout(resolve, ms);
     });
 
-  async function submit(credential: string, translation: Translation): Promise<string> {
+  /** A task one channel accepted, holding one of that channel's task slots until it is final. */
+  interface Accepted {
+    taskId: string;
+    channel: Channel;
+    release: () => void;
+  }
+
+  /**
+   * Submits through the first channel that takes the task. The next channel
+   * is tried only when one definitely refused (failsOver: nothing was created
+   * upstream); an ambiguous answer or a refusal of the request itself ends it.
+   * When every channel refused in a way that may pass (unreachable, 429), the
+   * round is tried again after a short wait.
+   */
+  async function submit(
+    candidates: readonly Channel[],
+    translation: Translation,
+  ): Promise<Accepted> {
     for (let attempt = 0; ; attempt++) {
-      const blockedMs = deps.breakers?.blockedForMs(credential);
-      if (blockedMs !== undefined) throw circuitOpen(blockedMs);
-      deps.breakers?.probing(credential);
-      try {
-        return await upstream.submit(credential, translation.body);
-      } catch (err) {
-        if (!(err instanceof UpstreamError)) throw err;
-        const delay = submitDelays[attempt];
-        const retryable =
-          err.kind === "unreachable" ||
-          (err.kind === "rate_limited" && (err.retryAfterMs ?? 0) <= submitRetryAfterCapMs);
-        if (!retryable || delay === undefined) throw err;
-        log.warn({ kind: err.kind, attempt }, "upstream submit not accepted; retrying");
-        await sleep(Math.max(delay, err.retryAfterMs ?? 0));
+      let last: UpstreamError | undefined;
+      let blockedMs: number | undefined;
+      let busy = false;
+      for (const channel of candidates) {
+        const breaker = channels.breaker(channel.id);
+        const blocked = breaker.blockedForMs();
+        if (blocked !== undefined) {
+          blockedMs = Math.min(blockedMs ?? blocked, blocked);
+          continue;
+        }
+        const release = channels.acquire(channel);
+        if (release === undefined) {
+          busy = true;
+          continue;
+        }
+        breaker.probing();
+        try {
+          const taskId = await channels
+            .client(channel)
+            .submit(channel.credential, translation.body);
+          channels.accepted(channel);
+          return { taskId, channel, release };
+        } catch (err) {
+          release();
+          if (!(err instanceof UpstreamError)) throw err;
+          channels.refused(channel, err);
+          if (!failsOver(err)) throw err;
+          last = err;
+          log.warn(
+            { channel: channel.id, kind: err.kind, status: err.status, code: err.code },
+            "upstream submit refused by a channel",
+          );
+        }
       }
+      if (last === undefined) {
+        if (blockedMs !== undefined) throw circuitOpen(blockedMs);
+        if (busy) throw channelsBusy();
+        throw noChannel(translation.model.requested);
+      }
+      const delay = submitDelays[attempt];
+      const retryable =
+        last.kind === "unreachable" ||
+        (last.kind === "rate_limited" && (last.retryAfterMs ?? 0) <= submitRetryAfterCapMs);
+      if (!retryable || delay === undefined) throw last;
+      log.warn(
+        { kind: last.kind, attempt },
+        "upstream submit not accepted by any channel; retrying",
+      );
+      await sleep(Math.max(delay, last.retryAfterMs ?? 0));
     }
   }
 
-  async function downloadOne(
-    credential: string,
-    taskId: string,
-    index: number,
-  ): Promise<StoredBlob> {
+  async function downloadOne(channel: Channel, taskId: string, index: number): Promise<StoredBlob> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const download = await upstream.download(credential, taskId, index);
+        const download = await channels.client(channel).download(channel.credential, taskId, index);
         if (download.contentLength !== undefined && download.contentLength > maxResultBytes) {
           download.body.destroy();
           throw new BlobTooLargeError(maxResultBytes);
@@ -267,12 +331,12 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   }
 
   async function downloadAll(
-    credential: string,
+    channel: Channel,
     taskId: string,
     count: number,
   ): Promise<StoredBlob[]> {
     const outcomes = await Promise.allSettled(
-      Array.from({ length: count }, (_, index) => downloadOne(credential, taskId, index)),
+      Array.from({ length: count }, (_, index) => downloadOne(channel, taskId, index)),
     );
     const images: StoredBlob[] = [];
     let firstError: unknown;
@@ -302,11 +366,12 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
 
   /** Waits for the task and stores its results. */
   async function collect(command: ResumeCommand): Promise<GeneratedImages> {
-    const { credential, upstreamTaskId: taskId, recordId } = command;
+    const { channel, upstreamTaskId: taskId, recordId } = command;
     let snapshot: Awaited<ReturnType<Poller["watch"]>>;
     try {
       snapshot = await poller.watch({
-        credential,
+        credential: channel.credential,
+        reader: channels.client(channel),
         taskId,
         submittedAt: command.submittedAt,
         model: command.names?.upstream ?? "unknown",
@@ -326,7 +391,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     }
     // Providers may return fewer images than asked; never more than asked.
     const count = Math.min(snapshot.resultCount, command.n);
-    let downloaded = await downloadAll(credential, taskId, count);
+    let downloaded = await downloadAll(channel, taskId, count);
     if (command.mask !== undefined) {
       // The caller's pixels where the mask is opaque, at the original's size.
       downloaded = await compositeResults(blobs, downloaded, command.mask);
@@ -417,13 +482,24 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     translate: (request, options) =>
       translateRequest(request, deps.models ? { ...options, models: deps.models } : options),
 
+    channelsFor(upstreamModel, callerModel, own) {
+      const plan = channels.route(
+        upstreamModel,
+        own === undefined ? undefined : channels.privateChannel(own.owner, own.credential),
+      );
+      if (plan.candidates.length > 0) return plan.candidates;
+      if (plan.blockedForMs !== undefined) throw circuitOpen(plan.blockedForMs);
+      if (plan.busy) throw channelsBusy();
+      throw noChannel(callerModel);
+    },
+
     start(command) {
       const names: ModelNames = {
         caller: command.translation.model.requested,
         upstream: command.translation.model.spec.id,
       };
       const { recordId, translation } = command;
-      let accepted: string | undefined;
+      let accepted: Accepted | undefined;
       const submitted = (async () => {
         // Nothing goes upstream (and is paid for) before its record is on disk.
         try {
@@ -431,13 +507,19 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         } catch (err) {
           throw recordUnavailable(err);
         }
-        return submit(command.credential, translation);
+        return submit(command.channels, translation);
       })().then(
-        async (taskId) => {
-          accepted = taskId;
-          await record("submitted", () => recorder.submitted(recordId, taskId));
+        async (taken) => {
+          accepted = taken;
+          const { taskId, channel } = taken;
+          await record("submitted", () => recorder.submitted(recordId, taskId, channel.id));
           log.info(
-            { upstreamTaskId: taskId, recordId, model: translation.body.model },
+            {
+              upstreamTaskId: taskId,
+              recordId,
+              channel: channel.id,
+              model: translation.body.model,
+            },
             "upstream task submitted",
           );
           return taskId;
@@ -472,7 +554,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       const done = submitted.then((upstreamTaskId) =>
         finish({
           recordId,
-          credential: command.credential,
+          channel: (accepted as Accepted).channel,
           upstreamTaskId,
           submittedAt: clock.now(),
           n: translation.n,
@@ -482,27 +564,37 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
           names,
         }),
       );
+      // The channel's task slot is held until the task is final.
+      const release = () => accepted?.release();
+      done.then(release, release);
       return track({
         recordId,
         submitted,
         done,
         get upstreamTaskId() {
-          return accepted;
+          return accepted?.taskId;
+        },
+        get channelId() {
+          return accepted?.channel.id;
         },
       });
     },
 
     resume(command) {
+      // Counted against the channel's max_concurrent, never refused: the task runs upstream already.
+      const release = channels.acquire(command.channel, true);
+      const done = finish(command);
+      if (release !== undefined) done.then(release, release);
       return track({
         recordId: command.recordId,
         upstreamTaskId: command.upstreamTaskId,
+        channelId: command.channel.id,
         submitted: Promise.resolve(command.upstreamTaskId),
-        done: finish(command),
+        done,
       });
     },
 
     running: (recordId) => live.get(recordId),
-    submitsBlockedForMs: (credential) => deps.breakers?.blockedForMs(credential),
     progress: (recordId) => progressOf.get(recordId),
     close() {
       closed = true;

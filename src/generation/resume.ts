@@ -3,9 +3,12 @@
 // flight when the process stopped may or may not have reached the upstream,
 // so it is never sent again (a second submit is a second charge).
 
+import type { Channel } from "../channels/channel.js";
+import { defaultChannelId, privateChannelId } from "../channels/channel.js";
+import type { ChannelRegistry } from "../channels/registry.js";
 import { GatewayError } from "../errors.js";
 import type { ConcurrencyGate } from "../tenancy/limits.js";
-import type { UsageLedger } from "../tenancy/usage.js";
+import type { GenerationRecord, UsageLedger } from "../tenancy/usage.js";
 import type { Vault } from "../tenancy/vault.js";
 import { failureInfo, type GenerationService, type Log } from "./generate.js";
 
@@ -13,19 +16,36 @@ export interface ResumeDeps {
   ledger: UsageLedger;
   vault: Vault;
   generation: GenerationService;
+  channels: ChannelRegistry;
   log: Log;
   /** Each resumed task counts against its tenant's max_concurrent until it is final. */
   gate?: ConcurrencyGate;
 }
 
+/**
+ * The channel that accepted a record's task: the one it names, or for a record
+ * older than channels, what served its tenant then (its own key, else the
+ * environment's default account).
+ */
+function channelOf(record: GenerationRecord, deps: ResumeDeps): Channel | undefined {
+  const { vault, channels } = deps;
+  const tenant = vault.getTenant(record.tenantId);
+  const own = tenant === undefined ? undefined : vault.upstreamCredential(tenant);
+  const id =
+    record.channelId ?? (own === undefined ? defaultChannelId : privateChannelId(record.tenantId));
+  if (id === privateChannelId(record.tenantId)) {
+    return own === undefined ? undefined : channels.privateChannel(record.tenantId, own);
+  }
+  return channels.byId(id);
+}
+
 /** Returns how many generations were resumed. */
 export function resumeUnfinished(deps: ResumeDeps): number {
-  const { ledger, vault, generation, log } = deps;
+  const { ledger, generation, log } = deps;
   let resumed = 0;
   for (const record of ledger.unfinished()) {
-    const tenant = vault.getTenant(record.tenantId);
-    const credential = tenant === undefined ? undefined : vault.upstreamCredential(tenant);
-    if (record.state !== "running" || record.upstreamTaskId === null || credential === undefined) {
+    const channel = record.upstreamTaskId === null ? undefined : channelOf(record, deps);
+    if (record.state !== "running" || record.upstreamTaskId === null || channel === undefined) {
       const submitting = record.state !== "running" || record.upstreamTaskId === null;
       const error = new GatewayError({
         status: submitting ? 502 : 500,
@@ -33,7 +53,7 @@ export function resumeUnfinished(deps: ResumeDeps): number {
         code: submitting ? "upstream_submit_unconfirmed" : "upstream_credential_missing",
         message: submitting
           ? "The gateway restarted while this task was being submitted. It was not resubmitted, to avoid a double charge."
-          : `The gateway restarted and has no upstream credential for this tenant any more, so upstream task ${record.upstreamTaskId} could not be collected.`,
+          : `The gateway restarted and the upstream account that accepted task ${record.upstreamTaskId} is no longer configured, so it could not be collected.`,
         retryable: false,
       });
       ledger.finished(record.id, {
@@ -47,7 +67,7 @@ export function resumeUnfinished(deps: ResumeDeps): number {
     const release = deps.gate?.acquire(record.tenantId, null);
     const running = generation.resume({
       recordId: record.id,
-      credential,
+      channel,
       upstreamTaskId: record.upstreamTaskId,
       submittedAt: record.createdAt,
       n: record.plan?.n ?? record.n,

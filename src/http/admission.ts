@@ -21,8 +21,9 @@ import type { Translation } from "../catalog/translate.js";
 import { withReferences } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
 import { GatewayError, InvalidRequestError } from "../errors.js";
-import { circuitOpen, stillRunning } from "../generation/failures.js";
+import { stillRunning } from "../generation/failures.js";
 import {
+  type Channel,
   failureInfo,
   type GeneratedImages,
   type GenerationService,
@@ -122,19 +123,14 @@ export function createAdmission(deps: AdmissionDeps) {
   // Generations admitted but still storing their uploads before the submit.
   const startingUp = new Map<string, Promise<RunningGeneration | undefined>>();
 
-  function credentialFor(tenant: Tenant): string {
-    const credential = vault.upstreamCredential(tenant);
-    if (credential === undefined) {
-      throw new GatewayError({
-        status: 500,
-        type: "server_error",
-        code: "upstream_credential_missing",
-        message:
-          "No upstream credential is configured for this tenant (set IMAGEGATE_UPSTREAM_KEY or the tenant's upstream_key).",
-        retryable: false,
-      });
-    }
-    return credential;
+  /** The channels this tenant's task may go to (its own upstream key alone, when it has one). */
+  function channelsFor(tenant: Tenant, translation: Translation): Channel[] {
+    const own = vault.upstreamCredential(tenant);
+    return generation.channelsFor(
+      translation.model.spec.id,
+      translation.model.requested,
+      own === undefined ? undefined : { owner: tenant.id, credential: own },
+    );
   }
 
   /**
@@ -251,7 +247,7 @@ export function createAdmission(deps: AdmissionDeps) {
         removeUploads();
       };
       let key: string | undefined;
-      let credential: string;
+      let channels: Channel[];
       try {
         // Every check that can refuse the request runs before anything is submitted.
         assertModelAllowed(
@@ -260,7 +256,7 @@ export function createAdmission(deps: AdmissionDeps) {
           translation.model.requested,
           deps.models,
         );
-        credential = credentialFor(tenant);
+        channels = channelsFor(tenant, translation);
         key = idempotencyKeyOf(request);
         const previous = earlier(tenant, requestHash, key, retryCountOf(request));
         if (previous !== undefined) {
@@ -268,9 +264,6 @@ export function createAdmission(deps: AdmissionDeps) {
           discard();
           return join(previous, admit.releaseWith);
         }
-        // This credential's upstream keeps failing: fail fast rather than pile up waiting requests.
-        const blockedMs = generation.submitsBlockedForMs(credential);
-        if (blockedMs !== undefined) throw circuitOpen(blockedMs);
         // The slot counts the upstream task: it is held until the task is
         // final, whether or not the caller is still waiting for it.
         release ??= gate.acquire(tenant.id, tenant.maxConcurrent);
@@ -343,7 +336,7 @@ export function createAdmission(deps: AdmissionDeps) {
           });
           throw err;
         }
-        const running = generation.start({ recordId, credential, translation: submitted, mask });
+        const running = generation.start({ recordId, channels, translation: submitted, mask });
         // The spooled files are read while the submit goes out, and not after.
         running.submitted.then(removeUploads, removeUploads);
         running.done.then(slot, slot);

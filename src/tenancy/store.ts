@@ -84,6 +84,25 @@ const migrations: readonly string[] = [
      created_at INTEGER NOT NULL
    );
    CREATE INDEX small_blobs_created ON small_blobs(created_at);`,
+  // v7: upstream accounts (channels/), and the channel that accepted each task:
+  // its reads and downloads go there, and its usage is that account's.
+  `CREATE TABLE channels (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     provider TEXT NOT NULL,
+     base_url TEXT NOT NULL,
+     credential_sealed TEXT NOT NULL,
+     models TEXT NOT NULL,
+     priority INTEGER NOT NULL,
+     weight INTEGER NOT NULL,
+     max_concurrent INTEGER,
+     enabled INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   ALTER TABLE generations ADD COLUMN channel_id TEXT;
+   CREATE INDEX generations_channel_day ON generations(channel_id, day)
+     WHERE channel_id IS NOT NULL;`,
 ];
 
 /**

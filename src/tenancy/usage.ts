@@ -93,6 +93,8 @@ export interface GenerationRecord {
   n: number;
   state: GenerationState;
   upstreamTaskId: string | null;
+  /** The channel (upstream account) that accepted the task; null before the submit and in records older than channels. */
+  channelId: string | null;
   images: number;
   plan: TaskPlan | null;
   results: StoredResult[];
@@ -112,6 +114,7 @@ interface GenerationRow {
   n: number;
   state: GenerationState;
   upstream_task_id: string | null;
+  channel_id: string | null;
   images: number;
   plan: string | null;
   results: string | null;
@@ -132,6 +135,7 @@ function toRecord(row: GenerationRow): GenerationRecord {
     n: row.n,
     state: row.state,
     upstreamTaskId: row.upstream_task_id,
+    channelId: row.channel_id,
     images: row.images,
     plan: row.plan === null ? null : (JSON.parse(row.plan) as TaskPlan),
     results: row.results === null ? [] : (JSON.parse(row.results) as StoredResult[]),
@@ -166,6 +170,25 @@ export interface UsageReport {
   totals: Omit<UsageRow, "day" | "model">;
 }
 
+export interface ChannelUsageRow {
+  day: string;
+  /** Tasks the account accepted. */
+  submits: number;
+  /** Images it delivered. */
+  images: number;
+  /** Accepted tasks that failed, were lost or timed out. */
+  failures: number;
+}
+
+export interface ChannelUsageReport {
+  object: "channel_usage";
+  channel_id: string;
+  from: string;
+  to: string;
+  data: ChannelUsageRow[];
+  totals: Omit<ChannelUsageRow, "day">;
+}
+
 export interface ReserveRequest {
   tenant: Tenant;
   model: string;
@@ -185,12 +208,14 @@ export interface UsageLedger {
    * its submit goes out only then. Rejects if it could not be written.
    */
   reserved(id: string): Promise<void>;
-  /** Settles once the task id is on disk: only then is the task announced. */
-  submitted(id: string, upstreamTaskId: string): Promise<void>;
+  /** Settles once the task id (and its channel) is on disk: only then is the task announced. */
+  submitted(id: string, upstreamTaskId: string, channelId?: string): Promise<void>;
   finished(id: string, outcome: GenerationOutcome): void;
   /** Images counted against the tenant's budget today. */
   imagesToday(tenantId: string): number;
   report(tenantId: string, from: string, to: string): UsageReport;
+  /** What one channel (upstream account) was given, by day: what the account will bill. */
+  channelReport(channelId: string, from: string, to: string): ChannelUsageReport;
   get(id: string): GenerationRecord | undefined;
   byIdempotencyKey(tenantId: string, key: string): GenerationRecord | undefined;
   /**
@@ -239,7 +264,7 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
       WHERE tenant_id = ? AND day = ? AND ${countsAgainstBudget}`,
   );
   const markSubmitted = db.prepare(
-    "UPDATE generations SET state = 'running', upstream_task_id = ? WHERE id = ?",
+    "UPDATE generations SET state = 'running', upstream_task_id = ?, channel_id = ? WHERE id = ?",
   );
   const markFinished = db.prepare(
     `UPDATE generations SET state = @state, images = @images, error_code = @error_code,
@@ -277,6 +302,17 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
       WHERE tenant_id = ? AND day BETWEEN ? AND ?
       GROUP BY day, model
       ORDER BY day, model`,
+  );
+
+  const channelAggregate = db.prepare<[string, string, string], ChannelUsageRow>(
+    `SELECT day,
+            COUNT(*) AS submits,
+            SUM(images) AS images,
+            SUM(CASE WHEN state IN ('failed', 'unknown', 'error') THEN 1 ELSE 0 END) AS failures
+       FROM generations
+      WHERE channel_id = ? AND day BETWEEN ? AND ?
+      GROUP BY day
+      ORDER BY day`,
   );
 
   const writes = options.writes ?? createWriteQueue(db, options.onWriteError);
@@ -342,11 +378,11 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
     reserved(id) {
       return reservations.get(id) ?? Promise.resolve();
     },
-    submitted(id, upstreamTaskId) {
+    submitted(id, upstreamTaskId, channelId) {
       // With the others of this turn. A restart must find the task id of
       // everything submitted, so nothing announces the task (the async API's
       // answer) before this settles (regression: kill.test.ts).
-      return writes.defer(() => markSubmitted.run(upstreamTaskId, id));
+      return writes.defer(() => markSubmitted.run(upstreamTaskId, channelId ?? null, id));
     },
     finished(id, outcome) {
       const finishedAt = clock.now();
@@ -414,6 +450,17 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
         }
       }
       return { object: "usage", tenant_id: tenantId, from, to, data, totals };
+    },
+    channelReport(channelId, from, to) {
+      flush();
+      const data = channelAggregate.all(channelId, from, to);
+      const totals = { submits: 0, images: 0, failures: 0 };
+      for (const row of data) {
+        totals.submits += row.submits;
+        totals.images += row.images;
+        totals.failures += row.failures;
+      }
+      return { object: "channel_usage", channel_id: channelId, from, to, data, totals };
     },
   };
 }

@@ -43,7 +43,7 @@ export interface TenantChanges {
   maxConcurrent?: number | null | undefined;
   imagesPerDay?: number | null | undefined;
   models?: string[] | null | undefined;
-  /** A new credential, or null to fall back to IMAGEGATE_UPSTREAM_KEY. */
+  /** A new credential, or null to use the shared channels (IMAGEGATE_UPSTREAM_KEY, /admin/channels). */
   upstreamKey?: string | null | undefined;
   disabled?: boolean | undefined;
 }
@@ -77,7 +77,7 @@ export interface Vault {
   revokeKey(tenantId: string, keyId: string): ApiKeyInfo | undefined;
   /** The tenant behind a presented API key, if the key and its tenant are live. */
   authenticate(apiKey: string): Tenant | undefined;
-  /** The credential to use upstream: the tenant's own, else the gateway default. */
+  /** The tenant's own upstream key (its private channel), if it brought one. */
   upstreamCredential(tenant: Tenant): string | undefined;
 }
 
@@ -85,7 +85,6 @@ export interface VaultOptions {
   db: Db;
   clock: Clock;
   masterKey: Buffer | undefined;
-  defaultUpstreamKey: string | undefined;
 }
 
 interface TenantRow {
@@ -284,7 +283,7 @@ export function createVault(options: VaultOptions): Vault {
         const row = selectTenant.get(tenant.id);
         if (row?.upstream_key_sealed) return unseal(masterKey, row.upstream_key_sealed);
       }
-      return options.defaultUpstreamKey;
+      return undefined;
     },
   };
 }

@@ -1,13 +1,12 @@
-// Circuit breakers in front of new submits, one per upstream credential (a
-// tenant's own failing key must not stop everyone else): when calls with a
-// credential keep failing
+// Circuit breakers in front of new submits, one per channel (an upstream
+// account: a tenant's own failing key must not stop everyone else): when calls
+// through a channel keep failing
 // (connections refused, timeouts, 5xx — on any call, with no submit answered
 // in between), new requests fail at
 // once with a 503 and retry-after instead of piling up behind a dead upstream.
 // After a cool-down one submit is let through as a probe; its success closes
 // the circuit. Reads of tasks already submitted are not stopped: those tasks
 // are paid for, and the poller has its own backoff.
-import { createHash } from "node:crypto";
 import type { Clock } from "../clock.js";
 import { type UpstreamClient, UpstreamError } from "./client.js";
 
@@ -90,32 +89,31 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
   };
 }
 
-/** The breakers of every upstream credential in use. */
+/** The breakers of every channel in use, by channel id. */
 export interface BreakerRegistry {
-  /** The breaker for one credential, made on first use. */
-  of(credential: string): CircuitBreaker;
-  /** Undefined while submits with this credential may go out; else how long until they may. */
-  blockedForMs(credential: string): number | undefined;
-  /** Marks the probe submit with this credential as taken (when its circuit is half-open). */
-  probing(credential: string): void;
-  /** The probe with this credential did not reach the upstream. */
-  abandonProbe(credential: string): void;
-  /** How many credentials have a breaker that is counting failures or open. */
+  /** The breaker for one channel, made on first use. */
+  of(key: string): CircuitBreaker;
+  /** The breaker if it has anything to remember (else it is closed). */
+  peek(key: string): CircuitBreaker | undefined;
+  /** Undefined while submits through this channel may go out; else how long until they may. */
+  blockedForMs(key: string): number | undefined;
+  /** Marks the probe submit through this channel as taken (when its circuit is half-open). */
+  probing(key: string): void;
+  /** The probe through this channel did not reach the upstream. */
+  abandonProbe(key: string): void;
+  /** How many channels have a breaker that is counting failures or open. */
   readonly tracked: number;
 }
 
 export function createBreakerRegistry(options: BreakerOptions): BreakerRegistry {
-  // Keyed by a digest: the registry holds no second copy of any secret.
   const breakers = new Map<string, CircuitBreaker>();
-  const keyOf = (credential: string) => createHash("sha256").update(credential).digest("base64url");
   const registry: BreakerRegistry = {
-    of(credential) {
-      const key = keyOf(credential);
+    of(key) {
       let breaker = breakers.get(key);
       if (breaker === undefined) {
         const fresh = createCircuitBreaker(options);
         // Forget a breaker as soon as it has nothing to remember, so that
-        // credentials that come and go do not accumulate.
+        // tenants' private channels that come and go do not accumulate.
         const success = fresh.success.bind(fresh);
         breaker = Object.assign(fresh, {
           success() {
@@ -127,14 +125,15 @@ export function createBreakerRegistry(options: BreakerOptions): BreakerRegistry 
       }
       return breaker;
     },
-    blockedForMs(credential) {
-      return breakers.get(keyOf(credential))?.blockedForMs();
+    peek: (key) => breakers.get(key),
+    blockedForMs(key) {
+      return breakers.get(key)?.blockedForMs();
     },
-    probing(credential) {
-      breakers.get(keyOf(credential))?.probing();
+    probing(key) {
+      breakers.get(key)?.probing();
     },
-    abandonProbe(credential) {
-      breakers.get(keyOf(credential))?.abandonProbe();
+    abandonProbe(key) {
+      breakers.get(key)?.abandonProbe();
     },
     get tracked() {
       return breakers.size;
@@ -150,34 +149,38 @@ function unwell(err: unknown): boolean {
 }
 
 /**
- * The client, with every call's outcome reported to its credential's breaker.
+ * The client of one channel, with every call's outcome reported to its breaker.
  * Any call failing counts towards opening it; only a submit answered closes it
  * again (a read of a task in flight says little about whether submits work,
  * and must not close a half-open circuit under its probe). A failure of the
  * gateway's own making (kind "local") says nothing about the upstream.
  */
-export function observedClient(client: UpstreamClient, breakers: BreakerRegistry): UpstreamClient {
-  const observe = async <T>(credential: string, call: Promise<T>, submit: boolean): Promise<T> => {
+export function observedClient(
+  client: UpstreamClient,
+  breakers: BreakerRegistry,
+  key: string,
+): UpstreamClient {
+  const observe = async <T>(call: Promise<T>, submit: boolean): Promise<T> => {
     try {
       const value = await call;
-      if (submit) breakers.of(credential).success();
+      if (submit) breakers.of(key).success();
       return value;
     } catch (err) {
       const local = err instanceof UpstreamError && err.kind === "local";
-      if (unwell(err)) breakers.of(credential).failure(submit ? "submit" : "other");
+      if (unwell(err)) breakers.of(key).failure(submit ? "submit" : "other");
       // A submit that never left the gateway says nothing either way; if it
       // was the probe, the next submit probes instead (else the circuit
       // would stay half-open with a probe that never ends).
-      else if (local) breakers.abandonProbe(credential);
-      else if (submit) breakers.of(credential).success();
+      else if (local) breakers.abandonProbe(key);
+      else if (submit) breakers.of(key).success();
       throw err;
     }
   };
   return {
-    submit: (credential, body) => observe(credential, client.submit(credential, body), true),
-    read: (credential, taskId) => observe(credential, client.read(credential, taskId), false),
+    submit: (credential, body) => observe(client.submit(credential, body), true),
+    read: (credential, taskId) => observe(client.read(credential, taskId), false),
     download: (credential, taskId, index) =>
-      observe(credential, client.download(credential, taskId, index), false),
+      observe(client.download(credential, taskId, index), false),
     close: () => client.close(),
   };
 }

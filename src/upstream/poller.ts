@@ -33,6 +33,8 @@ export class TaskWaitError extends Error {
 
 export interface WatchRequest {
   credential: string;
+  /** The client of the channel that accepted the task; default the poller's own. */
+  reader?: Pick<UpstreamClient, "read"> | undefined;
   taskId: string;
   /** When the submit was accepted (clock ms). */
   submittedAt: number;
@@ -56,7 +58,8 @@ export interface Poller {
 }
 
 export interface PollerOptions {
-  client: Pick<UpstreamClient, "read">;
+  /** Reads for watches that name no client of their own (each channel's does). */
+  client?: Pick<UpstreamClient, "read"> | undefined;
   clock: Clock;
   /** Reads in flight at once, across all tasks. */
   maxConcurrentReads?: number;
@@ -236,7 +239,10 @@ export function createPoller(options: PollerOptions): Poller {
     const { request } = entry;
     let snapshot: TaskSnapshot;
     try {
-      snapshot = await client.read(request.credential, request.taskId);
+      snapshot = await (request.reader ?? (client as Pick<UpstreamClient, "read">)).read(
+        request.credential,
+        request.taskId,
+      );
     } catch (err) {
       if (entry.done || closed) return;
       onReadError(entry, err);
@@ -302,6 +308,9 @@ export function createPoller(options: PollerOptions): Poller {
 
   return {
     watch(request) {
+      if (request.reader === undefined && client === undefined) {
+        return Promise.reject(new Error("a watch needs a client to read with"));
+      }
       if (closed) {
         return Promise.reject(
           new TaskWaitError("closed", request.taskId, "the gateway is shutting down"),

@@ -5,11 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { translateRequest } from "../../src/catalog/translate.js";
+import { createChannelRegistry } from "../../src/channels/registry.js";
 import { systemClock } from "../../src/clock.js";
 import { createGenerationService, type GenerationRecorder } from "../../src/generation/generate.js";
 import { type Simulator, startSimulator } from "../../src/simulator/server.js";
 import { createLocalBlobStore } from "../../src/storage/blobs.js";
-import { createUpstreamClient } from "../../src/upstream/client.js";
 import { createPoller } from "../../src/upstream/poller.js";
 
 let sim: Simulator | undefined;
@@ -24,10 +24,15 @@ const silent = { info() {}, warn() {}, error() {} };
 async function setup(recorder: GenerationRecorder, recordRetryDelaysMs?: number[]) {
   sim = await startSimulator({ keys: ["k"] });
   dir = await mkdtemp(join(tmpdir(), "imagegate-generate-"));
-  const upstream = createUpstreamClient({ baseUrl: sim.url });
-  const poller = createPoller({ client: upstream, clock: systemClock });
+  const upstream = createChannelRegistry({
+    store: undefined,
+    clock: systemClock,
+    upstreamUrl: sim.url,
+    upstreamKey: "k",
+  });
+  const poller = createPoller({ clock: systemClock });
   const generation = createGenerationService({
-    upstream,
+    channels: upstream,
     poller,
     blobs: createLocalBlobStore(dir),
     clock: systemClock,
@@ -42,13 +47,17 @@ describe("generation service", () => {
   it("records submitted, then finished with the stored results and the upstream task id", async () => {
     const events: Array<[string, unknown]> = [];
     const { generation, upstream } = await setup({
-      submitted: (id, taskId) => {
+      submitted: (id, taskId, _channelId) => {
         events.push(["submitted", { id, taskId }]);
       },
       finished: (id, outcome) => events.push(["finished", { id, ...outcome }]),
     });
     const translation = translateRequest({ model: "nano-banana", prompt: "p", n: 2 });
-    const running = generation.start({ recordId: "gen_1", credential: "k", translation });
+    const running = generation.start({
+      recordId: "gen_1",
+      channels: upstream.shared(),
+      translation,
+    });
     const result = await running.done;
     expect(result.images).toHaveLength(2);
     await generation.settled();
@@ -79,7 +88,11 @@ describe("generation service", () => {
       [50, 200, 800],
     );
     const translation = translateRequest({ model: "nano-banana", prompt: "p" });
-    const running = generation.start({ recordId: "gen_2", credential: "k", translation });
+    const running = generation.start({
+      recordId: "gen_2",
+      channels: upstream.shared(),
+      translation,
+    });
     await running.done;
     // Still findable while its outcome is not written.
     expect(generation.running("gen_2")).toBeDefined();
@@ -98,7 +111,11 @@ describe("generation service", () => {
       finished: (_id, outcome) => outcomes.push(outcome.state),
     });
     const translation = translateRequest({ model: "nano-banana", prompt: "p" });
-    const running = generation.start({ recordId: "gen_1", credential: "k", translation });
+    const running = generation.start({
+      recordId: "gen_1",
+      channels: upstream.shared(),
+      translation,
+    });
     await expect(running.submitted).rejects.toMatchObject({
       status: 503,
       code: "record_unavailable",

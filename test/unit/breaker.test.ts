@@ -76,13 +76,15 @@ describe("circuit breaker", () => {
       close: async () => {},
     });
     for (const kind of ["refused", "rate_limited", "task_not_exist", "gone"] as const) {
-      await expect(observedClient(failing(kind), breakers).submit("k", {})).rejects.toThrow();
-      await expect(observedClient(failing(kind), breakers).read("k", "t")).rejects.toThrow();
+      await expect(observedClient(failing(kind), breakers, "k").submit("k", {})).rejects.toThrow();
+      await expect(observedClient(failing(kind), breakers, "k").read("k", "t")).rejects.toThrow();
     }
     expect(breakers.of("k").state).toBe("closed");
-    await expect(observedClient(failing("transient"), breakers).read("k", "t")).rejects.toThrow();
     await expect(
-      observedClient(failing("unreachable"), breakers).submit("k", {}),
+      observedClient(failing("transient"), breakers, "k").read("k", "t"),
+    ).rejects.toThrow();
+    await expect(
+      observedClient(failing("unreachable"), breakers, "k").submit("k", {}),
     ).rejects.toThrow();
     expect(breakers.of("k").state).toBe("open");
   });
@@ -98,7 +100,7 @@ describe("circuit breaker", () => {
       download: async () => ({}) as never,
       close: async () => {},
     };
-    const client = observedClient(healthyReads, breakers);
+    const client = observedClient(healthyReads, breakers, "k");
     await expect(client.submit("k", {})).rejects.toThrow();
     await client.read("k", "t");
     await expect(client.submit("k", {})).rejects.toThrow();
@@ -110,25 +112,24 @@ describe("circuit breaker", () => {
     expect(breakers.blockedForMs("k")).toBeGreaterThan(0);
   });
 
-  it("keeps one breaker per credential: one tenant's failing key stops no one else (regression)", async () => {
+  it("keeps one breaker per channel: one account's failing key stops no one else (regression)", async () => {
     const breakers = createBreakerRegistry({ clock: manualClock(), threshold: 2 });
-    const client = observedClient(
-      {
-        submit: async (credential) => {
-          if (credential === "bad") throw new UpstreamError("unreachable", "x");
-          return "task";
-        },
-        read: async () => ({ state: "pending" }) as never,
-        download: async () => ({}) as never,
-        close: async () => {},
+    const base = {
+      submit: async (credential: string) => {
+        if (credential === "bad") throw new UpstreamError("unreachable", "x");
+        return "task";
       },
-      breakers,
-    );
-    for (let i = 0; i < 5; i++) await expect(client.submit("bad", {})).rejects.toThrow();
-    expect(breakers.blockedForMs("bad")).toBeGreaterThan(0);
-    expect(breakers.blockedForMs("good")).toBeUndefined();
-    await expect(client.submit("good", {})).resolves.toBe("task");
-    // A credential that recovers is forgotten: nothing accumulates.
+      read: async () => ({ state: "pending" }) as never,
+      download: async () => ({}) as never,
+      close: async () => {},
+    };
+    const failing = observedClient(base, breakers, "ch_bad");
+    const healthy = observedClient(base, breakers, "ch_good");
+    for (let i = 0; i < 5; i++) await expect(failing.submit("bad", {})).rejects.toThrow();
+    expect(breakers.blockedForMs("ch_bad")).toBeGreaterThan(0);
+    expect(breakers.blockedForMs("ch_good")).toBeUndefined();
+    await expect(healthy.submit("good", {})).resolves.toBe("task");
+    // A channel that recovers is forgotten: nothing accumulates.
     expect(breakers.tracked).toBe(1);
   });
 
@@ -147,6 +148,7 @@ describe("circuit breaker", () => {
         close: async () => {},
       },
       breakers,
+      "k",
     );
     await expect(client.submit("k", {})).rejects.toThrow();
     clock.advance(1_000);
@@ -173,6 +175,7 @@ describe("circuit breaker", () => {
         close: async () => {},
       },
       breakers,
+      "k",
     );
     for (let i = 0; i < 5; i++) await expect(local.submit("k", {})).rejects.toThrow();
     expect(breakers.blockedForMs("k")).toBeUndefined();

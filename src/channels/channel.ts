@@ -1,0 +1,49 @@
+// A channel is one upstream account: where it is, the credential it submits
+// with, which models it serves and how much of the traffic it takes.
+// Channels come from three places: the operator's (the admin API and the CLI,
+// kept in the database with the credential sealed), the one that
+// IMAGEGATE_UPSTREAM_URL / _KEY define, and a private one for each tenant that
+// brings its own upstream key (used by that tenant alone).
+
+/** The kinds of upstream the gateway can talk to (a folder each, in time, under providers/). */
+export const providerKinds = ["async"] as const;
+export type ProviderKind = (typeof providerKinds)[number];
+
+export type ChannelSource = "admin" | "environment" | "tenant";
+
+/** A channel's settings, never its credential. */
+export interface ChannelSettings {
+  id: string;
+  name: string;
+  provider: ProviderKind;
+  /** As the provider's own clients write it: for `async`, the host root. */
+  baseUrl: string;
+  /** Upstream model ids it serves; empty: every model of its provider. */
+  models: readonly string[];
+  /** Higher first; channels of one priority share the traffic by weight. */
+  priority: number;
+  weight: number;
+  /** The account's own limit on tasks in flight; null: none. */
+  maxConcurrent: number | null;
+  enabled: boolean;
+  source: ChannelSource;
+  /** The tenant a private channel belongs to. */
+  owner?: string | undefined;
+  createdAt: number;
+}
+
+/** A channel ready to route to: its settings and the credential it submits with. */
+export interface Channel extends ChannelSettings {
+  credential: string;
+}
+
+export const defaultChannelId = "ch_default";
+
+/** The id of a tenant's private channel (stable: generation records point at it). */
+export function privateChannelId(tenantId: string): string {
+  return `tenant:${tenantId}`;
+}
+
+export function serves(channel: ChannelSettings, upstreamModel: string): boolean {
+  return channel.models.length === 0 || channel.models.includes(upstreamModel);
+}

@@ -1,0 +1,264 @@
+// The channels in use: the operator's (from the store, reloaded after every
+// change), the environment's default, and tenants' private ones. For each it
+// keeps what routing needs at run time: a client for its base URL (one undici
+// Agent for all of them), a circuit breaker, the tasks it has in flight
+// against its max_concurrent, and whether its credential was last refused.
+import { Agent, type Dispatcher } from "undici";
+import type { Clock } from "../clock.js";
+import {
+  type BreakerRegistry,
+  type CircuitBreaker,
+  createBreakerRegistry,
+  observedClient,
+} from "../upstream/breaker.js";
+import type { UpstreamClient, UpstreamError } from "../upstream/client.js";
+import { createUpstreamClient } from "../upstream/client.js";
+import { type Channel, defaultChannelId, privateChannelId, serves } from "./channel.js";
+import { routeOrder } from "./routing.js";
+import type { ChannelStore } from "./store.js";
+
+/** Why the last submit through a channel was refused for its credential (401/403). */
+export interface CredentialRefusal {
+  at: number;
+  status: number | undefined;
+  code: string | undefined;
+}
+
+export interface ChannelHealth {
+  breaker: CircuitBreaker["state"];
+  /** While the breaker is open: how long until a probe may go. */
+  blockedForMs: number | undefined;
+  inFlight: number;
+  credentialRefused: CredentialRefusal | undefined;
+}
+
+/** The channels a request may try, in order, and why others were left out. */
+export interface RoutePlan {
+  candidates: Channel[];
+  /** Channels that serve the model, enabled (before health and capacity). */
+  serving: number;
+  /** The shortest wait until a breaker-blocked channel takes submits again. */
+  blockedForMs: number | undefined;
+  /** Some channel was left out for being at its max_concurrent. */
+  busy: boolean;
+}
+
+export interface ChannelRegistry {
+  /** The operator's and the environment's channels (not tenants' private ones). */
+  shared(): Channel[];
+  /** A channel by id, enabled or not: where a task accepted earlier is read. */
+  byId(id: string): Channel | undefined;
+  /** A tenant's own upstream key as the channel only that tenant uses. */
+  privateChannel(tenantId: string, credential: string): Channel;
+  /**
+   * The channels to try for an upstream model: the given private channel
+   * alone when there is one, else the shared channels that serve the model.
+   */
+  route(upstreamModel: string, privateChannel?: Channel): RoutePlan;
+  /** Reads the operator's channels again (after the admin API or CLI changed them). */
+  reload(): void;
+  /** The channel's client; every call reports to its breaker. */
+  client(channel: Channel): UpstreamClient;
+  breaker(channelId: string): CircuitBreaker;
+  /** Takes one of the channel's task slots; undefined when it is at max_concurrent (unless forced). */
+  acquire(channel: Channel, force?: boolean): (() => void) | undefined;
+  /** A submit through the channel was answered: a credential refusal is cleared. */
+  accepted(channel: Channel): void;
+  /** A submit through the channel was refused; 401/403 mark its credential. */
+  refused(channel: Channel, err: UpstreamError): void;
+  health(channelId: string): ChannelHealth;
+  close(): Promise<void>;
+}
+
+export interface RegistryOptions {
+  store: ChannelStore | undefined;
+  clock: Clock;
+  /** IMAGEGATE_UPSTREAM_URL: the default channel's base, and every private channel's. */
+  upstreamUrl: string;
+  /** IMAGEGATE_UPSTREAM_KEY: when set, the default channel. */
+  upstreamKey: string | undefined;
+  /** Largest submit body the upstream takes. */
+  maxBodyBytes?: number | undefined;
+  /** Shared by every channel's client; default an Agent the registry owns. */
+  dispatcher?: Dispatcher | undefined;
+  /** How long a channel whose credential was refused is passed over (default 60 s). */
+  refusedCooldownMs?: number;
+  random?: () => number;
+}
+
+/** Refusals that say the account, not the request, is the problem. */
+const credentialStatuses = new Set([401, 403]);
+
+export function createChannelRegistry(options: RegistryOptions): ChannelRegistry {
+  const { clock } = options;
+  const refusedCooldownMs = options.refusedCooldownMs ?? 60_000;
+  const random = options.random ?? Math.random;
+  const ownsDispatcher = options.dispatcher === undefined;
+  const dispatcher =
+    options.dispatcher ??
+    new Agent({ connections: 128, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
+  const breakers: BreakerRegistry = createBreakerRegistry({ clock });
+  const clients = new Map<string, UpstreamClient>();
+  const observed = new Map<string, UpstreamClient>();
+  const inFlight = new Map<string, number>();
+  const refusals = new Map<string, CredentialRefusal>();
+
+  const environment: Channel | undefined =
+    options.upstreamKey === undefined
+      ? undefined
+      : {
+          id: defaultChannelId,
+          name: "default",
+          provider: "async",
+          baseUrl: options.upstreamUrl,
+          credential: options.upstreamKey,
+          models: [],
+          priority: 0,
+          weight: 1,
+          maxConcurrent: null,
+          enabled: true,
+          source: "environment",
+          createdAt: 0,
+        };
+  let stored: Channel[] = [];
+  const reload = () => {
+    stored = options.store?.loadAll() ?? [];
+  };
+  reload();
+
+  const shared = () => (environment ? [environment, ...stored] : stored);
+
+  function clientFor(baseUrl: string): UpstreamClient {
+    let client = clients.get(baseUrl);
+    if (client === undefined) {
+      client = createUpstreamClient({
+        baseUrl,
+        dispatcher,
+        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+      });
+      clients.set(baseUrl, client);
+    }
+    return client;
+  }
+
+  const refusedNow = (id: string) => {
+    const refusal = refusals.get(id);
+    return refusal !== undefined && clock.now() - refusal.at < refusedCooldownMs;
+  };
+  const atCapacity = (channel: Channel) =>
+    channel.maxConcurrent !== null && (inFlight.get(channel.id) ?? 0) >= channel.maxConcurrent;
+
+  return {
+    shared,
+    byId(id) {
+      return shared().find((channel) => channel.id === id);
+    },
+    privateChannel(tenantId, credential) {
+      return {
+        id: privateChannelId(tenantId),
+        name: `tenant ${tenantId}`,
+        provider: "async",
+        baseUrl: options.upstreamUrl,
+        credential,
+        models: [],
+        priority: 0,
+        weight: 1,
+        maxConcurrent: null,
+        enabled: true,
+        source: "tenant",
+        owner: tenantId,
+        createdAt: 0,
+      };
+    },
+    route(upstreamModel, privateChannel) {
+      const serving = privateChannel
+        ? [privateChannel]
+        : shared().filter((channel) => channel.enabled && serves(channel, upstreamModel));
+      let blockedForMs: number | undefined;
+      let busy = false;
+      const ready: Channel[] = [];
+      const refused: Channel[] = [];
+      for (const channel of serving) {
+        const blocked = breakers.blockedForMs(channel.id);
+        if (blocked !== undefined) {
+          blockedForMs = Math.min(blockedForMs ?? blocked, blocked);
+        } else if (atCapacity(channel)) {
+          busy = true;
+        } else if (refusedNow(channel.id)) {
+          refused.push(channel);
+        } else {
+          ready.push(channel);
+        }
+      }
+      // A channel whose key was refused a moment ago is the last resort: its
+      // refusal may have passed (a quota topped up), and the caller is better
+      // served by one more try than by no channel at all.
+      return {
+        candidates: [...routeOrder(ready, random), ...routeOrder(refused, random)],
+        serving: serving.length,
+        blockedForMs,
+        busy,
+      };
+    },
+    reload,
+    client(channel) {
+      // Keyed by the base URL too: a channel moved to another URL gets a client for it.
+      const key = `${channel.id} ${channel.baseUrl}`;
+      let client = observed.get(key);
+      if (client === undefined) {
+        client = observedClient(clientFor(channel.baseUrl), breakers, channel.id);
+        observed.set(key, client);
+      }
+      return client;
+    },
+    breaker: (channelId) => breakers.of(channelId),
+    acquire(channel, force = false) {
+      if (!force && atCapacity(channel)) return undefined;
+      inFlight.set(channel.id, (inFlight.get(channel.id) ?? 0) + 1);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const left = (inFlight.get(channel.id) ?? 1) - 1;
+        if (left > 0) inFlight.set(channel.id, left);
+        else inFlight.delete(channel.id);
+      };
+    },
+    accepted(channel) {
+      refusals.delete(channel.id);
+    },
+    refused(channel, err) {
+      if (
+        err.kind === "refused" &&
+        err.status !== undefined &&
+        credentialStatuses.has(err.status)
+      ) {
+        refusals.set(channel.id, { at: clock.now(), status: err.status, code: err.code });
+      }
+    },
+    health(channelId) {
+      const breaker = breakers.peek(channelId);
+      return {
+        breaker: breaker?.state ?? "closed",
+        blockedForMs: breaker?.blockedForMs(),
+        inFlight: inFlight.get(channelId) ?? 0,
+        credentialRefused: refusals.get(channelId),
+      };
+    },
+    async close() {
+      await Promise.all([...clients.values()].map((client) => client.close()));
+      if (ownsDispatcher) await dispatcher.close();
+    },
+  };
+}
+
+/** Whether a submit's refusal says to try the next channel (nothing was created upstream). */
+export function failsOver(err: UpstreamError): boolean {
+  if (err.kind === "unreachable" || err.kind === "rate_limited") return true;
+  if (err.kind !== "refused") return false;
+  // The account's credential or quota, or a model this account does not have.
+  return (
+    (err.status !== undefined && credentialStatuses.has(err.status)) ||
+    err.code === "model_not_found"
+  );
+}
