@@ -8,6 +8,7 @@ import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Dispatcher } from "undici";
 import { createModelMap } from "./catalog/model-map.js";
+import { models as catalogue } from "./catalog/models.js";
 import { createChannelRegistry } from "./channels/registry.js";
 import { createChannelStore } from "./channels/store.js";
 import { type Clock, systemClock } from "./clock.js";
@@ -25,6 +26,7 @@ import { formOverheadBytes, type IntakeOptions } from "./http/intake.js";
 import { lingerOnClose } from "./http/linger.js";
 import { registerTenantRateLimit } from "./http/rate-limit.js";
 import { adminRoutes } from "./http/routes/admin.js";
+import { adminChannelRoutes } from "./http/routes/admin-channels.js";
 import { filesRoutes } from "./http/routes/files.js";
 import { healthRoutes } from "./http/routes/health.js";
 import { imagesRoutes } from "./http/routes/images.js";
@@ -258,8 +260,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   let closing = false;
+  const upstreamModels = catalogue.map((model) => model.id);
   await app.register(healthRoutes, {
-    ready: () => !closing && db.prepare("SELECT 1 AS ok").get() !== undefined,
+    ready: () => {
+      if (closing) return { ready: false, details: { shutting_down: true } };
+      if (db.prepare("SELECT 1 AS ok").get() === undefined) {
+        return { ready: false, details: { database: "unavailable" } };
+      }
+      // Ready while every model an operator gave channels has one that takes submits.
+      const unserved = channels.unservedModels(upstreamModels);
+      return unserved.length === 0
+        ? { ready: true }
+        : { ready: false, details: { models_without_channel: unserved } };
+    },
   });
   await app.register(filesRoutes, { blobs, signer, clock });
   await app.register(
@@ -298,6 +311,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     { prefix: "/v1" },
   );
   if (config.adminToken) {
+    await app.register(adminChannelRoutes, {
+      prefix: "/admin",
+      store: channelStore,
+      registry: channels,
+      ledger,
+      clock,
+      adminToken: config.adminToken,
+    });
     await app.register(adminRoutes, {
       prefix: "/admin",
       vault,

@@ -67,6 +67,12 @@ export interface ChannelRegistry {
   /** A submit through the channel was refused; 401/403 mark its credential. */
   refused(channel: Channel, err: UpstreamError): void;
   health(channelId: string): ChannelHealth;
+  /**
+   * Upstream models that some enabled shared channel serves, but none of
+   * them can take a submit now (every breaker open). Empty: every model an
+   * operator gave a channel is served.
+   */
+  unservedModels(upstreamModels: readonly string[]): string[];
   close(): Promise<void>;
 }
 
@@ -244,6 +250,16 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
         inFlight: inFlight.get(channelId) ?? 0,
         credentialRefused: refusals.get(channelId),
       };
+    },
+    unservedModels(upstreamModels) {
+      const enabled = shared().filter((channel) => channel.enabled);
+      return upstreamModels.filter((model) => {
+        const serving = enabled.filter((channel) => serves(channel, model));
+        return (
+          serving.length > 0 &&
+          serving.every((channel) => breakers.blockedForMs(channel.id) !== undefined)
+        );
+      });
     },
     async close() {
       await Promise.all([...clients.values()].map((client) => client.close()));

@@ -1,21 +1,30 @@
 // Liveness and readiness for orchestrators (Docker HEALTHCHECK, Kubernetes probes).
 import type { FastifyPluginAsync } from "fastify";
 
+/** What readiness found; `ready` false answers 503. */
+export interface Readiness {
+  ready: boolean;
+  /** What is missing, for the operator reading the probe (no secrets). */
+  details?: Record<string, unknown>;
+}
+
 export interface HealthRouteOptions {
-  /** Throws or returns false when the gateway cannot serve (database gone, shutting down). */
-  ready: () => boolean;
+  /** Throws or says not ready when the gateway cannot serve (database gone, shutting down, no upstream). */
+  ready: () => Readiness;
 }
 
 export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, options) => {
   app.get("/healthz", async () => ({ status: "ok" }));
 
   app.get("/readyz", async (_request, reply) => {
-    let ready = false;
+    let readiness: Readiness;
     try {
-      ready = options.ready();
+      readiness = options.ready();
     } catch {
-      ready = false;
+      readiness = { ready: false, details: { database: "unavailable" } };
     }
-    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "unavailable" });
+    return reply
+      .code(readiness.ready ? 200 : 503)
+      .send({ status: readiness.ready ? "ready" : "unavailable", ...readiness.details });
   });
 };

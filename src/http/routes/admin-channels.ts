@@ -1,0 +1,120 @@
+// /admin/channels: the upstream accounts (DESIGN.md "Operator interface"),
+// behind IMAGEGATE_ADMIN_TOKEN. The api_key is taken, sealed, and never shown.
+// Every change reloads the registry, so the next request routes by it.
+import type { FastifyPluginAsync } from "fastify";
+import { z } from "zod";
+import { defaultChannelId } from "../../channels/channel.js";
+import type { ChannelRegistry } from "../../channels/registry.js";
+import {
+  channelChangesOf,
+  channelView,
+  createChannelSchema,
+  newChannelOf,
+  updateChannelSchema,
+} from "../../channels/settings.js";
+import type { ChannelStore } from "../../channels/store.js";
+import type { Clock } from "../../clock.js";
+import { GatewayError, InvalidRequestError, NotFoundError } from "../../errors.js";
+import { type UsageLedger, utcDay } from "../../tenancy/usage.js";
+import { adminAuth } from "../auth.js";
+import { parseBody } from "../schemas.js";
+import { isUtcDay } from "./admin.js";
+
+export interface AdminChannelRouteOptions {
+  store: ChannelStore;
+  registry: ChannelRegistry;
+  ledger: UsageLedger;
+  clock: Clock;
+  adminToken: string;
+}
+
+const usageQuerySchema = z.object({
+  from: z.string().refine(isUtcDay, "a UTC day, YYYY-MM-DD").optional(),
+  to: z.string().refine(isUtcDay, "a UTC day, YYYY-MM-DD").optional(),
+});
+
+function fromEnvironment(id: string): GatewayError {
+  return new GatewayError({
+    status: 409,
+    type: "invalid_request_error",
+    code: "channel_from_environment",
+    message: `Channel ${id} is defined by IMAGEGATE_UPSTREAM_URL and IMAGEGATE_UPSTREAM_KEY; change those and restart.`,
+    retryable: false,
+  });
+}
+
+export const adminChannelRoutes: FastifyPluginAsync<AdminChannelRouteOptions> = async (
+  app,
+  options,
+) => {
+  const { store, registry, ledger, clock } = options;
+  app.addHook("onRequest", adminAuth(options.adminToken));
+
+  const view = (id: string) => {
+    const channel = registry.byId(id) ?? store.get(id);
+    if (!channel) throw new NotFoundError(`No channel '${id}'.`, "channel_not_found");
+    return channelView(channel, registry.health(channel.id));
+  };
+  const storedOnly = (id: string) => {
+    if (id === defaultChannelId && registry.byId(id)) throw fromEnvironment(id);
+  };
+
+  app.post("/channels", async (request, reply) => {
+    const body = parseBody(createChannelSchema, request.body);
+    const channel = store.create(newChannelOf(body));
+    registry.reload();
+    request.log.info({ channelId: channel.id, name: channel.name }, "admin: channel created");
+    return reply.code(201).send(view(channel.id));
+  });
+
+  app.get("/channels", async () => ({
+    object: "list",
+    data: registry.shared().map((channel) => channelView(channel, registry.health(channel.id))),
+  }));
+
+  app.get<{ Params: { id: string } }>("/channels/:id", async (request) => view(request.params.id));
+
+  app.patch<{ Params: { id: string } }>("/channels/:id", async (request) => {
+    storedOnly(request.params.id);
+    const body = parseBody(updateChannelSchema, request.body);
+    const channel = store.update(request.params.id, channelChangesOf(body));
+    registry.reload();
+    // Field names only: values may be secrets (api_key).
+    request.log.info(
+      { channelId: channel.id, fields: Object.keys(body) },
+      "admin: channel updated",
+    );
+    return view(channel.id);
+  });
+
+  app.delete<{ Params: { id: string } }>("/channels/:id", async (request) => {
+    const { id } = request.params;
+    storedOnly(id);
+    const shown = view(id);
+    // Its tasks in flight are read through it until they end: disable it first.
+    if (shown.health.in_flight > 0) {
+      throw new GatewayError({
+        status: 409,
+        type: "invalid_request_error",
+        code: "channel_in_use",
+        message: `Channel ${id} has ${shown.health.in_flight} task(s) in flight; disable it (PATCH {"enabled": false}) and delete it once they are done.`,
+        retryable: false,
+      });
+    }
+    store.remove(id);
+    registry.reload();
+    request.log.info({ channelId: id }, "admin: channel deleted");
+    return { id, object: "channel", deleted: true };
+  });
+
+  app.get<{ Params: { id: string } }>("/channels/:id/usage", async (request) => {
+    const { id } = request.params;
+    view(id);
+    const query = parseBody(usageQuerySchema, request.query ?? {});
+    const now = clock.now();
+    const to = query.to ?? utcDay(now);
+    const from = query.from ?? utcDay(now - 29 * 86_400_000);
+    if (from > to) throw new InvalidRequestError("from is after to.", "from");
+    return ledger.channelReport(id, from, to);
+  });
+};
