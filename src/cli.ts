@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `imagegate` command: serve, the operator's tenant/key/usage commands on
 // the data dir (the admin API's operations, printing JSON, so a fresh install
-// can be bootstrapped from the shell), master-key rotation, and a demo.
+// can be bootstrapped from the shell), the same for channels (cli-channels.ts),
+// master-key rotation, and a demo.
 import { randomBytes } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,6 +10,12 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildApp } from "./app.js";
 import { createModelMap } from "./catalog/model-map.js";
+import {
+  ChannelsUsageError,
+  channelsCommand,
+  channelsNotes,
+  channelsUsage,
+} from "./cli-channels.js";
 import { systemClock } from "./clock.js";
 import { type Config, ConfigError, parseMasterKey } from "./config.js";
 import { GatewayError } from "./errors.js";
@@ -46,13 +53,18 @@ const usage = `usage: imagegate <command>
   keys list TENANT
   keys revoke TENANT KEY
   usage TENANT [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+${channelsUsage}
   master-key generate                     print a new random master key
-  master-key rotate                       re-seal upstream credentials: old key in
+  master-key rotate                       re-seal upstream credentials (tenants' and
+                                          channels'): old key in
                                           IMAGEGATE_OLD_MASTER_KEY, new in IMAGEGATE_MASTER_KEY
 
 Tenant, key and usage commands work on IMAGEGATE_DATA_DIR (the gateway may be
 running) and print JSON. Upstream keys are read from the environment variable
-named by --upstream-key-env, so they stay out of shell history and ps.
+named by --upstream-key-env, so they stay out of shell history and ps (a
+channel's api key likewise, by --api-key-env).
+
+${channelsNotes}
 `;
 
 /** A mistake in how the command was called: exit code 2 with one line. */
@@ -359,6 +371,9 @@ async function main(argv: string[]): Promise<void> {
     case "usage":
       usageReport(rest, configOrExit());
       return;
+    case "channels":
+      channelsCommand(rest, configOrExit(), { openStore: openPrivateStore, print });
+      return;
     case "master-key":
       masterKey(rest, configOrExit());
       return;
@@ -373,7 +388,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError) {
+  if (err instanceof UsageError || err instanceof ChannelsUsageError) {
     process.stderr.write(`imagegate: ${err.message}\n\n${usage}`);
     process.exit(2);
   }

@@ -1,7 +1,8 @@
-// The master key seals tenants' upstream credentials. A check value sealed
-// with it is kept in the store, so starting with the wrong key (or none, when
-// credentials are sealed) fails at once with a clear message, and rotation
-// re-seals everything in one transaction.
+// The master key seals upstream credentials: tenants' own upstream keys and
+// the operator's channels. A check value sealed with it is kept in the store,
+// so starting with the wrong key (or none, when credentials are sealed) fails
+// at once with a clear message, and rotation re-seals everything in one
+// transaction.
 import { seal, UnsealError, unseal } from "./secrets.js";
 import type { Db } from "./store.js";
 
@@ -14,6 +15,25 @@ export class MasterKeyError extends Error {
 
 const checkName = "master_key_check";
 const checkPlaintext = "imagegate master key check v1";
+
+/**
+ * Every column that holds a credential sealed with the master key, in one
+ * list so that the start check and rotation cannot cover different ones: a
+ * column missed here would be left sealed with a key rotation throws away.
+ */
+const sealedColumns = [
+  { owner: "tenant", table: "tenants", column: "upstream_key_sealed" },
+  { owner: "channel", table: "channels", column: "credential_sealed" },
+] as const;
+
+type SealedColumn = (typeof sealedColumns)[number];
+
+interface SealedCredential {
+  /** Which table it is in, and so how an error names it ("tenant t_…", "channel ch_…"). */
+  where: SealedColumn;
+  id: string;
+  sealed: string;
+}
 
 function storedCheck(db: Db): string | undefined {
   return db
@@ -37,12 +57,18 @@ function opens(masterKey: Buffer, sealed: string): boolean {
   }
 }
 
-function sealedCredentials(db: Db): Array<{ id: string; upstream_key_sealed: string }> {
+function sealedIn(db: Db, where: SealedColumn): SealedCredential[] {
+  // Table and column names come from the constant list above, never from input.
   return db
-    .prepare<[], { id: string; upstream_key_sealed: string }>(
-      "SELECT id, upstream_key_sealed FROM tenants WHERE upstream_key_sealed IS NOT NULL",
+    .prepare<[], { id: string; sealed: string }>(
+      `SELECT id, ${where.column} AS sealed FROM ${where.table} WHERE ${where.column} IS NOT NULL`,
     )
-    .all();
+    .all()
+    .map((row) => ({ where, id: row.id, sealed: row.sealed }));
+}
+
+function sealedCredentials(db: Db): SealedCredential[] {
+  return sealedColumns.flatMap((where) => sealedIn(db, where));
 }
 
 /** At start: the configured master key must be the one the data dir was sealed with. */
@@ -58,7 +84,7 @@ export function checkMasterKey(db: Db, masterKey: Buffer | undefined): void {
   }
   if (check === undefined) {
     const first = sealedCredentials(db)[0];
-    if (first !== undefined && !opens(masterKey, first.upstream_key_sealed)) {
+    if (first !== undefined && !opens(masterKey, first.sealed)) {
       throw new MasterKeyError(
         "IMAGEGATE_MASTER_KEY does not open the sealed upstream credentials in the data dir: it is not the key they were sealed with",
       );
@@ -73,27 +99,41 @@ export function checkMasterKey(db: Db, masterKey: Buffer | undefined): void {
   }
 }
 
-/** Re-seals every upstream credential from `oldKey` to `newKey`; returns how many. */
+function resealed(credential: SealedCredential, oldKey: Buffer, newKey: Buffer): string {
+  let plaintext: string;
+  try {
+    plaintext = unseal(oldKey, credential.sealed);
+  } catch {
+    // The id only: never the value, sealed or not.
+    throw new MasterKeyError(
+      `the old master key does not open the upstream credential of ${credential.where.owner} ${credential.id}; nothing was changed`,
+    );
+  }
+  return seal(newKey, plaintext);
+}
+
+/**
+ * Re-seals every upstream credential (tenants' and channels') from `oldKey` to
+ * `newKey`; returns how many. All or nothing: one that the old key does not
+ * open leaves the data dir as it was.
+ */
 export function rotateMasterKey(db: Db, oldKey: Buffer, newKey: Buffer): number {
   const check = storedCheck(db);
   if (check !== undefined && !opens(oldKey, check)) {
     throw new MasterKeyError("the old master key is not the one this data dir was sealed with");
   }
-  const update = db.prepare("UPDATE tenants SET upstream_key_sealed = ? WHERE id = ?");
   return db.transaction(() => {
-    const rows = sealedCredentials(db);
-    for (const row of rows) {
-      let plaintext: string;
-      try {
-        plaintext = unseal(oldKey, row.upstream_key_sealed);
-      } catch {
-        throw new MasterKeyError(
-          `the old master key does not open the upstream credential of tenant ${row.id}; nothing was changed`,
-        );
+    let count = 0;
+    for (const where of sealedColumns) {
+      const update = db.prepare<[string, string]>(
+        `UPDATE ${where.table} SET ${where.column} = ? WHERE id = ?`,
+      );
+      for (const credential of sealedIn(db, where)) {
+        update.run(resealed(credential, oldKey, newKey), credential.id);
+        count++;
       }
-      update.run(seal(newKey, plaintext), row.id);
     }
     writeCheck(db, newKey);
-    return rows.length;
+    return count;
   })();
 }
