@@ -5,8 +5,14 @@
 // IMAGEGATE_UPSTREAM_URL / _KEY define, and a private one for each tenant that
 // brings its own upstream key (used by that tenant alone).
 
-/** The kinds of upstream the gateway can talk to (a folder each, in time, under providers/). */
-export const providerKinds = ["async"] as const;
+import { openaiDefaultModels } from "../providers/openai/models.js";
+
+/**
+ * The kinds of upstream the gateway talks to: `async`, the seed's task API
+ * (submit, read, download); `openai`, an OpenAI-compatible synchronous images
+ * API (providers/openai/).
+ */
+export const providerKinds = ["async", "openai"] as const;
 export type ProviderKind = (typeof providerKinds)[number];
 
 export type ChannelSource = "admin" | "environment" | "tenant";
@@ -16,7 +22,7 @@ export interface ChannelSettings {
   id: string;
   name: string;
   provider: ProviderKind;
-  /** As the provider's own clients write it: for `async`, the host root. */
+  /** As the provider's own clients write it: for `async` the host root, for `openai` the SDK's baseURL (…/v1). */
   baseUrl: string;
   /** Upstream model ids it serves; empty: every model of its provider. */
   models: readonly string[];
@@ -44,6 +50,8 @@ export function privateChannelId(tenantId: string): string {
   return `tenant:${tenantId}`;
 }
 
+/** Whether a channel serves an upstream model: those it lists, else every model of its provider. */
 export function serves(channel: ChannelSettings, upstreamModel: string): boolean {
-  return channel.models.length === 0 || channel.models.includes(upstreamModel);
+  if (channel.models.length > 0) return channel.models.includes(upstreamModel);
+  return channel.provider === "async" || openaiDefaultModels.includes(upstreamModel);
 }

@@ -5,6 +5,7 @@
 // against its max_concurrent, and whether its credential was last refused.
 import { Agent, type Dispatcher } from "undici";
 import type { Clock } from "../clock.js";
+import { createOpenAIImagesClient, type OpenAIImagesClient } from "../providers/openai/client.js";
 import {
   type BreakerRegistry,
   type CircuitBreaker,
@@ -12,7 +13,7 @@ import {
   observedClient,
 } from "../upstream/breaker.js";
 import type { UpstreamClient, UpstreamError } from "../upstream/client.js";
-import { createUpstreamClient } from "../upstream/client.js";
+import { createUpstreamClient, UpstreamError as UpstreamFailure } from "../upstream/client.js";
 import { type Channel, defaultChannelId, privateChannelId, serves } from "./channel.js";
 import { routeOrder } from "./routing.js";
 import type { ChannelStore } from "./store.js";
@@ -57,8 +58,10 @@ export interface ChannelRegistry {
   route(upstreamModel: string, privateChannel?: Channel): RoutePlan;
   /** Reads the operator's channels again (after the admin API or CLI changed them). */
   reload(): void;
-  /** The channel's client; every call reports to its breaker. */
+  /** The channel's client (an `async` channel); every call reports to its breaker. */
   client(channel: Channel): UpstreamClient;
+  /** The channel's client (an `openai` channel); every call reports to its breaker. */
+  syncClient(channel: Channel): OpenAIImagesClient;
   breaker(channelId: string): CircuitBreaker;
   /** Takes one of the channel's task slots; undefined when it is at max_concurrent (unless forced). */
   acquire(channel: Channel, force?: boolean): (() => void) | undefined;
@@ -108,6 +111,10 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
   const observed = new Map<string, UpstreamClient>();
   const inFlight = new Map<string, number>();
   const refusals = new Map<string, CredentialRefusal>();
+  const openai = createOpenAIImagesClient({
+    dispatcher,
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+  });
 
   const environment: Channel | undefined =
     options.upstreamKey === undefined
@@ -216,6 +223,27 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
         observed.set(key, client);
       }
       return client;
+    },
+    syncClient(channel) {
+      const breaker = () => breakers.of(channel.id);
+      return {
+        async create(baseUrl, credential, body) {
+          try {
+            const images = await openai.create(baseUrl, credential, body);
+            breaker().success();
+            return images;
+          } catch (err) {
+            if (err instanceof UpstreamFailure) {
+              // As observedClient: unwell counts, a local failure frees the probe, a refusal answered.
+              if (err.kind === "local") breakers.abandonProbe(channel.id);
+              else if (err.kind === "refused" || err.kind === "rate_limited") breaker().success();
+              else breaker().failure("submit");
+            }
+            throw err;
+          }
+        },
+        open: (baseUrl, credential, url) => openai.open(baseUrl, credential, url),
+      };
     },
     breaker: (channelId) => breakers.of(channelId),
     acquire(channel, force = false) {

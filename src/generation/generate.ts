@@ -13,7 +13,10 @@ import type { Channel } from "../channels/channel.js";
 import { type ChannelRegistry, failsOver } from "../channels/registry.js";
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
+import type { SyncImage } from "../providers/openai/client.js";
+import { syncTaskIdKind } from "../providers/openai/models.js";
 import { type BlobStore, BlobTooLargeError, type StoredBlob } from "../storage/blobs.js";
+import { newId } from "../tenancy/ids.js";
 import type { FailureInfo, GenerationOutcome, MaskBlobs } from "../tenancy/usage.js";
 import { UpstreamError } from "../upstream/client.js";
 import { type Poller, TaskWaitError } from "../upstream/poller.js";
@@ -34,6 +37,7 @@ import {
   waitFailure,
 } from "./failures.js";
 import { compositeResults, removeMaskBlobs } from "./mask-results.js";
+import { syncImageDownload } from "./sync-images.js";
 
 /** Where the use case records how a generation went (durable, for usage and resume). */
 export interface GenerationRecorder {
@@ -102,6 +106,8 @@ export interface ResumeCommand {
   mask?: MaskBlobs | undefined;
   /** The model as the caller named it and as the upstream knows it: errors use the caller's. */
   names?: ModelNames | undefined;
+  /** A synchronous channel's answer: the images, with nothing to wait for. */
+  syncImages?: readonly SyncImage[] | undefined;
 }
 
 export interface GenerationService {
@@ -224,6 +230,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     taskId: string;
     channel: Channel;
     release: () => void;
+    /** A synchronous channel's answer. */
+    images?: readonly SyncImage[];
   }
 
   /**
@@ -234,9 +242,12 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
    * round is tried again after a short wait.
    */
   async function submit(
+    recordId: string,
     candidates: readonly Channel[],
     translation: Translation,
   ): Promise<Accepted> {
+    // A synchronous call's id, the same through failover: the record names it while calls run.
+    let syncTaskId: string | undefined;
     for (let attempt = 0; ; attempt++) {
       let last: UpstreamError | undefined;
       let blockedMs: number | undefined;
@@ -255,6 +266,22 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         }
         breaker.probing();
         try {
+          if (channel.provider === "openai") {
+            syncTaskId ??= newId(syncTaskIdKind);
+            const taskId = syncTaskId;
+            // The call may be billed from the moment it is sent: the record
+            // says so first, and a restart never sends it again.
+            try {
+              await recorder.submitted(recordId, taskId, channel.id);
+            } catch (err) {
+              throw recordUnavailable(err);
+            }
+            const images = await channels
+              .syncClient(channel)
+              .create(channel.baseUrl, channel.credential, translation.body);
+            channels.accepted(channel);
+            return { taskId, channel, release, images };
+          }
           const taskId = await channels
             .client(channel)
             .submit(channel.credential, translation.body);
@@ -290,10 +317,27 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     }
   }
 
-  async function downloadOne(channel: Channel, taskId: string, index: number): Promise<StoredBlob> {
+  /** How result `index` of a task is opened: an async task's download, or a synchronous answer's image. */
+  function opener(channel: Channel, taskId: string, index: number, sync?: SyncImage) {
+    if (sync === undefined) {
+      return () => channels.client(channel).download(channel.credential, taskId, index);
+    }
+    if ("url" in sync) {
+      return () => channels.syncClient(channel).open(channel.baseUrl, channel.credential, sync.url);
+    }
+    return async () => syncImageDownload(sync.b64);
+  }
+
+  async function downloadOne(
+    channel: Channel,
+    taskId: string,
+    index: number,
+    sync?: SyncImage,
+  ): Promise<StoredBlob> {
+    const open = opener(channel, taskId, index, sync);
     for (let attempt = 0; ; attempt++) {
       try {
-        const download = await channels.client(channel).download(channel.credential, taskId, index);
+        const download = await open();
         if (download.contentLength !== undefined && download.contentLength > maxResultBytes) {
           download.body.destroy();
           throw new BlobTooLargeError(maxResultBytes);
@@ -334,9 +378,12 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     channel: Channel,
     taskId: string,
     count: number,
+    sync?: readonly SyncImage[],
   ): Promise<StoredBlob[]> {
     const outcomes = await Promise.allSettled(
-      Array.from({ length: count }, (_, index) => downloadOne(channel, taskId, index)),
+      Array.from({ length: count }, (_, index) =>
+        downloadOne(channel, taskId, index, sync?.[index]),
+      ),
     );
     const images: StoredBlob[] = [];
     let firstError: unknown;
@@ -365,7 +412,20 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   }
 
   /** Waits for the task and stores its results. */
-  async function collect(command: ResumeCommand): Promise<GeneratedImages> {
+  /** The images of a synchronous call, stored as an async task's downloads are. */
+  function collectSync(
+    command: ResumeCommand,
+    images: readonly SyncImage[],
+  ): Promise<StoredBlob[]> {
+    const { channel, upstreamTaskId: taskId } = command;
+    if (images.length === 0) {
+      throw downloadFailure(taskId, "the upstream answered without any image");
+    }
+    return downloadAll(channel, taskId, Math.min(images.length, command.n), images);
+  }
+
+  /** Waits for an async task and downloads its results. */
+  async function collectTask(command: ResumeCommand): Promise<StoredBlob[]> {
     const { channel, upstreamTaskId: taskId, recordId } = command;
     let snapshot: Awaited<ReturnType<Poller["watch"]>>;
     try {
@@ -391,7 +451,16 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     }
     // Providers may return fewer images than asked; never more than asked.
     const count = Math.min(snapshot.resultCount, command.n);
-    let downloaded = await downloadAll(channel, taskId, count);
+    return downloadAll(channel, taskId, count);
+  }
+
+  /** Waits for the task (or takes the synchronous call's images) and stores its results. */
+  async function collect(command: ResumeCommand): Promise<GeneratedImages> {
+    const { upstreamTaskId: taskId, recordId } = command;
+    let downloaded =
+      command.syncImages === undefined
+        ? await collectTask(command)
+        : await collectSync(command, command.syncImages);
     if (command.mask !== undefined) {
       // The caller's pixels where the mask is opaque, at the original's size.
       downloaded = await compositeResults(blobs, downloaded, command.mask);
@@ -507,7 +576,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         } catch (err) {
           throw recordUnavailable(err);
         }
-        return submit(command.channels, translation);
+        return submit(recordId, command.channels, translation);
       })().then(
         async (taken) => {
           accepted = taken;
@@ -555,6 +624,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         finish({
           recordId,
           channel: (accepted as Accepted).channel,
+          syncImages: (accepted as Accepted).images,
           upstreamTaskId,
           submittedAt: clock.now(),
           n: translation.n,

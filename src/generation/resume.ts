@@ -7,6 +7,7 @@ import type { Channel } from "../channels/channel.js";
 import { defaultChannelId, privateChannelId } from "../channels/channel.js";
 import type { ChannelRegistry } from "../channels/registry.js";
 import { GatewayError } from "../errors.js";
+import { isSyncTaskId } from "../providers/openai/models.js";
 import type { ConcurrencyGate } from "../tenancy/limits.js";
 import type { GenerationRecord, UsageLedger } from "../tenancy/usage.js";
 import type { Vault } from "../tenancy/vault.js";
@@ -44,16 +45,23 @@ export function resumeUnfinished(deps: ResumeDeps): number {
   const { ledger, generation, log } = deps;
   let resumed = 0;
   for (const record of ledger.unfinished()) {
-    const channel = record.upstreamTaskId === null ? undefined : channelOf(record, deps);
-    if (record.state !== "running" || record.upstreamTaskId === null || channel === undefined) {
-      const submitting = record.state !== "running" || record.upstreamTaskId === null;
+    const taskId = record.state === "running" ? record.upstreamTaskId : null;
+    const channel = taskId === null ? undefined : channelOf(record, deps);
+    const submitting = taskId === null;
+    // A synchronous call died with the process that made it: its answer is
+    // gone, and it may have been billed, so it is not made again.
+    const syncCall = taskId !== null && isSyncTaskId(taskId);
+    if (taskId === null || syncCall || channel === undefined) {
       const error = new GatewayError({
-        status: submitting ? 502 : 500,
-        type: submitting ? "upstream_error" : "server_error",
-        code: submitting ? "upstream_submit_unconfirmed" : "upstream_credential_missing",
+        status: submitting || syncCall ? 502 : 500,
+        type: submitting || syncCall ? "upstream_error" : "server_error",
+        code:
+          submitting || syncCall ? "upstream_submit_unconfirmed" : "upstream_credential_missing",
         message: submitting
           ? "The gateway restarted while this task was being submitted. It was not resubmitted, to avoid a double charge."
-          : `The gateway restarted and the upstream account that accepted task ${record.upstreamTaskId} is no longer configured, so it could not be collected.`,
+          : syncCall
+            ? "The gateway restarted while the upstream was making these images. The call was not repeated, to avoid a double charge."
+            : `The gateway restarted and the upstream account that accepted task ${record.upstreamTaskId} is no longer configured, so it could not be collected.`,
         retryable: false,
       });
       ledger.finished(record.id, {
@@ -68,7 +76,7 @@ export function resumeUnfinished(deps: ResumeDeps): number {
     const running = generation.resume({
       recordId: record.id,
       channel,
-      upstreamTaskId: record.upstreamTaskId,
+      upstreamTaskId: taskId,
       submittedAt: record.createdAt,
       n: record.plan?.n ?? record.n,
       expectedMs: record.plan?.expectedMs ?? 30_000,

@@ -2,7 +2,8 @@
 // Faults queue per route and are consumed in order, so a test can script
 // "the first two reads fail, then it works".
 
-export type SimRoute = "submit" | "read" | "download";
+/** The async API's three routes, and "images": the synchronous OpenAI-style calls. */
+export type SimRoute = "submit" | "read" | "download" | "images";
 
 export interface Fault {
   route: SimRoute;
@@ -34,7 +35,12 @@ export interface FaultAnswer {
 }
 
 export class FaultQueue {
-  private readonly queues: Record<SimRoute, Fault[]> = { submit: [], read: [], download: [] };
+  private readonly queues: Record<SimRoute, Fault[]> = {
+    submit: [],
+    read: [],
+    download: [],
+    images: [],
+  };
 
   push(fault: Fault): void {
     if ((fault.times ?? 1) > 0) this.queues[fault.route].push({ ...fault });

@@ -112,6 +112,14 @@ interface ImageAnswer {
   contentType: string;
 }
 
+/** An error as OpenAI's API words it (the synchronous mode). */
+function openaiError(status: number, message: string, code: string): JsonAnswer {
+  return {
+    status,
+    body: { error: { message, type: "invalid_request_error", param: null, code } },
+  };
+}
+
 function newApiError(status: number, message: string, code: string): JsonAnswer {
   return { status, body: { error: { message, type: "new_api_error", param: "", code } } };
 }
@@ -206,7 +214,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const submitted = new EventEmitter().setMaxListeners(0);
   const submits: SimTaskInfo[] = [];
   const requests: SimRequestRecord[] = [];
-  const counts: Record<SimRoute, number> = { submit: 0, read: 0, download: 0 };
+  const counts: Record<SimRoute, number> = { submit: 0, read: 0, download: 0, images: 0 };
   // Injected delays, cleared on close so no answer is written after it.
   const delays = new Set<NodeJS.Timeout>();
   let base = "";
@@ -339,6 +347,65 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     };
   }
 
+  /**
+   * The synchronous mode (an OpenAI-compatible images API): the call creates
+   * a task as a submit does (counted in `submits`), waits its duration and
+   * answers with the images as base64, or with the error OpenAI would give.
+   */
+  async function answerSync(
+    key: string,
+    edit: boolean,
+    raw: Buffer | undefined,
+  ): Promise<JsonAnswer> {
+    let parsed: unknown;
+    try {
+      parsed = raw === undefined ? undefined : JSON.parse(raw.toString("utf8"));
+    } catch {
+      parsed = undefined;
+    }
+    if (raw === undefined) return openaiError(413, "Request body too large.", "request_too_large");
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      return openaiError(400, "We could not parse the JSON body of your request.", "invalid_json");
+    }
+    // An edit's `images: [{image_url}]` is the async API's `image_url`.
+    const { images, ...rest } = parsed as Record<string, unknown>;
+    if (edit && !Array.isArray(images)) {
+      return openaiError(
+        400,
+        "Missing required parameter: 'images'.",
+        "missing_required_parameter",
+      );
+    }
+    const fields: Record<string, unknown> = { ...rest };
+    if (Array.isArray(images)) {
+      fields.image_url = images.map((image) => (image as { image_url?: unknown })?.image_url);
+    }
+    const checked = checkSubmit(Buffer.from(JSON.stringify(fields)));
+    if ("error" in checked) {
+      const { message, code } = (checked.error.body as { error: { message: string; code: string } })
+        .error;
+      const status = code === "model_not_found" ? 404 : checked.error.status;
+      return openaiError(status, message, code || "invalid_request_error");
+    }
+    const info = createTask(key, checked.body, checked.model);
+    const task = tasks.get(info.taskId) as SimTask;
+    if (task.durationMs > 0) await delay(task.durationMs);
+    if (task.failReason !== undefined) {
+      return openaiError(400, task.failReason, "moderation_blocked");
+    }
+    return {
+      status: 200,
+      body: {
+        created: Math.floor(now() / 1000),
+        data: Array.from({ length: task.images }, (_, index) => ({
+          b64_json: Buffer.concat(
+            imageParts(info.taskId, index, task.format, options.imageBytes),
+          ).toString("base64"),
+        })),
+      },
+    };
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://sim");
     let route: SimRoute | undefined;
@@ -346,6 +413,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const taskMatch = /^\/v1\/images\/tasks\/([^/]+)(\/content)?$/.exec(url.pathname);
     if (req.method === "POST" && url.pathname === "/v1/images/generations/async") {
       route = "submit";
+    } else if (
+      req.method === "POST" &&
+      (url.pathname === "/v1/images/generations" || url.pathname === "/v1/images/edits")
+    ) {
+      route = "images";
     } else if (req.method === "GET" && taskMatch) {
       route = taskMatch[2] ? "download" : "read";
       const segment = taskMatch[1] as string;
@@ -370,7 +442,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       requests.push(entry);
     };
 
-    const raw = route === "submit" ? await readBody(req) : undefined;
+    const raw = route === "submit" || route === "images" ? await readBody(req) : undefined;
     const fault = faults.take(route);
     /** Delays, drops or replaces the answer as the fault says; true when it answered. */
     const applyFault = async (): Promise<boolean> => {
@@ -390,10 +462,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     // A pass-through fault lets the real work happen first (e.g. create the task).
     if (!fault?.passThrough && (await applyFault())) return;
 
+    const authorized = key !== null && keys.has(key);
     const real =
-      key !== null && keys.has(key)
-        ? answer(route, key, taskId, url, raw)
-        : newApiError(401, "invalid token", "invalid_api_key");
+      route === "images"
+        ? authorized
+          ? await answerSync(key, url.pathname.endsWith("/edits"), raw)
+          : openaiError(401, "Incorrect API key provided.", "invalid_api_key")
+        : authorized
+          ? answer(route, key, taskId, url, raw)
+          : newApiError(401, "invalid token", "invalid_api_key");
 
     if (fault?.passThrough && (await applyFault())) return;
     log(real.status);

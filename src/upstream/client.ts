@@ -90,7 +90,7 @@ const notSentCodes = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
 
-function errorCode(err: unknown): string | undefined {
+export function errorCode(err: unknown): string | undefined {
   if (typeof err !== "object" || err === null) return undefined;
   const code = (err as { code?: unknown }).code;
   if (typeof code === "string") return code;
@@ -108,18 +108,50 @@ export function parseRetryAfter(value: unknown, now = Date.now()): number | unde
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-function header(headers: Dispatcher.ResponseData["headers"], name: string): string | undefined {
+export function header(
+  headers: Dispatcher.ResponseData["headers"],
+  name: string,
+): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function readJson(body: Dispatcher.ResponseData["body"]): Promise<unknown> {
+export async function readJson(body: Dispatcher.ResponseData["body"]): Promise<unknown> {
   const text = await body.text();
   try {
     return JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }
+}
+
+/** What a submit answered with other than 2xx means: refused for sure, throttled, or maybe created. */
+export function submitRefusal(response: Dispatcher.ResponseData, json: unknown): UpstreamError {
+  const status = response.statusCode;
+  const { message, code } = errorMessageOf(json);
+  const details = {
+    status,
+    ...(code === undefined ? {} : { code }),
+  };
+  const text = message ?? `HTTP ${status}`;
+  if (status === 429) {
+    const retryAfterMs = parseRetryAfter(header(response.headers, "retry-after"));
+    return new UpstreamError("rate_limited", text, {
+      ...details,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
+  }
+  // 4xx, 503 model_not_found and 500 invalid_request are definite refusals;
+  // any other 5xx may have been raised after the task was created.
+  const definite =
+    (status >= 400 && status < 500) || code === "model_not_found" || code === "invalid_request";
+  return new UpstreamError(definite ? "refused" : "ambiguous", text, details);
+}
+
+/** A submit that failed on the way: nothing sent (unreachable) or maybe received (ambiguous). */
+export function sendFailureKind(err: unknown): "unreachable" | "ambiguous" {
+  const code = errorCode(err);
+  return code !== undefined && notSentCodes.has(code) ? "unreachable" : "ambiguous";
 }
 
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
@@ -212,9 +244,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
             cause: body.localError ?? err,
           });
         }
-        const code = errorCode(err);
-        const kind = code !== undefined && notSentCodes.has(code) ? "unreachable" : "ambiguous";
-        throw failure(kind, "upstream submit failed", err);
+        throw failure(sendFailureKind(err), "upstream submit failed", err);
       }
       const status = response.statusCode;
       let json: unknown;
@@ -233,24 +263,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
         }
         return taskId;
       }
-      const { message, code } = errorMessageOf(json);
-      const details = {
-        status,
-        ...(code === undefined ? {} : { code }),
-      };
-      const text = message ?? `HTTP ${status}`;
-      if (status === 429) {
-        const retryAfterMs = parseRetryAfter(header(response.headers, "retry-after"));
-        throw new UpstreamError("rate_limited", text, {
-          ...details,
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-        });
-      }
-      // 4xx, 503 model_not_found and 500 invalid_request are definite refusals;
-      // any other 5xx may have been raised after the task was created.
-      const definite =
-        (status >= 400 && status < 500) || code === "model_not_found" || code === "invalid_request";
-      throw new UpstreamError(definite ? "refused" : "ambiguous", text, details);
+      throw submitRefusal(response, json);
     },
 
     async read(credential, taskId) {

@@ -188,7 +188,7 @@ describe("happy path", () => {
       ["download", 200],
       ["download", 404],
     ]);
-    expect(s.counts).toEqual({ submit: 1, read: 1, download: 3 });
+    expect(s.counts).toEqual({ submit: 1, read: 1, download: 3, images: 0 });
   });
 
   it("serves JPEG and WebP with their magic bytes, distinct per image", async () => {
