@@ -36,11 +36,11 @@ export const channelsUsage = `  channels create --name NAME --base-url URL --api
 
 export const channelsNotes = `Channels are the upstream accounts stored in the data dir (CHANNEL: an id or a
 name); --models names upstream model ids, "all" (or none given) serves every
-model. The environment's default channel (IMAGEGATE_UPSTREAM_URL / _KEY) is not
+model of the channel's provider. The environment's default channel (IMAGEGATE_UPSTREAM_URL / _KEY) is not
 stored: the CLI neither lists nor changes it (\`channels usage ch_default\` reads
-its usage). A running gateway loads channels at start: after a change here,
-restart it, or use the admin API, which applies changes at once; health (circuit,
-tasks in flight) is the running gateway's, GET /admin/channels.`;
+its usage). A running gateway on the same data dir takes a change made here up
+within a second; health (circuit, tasks in flight) is the running gateway's, in
+GET /admin/channels.`;
 
 /** A mistake in how the command was called; the CLI answers exit code 2 with one line. */
 export class ChannelsUsageError extends Error {}

@@ -92,6 +92,8 @@ export interface RegistryOptions {
   dispatcher?: Dispatcher | undefined;
   /** How long a channel whose credential was refused is passed over (default 60 s). */
   refusedCooldownMs?: number;
+  /** How often routing checks whether the stored channels changed (default 1 s). */
+  reloadCheckMs?: number;
   random?: () => number;
 }
 
@@ -134,12 +136,26 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
           createdAt: 0,
         };
   let stored: Channel[] = [];
+  let version = -1;
+  let checkedAt = Number.NEGATIVE_INFINITY;
+  const reloadCheckMs = options.reloadCheckMs ?? 1_000;
   const reload = () => {
+    version = options.store?.version() ?? 0;
+    checkedAt = clock.now();
     stored = options.store?.loadAll() ?? [];
   };
   reload();
+  // Changes made elsewhere (the CLI on the same data dir) are taken up within a second.
+  const fresh = () => {
+    if (options.store === undefined || clock.now() - checkedAt < reloadCheckMs) return;
+    checkedAt = clock.now();
+    if (options.store.version() !== version) reload();
+  };
 
-  const shared = () => (environment ? [environment, ...stored] : stored);
+  const shared = () => {
+    fresh();
+    return environment ? [environment, ...stored] : stored;
+  };
 
   function clientFor(baseUrl: string): UpstreamClient {
     let client = clients.get(baseUrl);

@@ -34,6 +34,12 @@ export interface ChannelStore {
   update(id: string, changes: ChannelChanges): ChannelSettings;
   /** Throws NotFoundError for an unknown id. */
   remove(id: string): void;
+  /**
+   * A number that changes with every change to the channels, whoever made
+   * it (the admin API, the CLI on the same data dir): a running gateway
+   * reloads when it moves.
+   */
+  version(): number;
 }
 
 interface ChannelRow {
@@ -106,6 +112,20 @@ export function createChannelStore(options: {
      WHERE id = @id`,
   );
   const deleteOne = db.prepare<[string]>("DELETE FROM channels WHERE id = ?");
+  const selectVersion = db.prepare<[], { value: string }>(
+    "SELECT value FROM meta WHERE key = 'channels_version'",
+  );
+  const bumpVersion = db.prepare(
+    `INSERT INTO meta (key, value) VALUES ('channels_version', '1')
+     ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`,
+  );
+  /** A change and the version's bump in one transaction. */
+  const changing = <T>(change: () => T): T =>
+    db.transaction(() => {
+      const result = change();
+      bumpVersion.run();
+      return result;
+    })();
 
   function sealed(apiKey: string): string {
     if (!masterKey) {
@@ -156,7 +176,7 @@ export function createChannelStore(options: {
         updated_at: now,
       };
       try {
-        insert.run(next);
+        changing(() => insert.run(next));
       } catch (err) {
         if (isUniqueViolation(err)) throw nameTaken(input.name);
         throw err;
@@ -179,7 +199,7 @@ export function createChannelStore(options: {
         updated_at: clock.now(),
       };
       try {
-        replace.run(next);
+        changing(() => replace.run(next));
       } catch (err) {
         if (isUniqueViolation(err)) throw nameTaken(next.name);
         throw err;
@@ -188,7 +208,8 @@ export function createChannelStore(options: {
     },
     remove(id) {
       row(id);
-      deleteOne.run(id);
+      changing(() => deleteOne.run(id));
     },
+    version: () => Number(selectVersion.get()?.value ?? 0),
   };
 }
