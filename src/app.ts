@@ -14,11 +14,12 @@ import { createChannelStore } from "./channels/store.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { toErrorResponse } from "./errors.js";
+import { createAdmission } from "./generation/admission.js";
 import { createDeliverer } from "./generation/deliver.js";
 import { createGenerationService, type GenerationDeps } from "./generation/generate.js";
 import { createReferencePublisher, resolveDelivery } from "./generation/references.js";
 import { resumeUnfinished } from "./generation/resume.js";
-import { createAdmission } from "./http/admission.js";
+import { callerOf } from "./http/admission.js";
 import { tenantAuth } from "./http/auth.js";
 import { clientErrorHandler, receiveTimeouts } from "./http/client-errors.js";
 import { capConnections } from "./http/connection-cap.js";
@@ -209,6 +210,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     gate,
     ledger,
     clock,
+    log: app.log,
     maxWaitMs: config.maxWaitMs,
     models,
   });
@@ -223,7 +225,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         ? Math.min(config.maxUploadTotalBytes, Math.floor((config.upstreamMaxBodyBytes * 3) / 4))
         : config.maxUploadTotalBytes) + formOverheadBytes,
     maxJsonBytes: config.maxBodyBytes,
-    mayJoin: (request) => admission.mayJoin(request),
+    mayJoin: (request) => admission.mayJoin(callerOf(request)),
   };
   const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
 

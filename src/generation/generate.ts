@@ -245,6 +245,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     recordId: string,
     candidates: readonly Channel[],
     translation: Translation,
+    tried: (channel: Channel) => void,
   ): Promise<Accepted> {
     // A synchronous call's id, the same through failover: the record names it while calls run.
     let syncTaskId: string | undefined;
@@ -265,6 +266,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
           continue;
         }
         breaker.probing();
+        tried(channel);
         try {
           if (channel.provider === "openai") {
             syncTaskId ??= newId(syncTaskIdKind);
@@ -569,6 +571,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       };
       const { recordId, translation } = command;
       let accepted: Accepted | undefined;
+      // The channel of the last submit sent: an ambiguous answer's usage is that account's.
+      let lastTried: Channel | undefined;
       const submitted = (async () => {
         // Nothing goes upstream (and is paid for) before its record is on disk.
         try {
@@ -576,7 +580,9 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         } catch (err) {
           throw recordUnavailable(err);
         }
-        return submit(recordId, command.channels, translation);
+        return submit(recordId, command.channels, translation, (channel) => {
+          lastTried = channel;
+        });
       })().then(
         async (taken) => {
           accepted = taken;
@@ -615,6 +621,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
                   ? (failure.code ?? "upstream_error")
                   : "internal_error",
               error: failureInfo(failure),
+              ...(unknown && lastTried !== undefined ? { channelId: lastTried.id } : {}),
             }),
           );
           throw failure;

@@ -81,6 +81,8 @@ export type GenerationOutcome =
       errorCode: string;
       error?: FailureInfo | undefined;
       upstreamTaskId?: string | undefined;
+      /** An ambiguous submit's channel: the account may bill it, so its usage counts it. */
+      channelId?: string | undefined;
     };
 
 export interface GenerationRecord {
@@ -269,7 +271,8 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
   const markFinished = db.prepare(
     `UPDATE generations SET state = @state, images = @images, error_code = @error_code,
             finished_at = @finished_at, results = @results, error = @error,
-            upstream_task_id = COALESCE(@upstream_task_id, upstream_task_id)
+            upstream_task_id = COALESCE(@upstream_task_id, upstream_task_id),
+            channel_id = COALESCE(@channel_id, channel_id)
       WHERE id = @id`,
   );
   const selectOne = db.prepare<[string], GenerationRow>("SELECT * FROM generations WHERE id = ?");
@@ -310,7 +313,7 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
             SUM(images) AS images,
             SUM(CASE WHEN state IN ('failed', 'unknown', 'error') THEN 1 ELSE 0 END) AS failures
        FROM generations
-      WHERE channel_id = ? AND day BETWEEN ? AND ?
+      WHERE channel_id = ? AND day BETWEEN ? AND ? AND ${reachedUpstream}
       GROUP BY day
       ORDER BY day`,
   );
@@ -402,6 +405,7 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
               ? JSON.stringify(outcome.error)
               : null,
           upstream_task_id: outcome.upstreamTaskId ?? null,
+          channel_id: outcome.state === "succeeded" ? null : (outcome.channelId ?? null),
         }),
       );
     },

@@ -81,6 +81,7 @@ const rules: Record<string, { may: string[]; why: string }> = {
       "tenancy",
       ...leaves,
       "sharp",
+      "node:crypto",
       "node:stream",
       "node:fs",
       "node:fs/promises",

@@ -9,13 +9,14 @@ import type { ImageRequest } from "../../catalog/request.js";
 import { requireModel, type Translation } from "../../catalog/translate.js";
 import type { Clock } from "../../clock.js";
 import { InvalidRequestError } from "../../errors.js";
+import { type AdmissionService, requestDigest } from "../../generation/admission.js";
 import type { Deliverer, Delivery } from "../../generation/deliver.js";
 import type { GenerationService } from "../../generation/generate.js";
 import { prepareMaskedEdit } from "../../generation/mask-results.js";
 import type { ReferenceImage } from "../../generation/references.js";
 import type { UploadSpool } from "../../storage/upload-spool.js";
 import { assertModelAllowed } from "../../tenancy/limits.js";
-import { type AdmissionService, requestDigest } from "../admission.js";
+import { callerOf, responseHandle } from "../admission.js";
 import { tenantOf } from "../auth.js";
 import { type IntakeOptions, intakeHook } from "../intake.js";
 import {
@@ -123,12 +124,12 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     events: "image_generation" | "image_edit",
     mask?: { original: ReferenceImage; mask: ReferenceImage },
   ): Promise<FastifyReply> {
-    const admitted = await admission.admit(request, {
+    const admitted = await admission.admit(callerOf(request), {
       translation,
       uploads,
       mask,
       requestHash,
-      releaseWith: reply,
+      releaseWith: responseHandle(reply),
       // Spooled files count against the upload budget until they are gone.
       releaseUploads: uploads.length > 0 ? request.intake?.takeReservation() : undefined,
     });

@@ -5,10 +5,11 @@
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Clock } from "../../clock.js";
 import { InvalidRequestError, NotFoundError } from "../../errors.js";
+import { type AdmissionService, requestDigest } from "../../generation/admission.js";
 import type { GenerationService } from "../../generation/generate.js";
 import type { BlobStore } from "../../storage/blobs.js";
 import type { GenerationRecord, UsageLedger } from "../../tenancy/usage.js";
-import { type AdmissionService, requestDigest } from "../admission.js";
+import { callerOf, responseHandle } from "../admission.js";
 import { tenantOf } from "../auth.js";
 import { type IntakeOptions, intakeHook } from "../intake.js";
 import { imageRequestSchema, parseBody } from "../schemas.js";
@@ -80,7 +81,7 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
       const body = parseBody(imageRequestSchema, request.body);
       checkImageUrls(body.image_url);
       const translation = generation.translate(body);
-      const admitted = await admission.admit(request, {
+      const admitted = await admission.admit(callerOf(request), {
         translation,
         uploads: [],
         requestHash: requestDigest("generations/async", body, []),
