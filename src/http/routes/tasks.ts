@@ -9,7 +9,7 @@ import { type AdmissionService, requestDigest } from "../../generation/admission
 import type { GenerationService } from "../../generation/generate.js";
 import type { BlobStore } from "../../storage/blobs.js";
 import type { GenerationRecord, UsageLedger } from "../../tenancy/usage.js";
-import { callerOf, responseHandle } from "../admission.js";
+import { callerOf } from "../admission.js";
 import { tenantOf } from "../auth.js";
 import { type IntakeOptions, intakeHook } from "../intake.js";
 import { imageRequestSchema, parseBody } from "../schemas.js";
