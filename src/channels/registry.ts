@@ -243,9 +243,9 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
     syncClient(channel) {
       const breaker = () => breakers.of(channel.id);
       return {
-        async create(baseUrl, credential, body) {
+        async create(baseUrl, credential, body, signal) {
           try {
-            const images = await openai.create(baseUrl, credential, body);
+            const images = await openai.create(baseUrl, credential, body, signal);
             breaker().success();
             return images;
           } catch (err) {

@@ -196,6 +196,9 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   // Outcomes still being written, by record id.
   const recordings = new Map<string, Promise<void>>();
   let closed = false;
+  // Cuts synchronous calls in flight when the gateway closes: their records
+  // say submitted, and the next start marks them unknown, never repeats them.
+  const stopping = new AbortController();
 
   // A record that cannot be written (disk full, database locked) must not turn
   // a task the upstream accepted into a lost one, nor crash the process: the
@@ -280,7 +283,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
             }
             const images = await channels
               .syncClient(channel)
-              .create(channel.baseUrl, channel.credential, translation.body);
+              .create(channel.baseUrl, channel.credential, translation.body, stopping.signal);
             channels.accepted(channel);
             return { taskId, channel, release, images };
           }
@@ -613,16 +616,20 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
               : !(err instanceof GatewayError);
           // No result will be composited with them.
           void removeMaskBlobs(blobs, command.mask);
-          void record("finished", () =>
-            recorder.finished(recordId, {
-              state: unknown ? "unknown" : "refused",
-              errorCode:
-                failure instanceof GatewayError
-                  ? (failure.code ?? "upstream_error")
-                  : "internal_error",
-              error: failureInfo(failure),
-              ...(unknown && lastTried !== undefined ? { channelId: lastTried.id } : {}),
-            }),
+          // Written before the store closes: settled() waits for it.
+          recordings.set(
+            recordId,
+            record("finished", () =>
+              recorder.finished(recordId, {
+                state: unknown ? "unknown" : "refused",
+                errorCode:
+                  failure instanceof GatewayError
+                    ? (failure.code ?? "upstream_error")
+                    : "internal_error",
+                error: failureInfo(failure),
+                ...(unknown && lastTried !== undefined ? { channelId: lastTried.id } : {}),
+              }),
+            ),
           );
           throw failure;
         },
@@ -675,6 +682,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     progress: (recordId) => progressOf.get(recordId),
     close() {
       closed = true;
+      stopping.abort();
     },
     async settled() {
       await Promise.allSettled([...live.values()].map((generation) => generation.done));

@@ -23,11 +23,16 @@ import { openaiCallTimeoutMs } from "./models.js";
 export type SyncImage = { b64: string } | { url: string };
 
 export interface OpenAIImagesClient {
-  /** Makes the images; resolves with those the answer holds (possibly fewer than asked). */
+  /**
+   * Makes the images; resolves with those the answer holds (possibly fewer
+   * than asked). `signal` cuts the call (the gateway shutting down): it then
+   * fails as ambiguous, since the upstream may be making the images anyway.
+   */
   create(
     baseUrl: string,
     credential: string,
     submitBody: Record<string, unknown>,
+    signal?: AbortSignal,
   ): Promise<SyncImage[]>;
   /**
    * Opens an image the answer gave as a URL. The credential goes only to the
@@ -66,7 +71,7 @@ export function createOpenAIImagesClient(options: OpenAIClientOptions): OpenAIIm
   const maxBodyBytes = options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
 
   return {
-    async create(baseUrl, credential, submitBody) {
+    async create(baseUrl, credential, submitBody, signal) {
       const call = openaiImagesCall(submitBody);
       let body: string | EncodedBody;
       try {
@@ -98,6 +103,7 @@ export function createOpenAIImagesClient(options: OpenAIClientOptions): OpenAIIm
           body: typeof body === "string" ? body : body.open(),
           headersTimeout: callTimeoutMs,
           bodyTimeout: callTimeoutMs,
+          ...(signal === undefined ? {} : { signal }),
         });
       } catch (err) {
         if (typeof body !== "string" && body.localError !== undefined) {
