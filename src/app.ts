@@ -1,24 +1,17 @@
 // buildApp(config, deps) wires the parts together and returns a Fastify
-// instance. No I/O at import time, never listens (main.ts does), and every
-// resource it opens is closed in onClose.
-
-import { randomBytes } from "node:crypto";
-import { join } from "node:path";
+// instance: the named plugins that own the resources (plugins/: store,
+// channels, images, generation; each closes what it opened, in the reverse
+// order of registration), then the HTTP layer. No I/O at import time, and it
+// never listens (main.ts does).
 import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Dispatcher } from "undici";
 import { createModelMap } from "./catalog/model-map.js";
 import { models as catalogue } from "./catalog/models.js";
-import { createChannelRegistry } from "./channels/registry.js";
-import { createChannelStore } from "./channels/store.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { toErrorResponse } from "./errors.js";
-import { createAdmission } from "./generation/admission.js";
-import { createDeliverer } from "./generation/deliver.js";
-import { createGenerationService, type GenerationDeps } from "./generation/generate.js";
-import { createReferencePublisher, resolveDelivery } from "./generation/references.js";
-import { resumeUnfinished } from "./generation/resume.js";
+import type { GenerationDeps } from "./generation/generate.js";
 import { callerOf } from "./http/admission.js";
 import { tenantAuth } from "./http/auth.js";
 import { clientErrorHandler, receiveTimeouts } from "./http/client-errors.js";
@@ -33,22 +26,13 @@ import { healthRoutes } from "./http/routes/health.js";
 import { imagesRoutes } from "./http/routes/images.js";
 import { modelsRoutes } from "./http/routes/models.js";
 import { tasksRoutes } from "./http/routes/tasks.js";
+import { channelsPlugin } from "./plugins/channels.js";
+import { generationPlugin } from "./plugins/generation.js";
+import { imagesPlugin } from "./plugins/images.js";
+import { storePlugin } from "./plugins/store.js";
 import { randomId } from "./random-ids.js";
-import { createLocalBlobStore, createUrlSigner } from "./storage/blobs.js";
-import { describeMadePrivate, makePrivate } from "./storage/private-files.js";
-import { sqliteSmallBlobs } from "./storage/small-blobs.js";
-import { createUploadSpool } from "./storage/upload-spool.js";
-import { createWriteQueue } from "./storage/write-queue.js";
-import { createConcurrencyGate } from "./tenancy/limits.js";
-import { checkMasterKey } from "./tenancy/master-key.js";
-import { deriveKey } from "./tenancy/secrets.js";
-import { openStore } from "./tenancy/store.js";
 import { createUploadBudget } from "./tenancy/upload-budget.js";
-import { createUsageLedger } from "./tenancy/usage.js";
-import { createVault } from "./tenancy/vault.js";
-import { createLatencyModel } from "./upstream/latency-model.js";
-import { sqliteLatencyStore } from "./upstream/latency-store.js";
-import { createPoller, type PollerOptions } from "./upstream/poller.js";
+import type { PollerOptions } from "./upstream/poller.js";
 import type { ScheduleTuning } from "./upstream/schedule.js";
 
 export interface AppDeps {
@@ -86,9 +70,6 @@ export const redactPaths = [
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** An upload still spooled this long after it was written belongs to no live request. */
-const uploadOrphanAfterMs = 3_600_000;
-
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const clock = deps.clock ?? systemClock;
   // The built-in table with the operator's model file over it (read by loadConfig).
@@ -122,98 +103,24 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
   capConnections(app.server, config.maxConnections, app.log);
 
-  // Before the store opens: SQLite gives its -wal and -shm files the db file's mode.
-  const madePrivate = makePrivate(config.dataDir);
-  const privacyNote = describeMadePrivate(config.dataDir, madePrivate);
-  if (privacyNote) {
-    app.log.warn(
-      { fixed: madePrivate.fixed.length, failed: madePrivate.failed.length },
-      privacyNote,
-    );
-  }
-  const db = openStore(config.dataDir);
-  try {
-    checkMasterKey(db, config.masterKey);
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-  // One group commit for everything the gateway writes to its database.
-  const writes = createWriteQueue(db, (err) =>
-    app.log.error({ err }, "a write to the database failed and was given up"),
-  );
-  const ledger = createUsageLedger(db, clock, { writes });
-  const vault = createVault({
-    db,
+  // The parts, each a named plugin that closes what it opened. Fastify closes
+  // them in the reverse order: the sweeper and the generations first, then the
+  // upstream connections, the store last.
+  await app.register(storePlugin, { config, clock });
+  await app.register(channelsPlugin, { config, clock, dispatcher: deps.upstreamDispatcher });
+  await app.register(imagesPlugin, { config, clock });
+  await app.register(generationPlugin, {
+    config,
     clock,
-    masterKey: config.masterKey,
-  });
-  const channelStore = createChannelStore({ db, clock, masterKey: config.masterKey });
-  // Every upstream call reports to its channel's breaker; only new submits are stopped by it.
-  const channels = createChannelRegistry({
-    store: channelStore,
-    clock,
-    upstreamUrl: config.upstreamUrl,
-    upstreamKey: config.upstreamKey,
-    maxBodyBytes: config.upstreamMaxBodyBytes,
-    dispatcher: deps.upstreamDispatcher,
-  });
-  const latency = createLatencyModel({
-    store: sqliteLatencyStore(db, () => clock.now()),
-    clock,
-    onError: (err) => app.log.warn({ err }, "learned latencies could not be saved"),
-  });
-  const poller = createPoller({
-    clock,
-    latency,
-    ...(deps.scheduleTuning ? { tuning: deps.scheduleTuning } : {}),
-    ...deps.retryTiming?.poller,
-  });
-  const blobs = createLocalBlobStore(join(config.dataDir, "images"), {
-    small: sqliteSmallBlobs(db, writes),
-    now: () => clock.now(),
-  });
-  const spool = createUploadSpool(join(config.dataDir, "uploads"));
-  const gate = createConcurrencyGate();
-  if (!config.masterKey) {
-    app.log.warn(
-      "IMAGEGATE_MASTER_KEY is not set: image URLs are signed with a per-process key and stop working after a restart",
-    );
-  }
-  const signer = createUrlSigner(
-    config.masterKey ? deriveKey(config.masterKey, "url-signing") : randomBytes(32),
-    config.publicUrl,
-  );
-  const generation = createGenerationService({
-    channels,
-    maxResultBytes: config.maxResultBytes,
-    poller,
-    blobs,
-    clock,
-    log: app.log,
-    recorder: ledger,
     models,
-    ...deps.retryTiming?.generation,
+    scheduleTuning: deps.scheduleTuning,
+    retryTiming: deps.retryTiming,
   });
-  const referenceDelivery = resolveDelivery(config.referenceDelivery, config.publicUrl);
-  const admission = createAdmission({
-    generation,
-    references: createReferencePublisher({
-      delivery: referenceDelivery,
-      blobs,
-      spool,
-      signer,
-      clock,
-      urlTtlMs: Math.max(3_600_000, config.maxWaitMs),
-    }),
-    vault,
-    gate,
-    ledger,
-    clock,
-    log: app.log,
-    maxWaitMs: config.maxWaitMs,
-    models,
-  });
+  const { db, ledger, vault, channelStore } = app.store;
+  const { blobs, spool, signer } = app.images;
+  const channels = app.channels;
+  const { service: generation, admission, deliverer, gate, referenceDelivery } = app.generation;
+
   // What refuses an image request before its body is read (http/intake.ts).
   const intake: IntakeOptions = {
     gate,
@@ -227,7 +134,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     maxJsonBytes: config.maxBodyBytes,
     mayJoin: (request) => admission.mayJoin(callerOf(request)),
   };
-  const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
 
   app.decorateRequest("tenant", null);
   app.decorateRequest("intake", null);
@@ -331,34 +237,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     });
   }
 
-  // Re-hosted images live as long as their URLs; sweep the rest regularly.
-  const sweepEveryMs = Math.min(config.urlTtlMs / 4, 10 * 60_000);
-  let sweeper: ReturnType<Clock["setTimeout"]> | undefined;
-  // The sweep under way, awaited at close so it never outlives the data dir.
-  let sweeping: Promise<unknown> = Promise.resolve();
-  const sweep = () => {
-    sweeping = blobs
-      .sweep(clock.now() - config.urlTtlMs)
-      .then((removed) => {
-        if (removed > 0) app.log.info({ removed }, "expired images removed");
-      })
-      .catch((err: unknown) => app.log.warn({ err }, "image sweep failed"))
-      // Uploads wait on disk only until their submit: an old one was left by
-      // a request that never finished (a crash).
-      .then(() => spool.sweep(clock.now() - uploadOrphanAfterMs))
-      .catch((err: unknown) => app.log.warn({ err }, "upload spool sweep failed"))
-      .finally(() => {
-        if (!closing) {
-          sweeper = clock.setTimeout(sweep, sweepEveryMs);
-          sweeper.unref?.();
-        }
-      });
-  };
-  app.addHook("onReady", async () => {
-    sweep();
-    resumeUnfinished({ ledger, vault, generation, channels, log: app.log, gate });
-  });
-
   app.addHook("preClose", async () => {
     closing = true;
   });
@@ -368,19 +246,5 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.addHook("onResponse", async () => {
     if (closing) setImmediate(() => app.server.closeIdleConnections());
   });
-  app.addHook("onClose", async () => {
-    if (sweeper) clock.clearTimeout(sweeper);
-    await sweeping;
-    // What is still running stays recorded as running; the next start resumes it.
-    generation.close();
-    poller.close();
-    await channels.close();
-    // Downloads that were under way are stored and recorded before the store closes.
-    await generation.settled();
-    latency.close();
-    writes.close();
-    db.close();
-  });
-
   return app;
 }

@@ -1,0 +1,136 @@
+// The use case: the poller and its learned latencies, the generation service,
+// admission (limits, retry joining, reservation) and delivery. At start it
+// resumes what the last process left running; at close it stops recording
+// (what runs stays recorded as running, for the next start), stops the
+// poller, and waits until every outcome under way is written.
+import type { FastifyInstance } from "fastify";
+import fp from "fastify-plugin";
+import type { ModelMap } from "../catalog/model-map.js";
+import type { Clock } from "../clock.js";
+import type { Config } from "../config.js";
+import { type AdmissionService, createAdmission } from "../generation/admission.js";
+import { createDeliverer, type Deliverer } from "../generation/deliver.js";
+import {
+  createGenerationService,
+  type GenerationDeps,
+  type GenerationService,
+} from "../generation/generate.js";
+import {
+  createReferencePublisher,
+  type ReferenceDelivery,
+  resolveDelivery,
+} from "../generation/references.js";
+import { resumeUnfinished } from "../generation/resume.js";
+import { type ConcurrencyGate, createConcurrencyGate } from "../tenancy/limits.js";
+import { createLatencyModel } from "../upstream/latency-model.js";
+import { sqliteLatencyStore } from "../upstream/latency-store.js";
+import { createPoller, type PollerOptions } from "../upstream/poller.js";
+import type { ScheduleTuning } from "../upstream/schedule.js";
+import { channelsPluginName } from "./channels.js";
+import { imagesPluginName } from "./images.js";
+import { storePluginName } from "./store.js";
+
+export interface GenerationParts {
+  service: GenerationService;
+  admission: AdmissionService;
+  deliverer: Deliverer;
+  /** Each tenant's tasks in flight against its max_concurrent. */
+  gate: ConcurrencyGate;
+  /** How uploaded references reach the upstream (data: URIs or signed URLs). */
+  referenceDelivery: ReferenceDelivery;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    generation: GenerationParts;
+  }
+}
+
+export const generationPluginName = "imagegate-generation";
+
+export interface GenerationPluginOptions {
+  config: Config;
+  clock: Clock;
+  models: ModelMap;
+  /** The read schedule's constants (tests make it denser). */
+  scheduleTuning?: ScheduleTuning | undefined;
+  /** Retry and confirmation waits (tests shorten them). */
+  retryTiming?:
+    | {
+        poller?: Pick<PollerOptions, "notFoundDelayMs" | "errorBackoffMs">;
+        generation?: Pick<
+          GenerationDeps,
+          "submitRetryDelaysMs" | "downloadRetryDelaysMs" | "recordRetryDelaysMs"
+        >;
+      }
+    | undefined;
+}
+
+async function generation(app: FastifyInstance, options: GenerationPluginOptions): Promise<void> {
+  const { config, clock, models } = options;
+  const { db, ledger, vault } = app.store;
+  const { blobs, spool, signer } = app.images;
+  const channels = app.channels;
+  const latency = createLatencyModel({
+    store: sqliteLatencyStore(db, () => clock.now()),
+    clock,
+    onError: (err) => app.log.warn({ err }, "learned latencies could not be saved"),
+  });
+  const poller = createPoller({
+    clock,
+    latency,
+    ...(options.scheduleTuning ? { tuning: options.scheduleTuning } : {}),
+    ...options.retryTiming?.poller,
+  });
+  const gate = createConcurrencyGate();
+  const service = createGenerationService({
+    channels,
+    maxResultBytes: config.maxResultBytes,
+    poller,
+    blobs,
+    clock,
+    log: app.log,
+    recorder: ledger,
+    models,
+    ...options.retryTiming?.generation,
+  });
+  const referenceDelivery = resolveDelivery(config.referenceDelivery, config.publicUrl);
+  const admission = createAdmission({
+    generation: service,
+    references: createReferencePublisher({
+      delivery: referenceDelivery,
+      blobs,
+      spool,
+      signer,
+      clock,
+      urlTtlMs: Math.max(3_600_000, config.maxWaitMs),
+    }),
+    vault,
+    gate,
+    ledger,
+    clock,
+    log: app.log,
+    maxWaitMs: config.maxWaitMs,
+    models,
+  });
+  const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
+  app.decorate("generation", { service, admission, deliverer, gate, referenceDelivery });
+
+  app.addHook("onReady", async () => {
+    resumeUnfinished({ ledger, vault, generation: service, channels, log: app.log, gate });
+  });
+  app.addHook("onClose", async () => {
+    // What is still running stays recorded as running; the next start resumes it.
+    service.close();
+    poller.close();
+    // Downloads that were under way are stored and recorded before the store closes.
+    await service.settled();
+    latency.close();
+  });
+}
+
+export const generationPlugin = fp(generation, {
+  name: generationPluginName,
+  dependencies: [storePluginName, channelsPluginName, imagesPluginName],
+  fastify: "5.x",
+});

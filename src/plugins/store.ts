@@ -1,0 +1,71 @@
+// The embedded database and what lives in it: the vault (tenants, keys), the
+// generation records, the operator's channels, and the one group commit that
+// every write goes through. Closed last: everything else writes into it.
+import type { FastifyInstance } from "fastify";
+import fp from "fastify-plugin";
+import { type ChannelStore, createChannelStore } from "../channels/store.js";
+import type { Clock } from "../clock.js";
+import type { Config } from "../config.js";
+import { describeMadePrivate, makePrivate } from "../storage/private-files.js";
+import { createWriteQueue, type WriteQueue } from "../storage/write-queue.js";
+import { checkMasterKey } from "../tenancy/master-key.js";
+import { type Db, openStore } from "../tenancy/store.js";
+import { createUsageLedger, type UsageLedger } from "../tenancy/usage.js";
+import { createVault, type Vault } from "../tenancy/vault.js";
+
+export interface StoreParts {
+  db: Db;
+  writes: WriteQueue;
+  ledger: UsageLedger;
+  vault: Vault;
+  channelStore: ChannelStore;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    store: StoreParts;
+  }
+}
+
+export const storePluginName = "imagegate-store";
+
+export interface StorePluginOptions {
+  config: Config;
+  clock: Clock;
+}
+
+async function store(app: FastifyInstance, { config, clock }: StorePluginOptions): Promise<void> {
+  // Before the store opens: SQLite gives its -wal and -shm files the db file's mode.
+  const madePrivate = makePrivate(config.dataDir);
+  const privacyNote = describeMadePrivate(config.dataDir, madePrivate);
+  if (privacyNote) {
+    app.log.warn(
+      { fixed: madePrivate.fixed.length, failed: madePrivate.failed.length },
+      privacyNote,
+    );
+  }
+  const db = openStore(config.dataDir);
+  try {
+    checkMasterKey(db, config.masterKey);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  // One group commit for everything the gateway writes to its database.
+  const writes = createWriteQueue(db, (err) =>
+    app.log.error({ err }, "a write to the database failed and was given up"),
+  );
+  app.decorate("store", {
+    db,
+    writes,
+    ledger: createUsageLedger(db, clock, { writes }),
+    vault: createVault({ db, clock, masterKey: config.masterKey }),
+    channelStore: createChannelStore({ db, clock, masterKey: config.masterKey }),
+  });
+  app.addHook("onClose", async () => {
+    writes.close();
+    db.close();
+  });
+}
+
+export const storePlugin = fp(store, { name: storePluginName, fastify: "5.x" });
