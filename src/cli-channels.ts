@@ -17,11 +17,11 @@ import { type ChannelStore, createChannelStore } from "./channels/store.js";
 import { systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { GatewayError, NotFoundError } from "./errors.js";
-import { isUtcDay } from "./http/routes/admin.js";
-import { parseBody } from "./http/schemas.js";
+import { type GenerationRecords, utcDay } from "./generation/record.js";
+import { createSqliteGenerationRecords } from "./stores/sqlite/generation-records.js";
 import { checkMasterKey } from "./tenancy/master-key.js";
 import type { Db } from "./tenancy/store.js";
-import { createUsageLedger, type UsageLedger, utcDay } from "./tenancy/usage.js";
+import { isUtcDay, parseBody } from "./validation.js";
 
 export const channelsUsage = `  channels create --name NAME --base-url URL --api-key-env VAR [--provider async]
                   [--models a,b] [--priority N] [--weight N] [--max-concurrent N]
@@ -233,13 +233,13 @@ function update(args: string[]): Command {
  * (the gateway may be running, or stopped with tasks a restart resumes
  * through this channel and would otherwise lose).
  */
-function runningThrough(ledger: UsageLedger, channelId: string): number {
+function runningThrough(ledger: GenerationRecords, channelId: string): number {
   return ledger
     .unfinished()
     .filter((record) => record.state === "running" && record.channelId === channelId).length;
 }
 
-function remove(store: ChannelStore, ledger: UsageLedger, ref: string) {
+function remove(store: ChannelStore, ledger: GenerationRecords, ref: string) {
   const channel = channelOrFail(store, ref);
   const running = runningThrough(ledger, channel.id);
   if (running > 0) {
@@ -276,7 +276,7 @@ function usageOf(args: string[]): Command {
 
 interface Opened {
   store: ChannelStore;
-  ledger: UsageLedger;
+  ledger: GenerationRecords;
 }
 
 /** The store and ledger on the data dir, after the gateway's own master-key check. */
@@ -285,7 +285,7 @@ function withChannels<T>(config: Config, deps: ChannelsCommandDeps, run: (opened
   try {
     checkMasterKey(db, config.masterKey);
     const store = createChannelStore({ db, clock: systemClock, masterKey: config.masterKey });
-    return run({ store, ledger: createUsageLedger(db, systemClock) });
+    return run({ store, ledger: createSqliteGenerationRecords(db, systemClock) });
   } finally {
     db.close();
   }

@@ -19,35 +19,66 @@ import {
 import { systemClock } from "./clock.js";
 import { type Config, ConfigError, parseMasterKey } from "./config.js";
 import { GatewayError } from "./errors.js";
-import {
-  expiryFrom,
-  issuedKeyView,
-  issueKeySchema,
-  keyView,
-  tenantChanges,
-  tenantSchemas,
-  tenantView,
-} from "./http/routes/admin.js";
-import { parseBody } from "./http/schemas.js";
+import { utcDay } from "./generation/record.js";
 import { configOrExit, serve } from "./main.js";
 import { describeMadePrivate, makePrivate } from "./storage/private-files.js";
+import { createSqliteGenerationRecords } from "./stores/sqlite/generation-records.js";
+import { expiryFrom, issuedKeyView, issueKeySchema, keyView } from "./tenancy/keys.js";
 import { checkMasterKey, MasterKeyError, rotateMasterKey } from "./tenancy/master-key.js";
+import {
+  type FlagContext,
+  limitFromFlag,
+  newTenantOf,
+  tenantBodyFromFlags,
+  tenantChanges,
+  tenantFlagHelp,
+  tenantFlagOptions,
+  tenantFlagSynopsis,
+  tenantSchemas,
+  tenantView,
+} from "./tenancy/settings.js";
 import { type Db, openStore } from "./tenancy/store.js";
-import { createUsageLedger, utcDay } from "./tenancy/usage.js";
 import { createVault, type Vault } from "./tenancy/vault.js";
+import { parseBody } from "./validation.js";
 
+/** A usage line: `head` and its flags, wrapped under the command at 80 columns. */
+function synopsis(head: string, flags: readonly string[]): string {
+  const lines = [`  ${head}`];
+  for (const flag of flags) {
+    const last = lines.length - 1;
+    if (`${lines[last]} ${flag}`.length <= 80) lines[last] = `${lines[last]} ${flag}`;
+    else lines.push(`${" ".repeat(head.split(" ").slice(0, 2).join(" ").length + 3)}${flag}`);
+  }
+  return lines.join("\n");
+}
+
+/** Two columns, flag and what it does, the second wrapped at 80. */
+function flagHelp(rows: readonly { flag: string; text: string }[]): string {
+  const width = Math.max(...rows.map((row) => row.flag.length)) + 4;
+  return rows
+    .flatMap(({ flag, text }) => {
+      const lines: string[] = [];
+      for (const word of text.split(" ")) {
+        const last = lines.at(-1);
+        if (last !== undefined && width + last.length + 1 + word.length <= 80) {
+          lines[lines.length - 1] = `${last} ${word}`;
+        } else lines.push(word);
+      }
+      return lines.map((line, i) => `${i === 0 ? `  ${flag}` : ""}`.padEnd(width) + line);
+    })
+    .join("\n");
+}
+
+// The tenant flags are the settings table's (tenancy/settings.ts).
 const usage = `usage: imagegate <command>
 
   serve                                   start the gateway (configured by environment)
   demo [--port 8080]                      an upstream simulator with a gateway in front of it
 
-  tenants create --name NAME [--rpm N] [--max-concurrent N] [--images-per-day N]
-                 [--models a,b] [--upstream-key-env VAR]
+${synopsis("tenants create", tenantFlagSynopsis("create"))}
   tenants list
   tenants show TENANT
-  tenants update TENANT [--name NAME] [--rpm N|none] [--max-concurrent N|none]
-                 [--images-per-day N|none] [--models a,b|all]
-                 [--upstream-key-env VAR | --no-upstream-key]
+${synopsis("tenants update TENANT", tenantFlagSynopsis("update"))}
   tenants disable TENANT | tenants enable TENANT
   keys issue TENANT [--name NAME] [--expires-in SECONDS]
   keys list TENANT
@@ -64,6 +95,9 @@ running) and print JSON. Upstream keys are read from the environment variable
 named by --upstream-key-env, so they stay out of shell history and ps (a
 channel's api key likewise, by --api-key-env).
 
+A tenant's settings:
+${flagHelp(tenantFlagHelp())}
+
 ${channelsNotes}
 `;
 
@@ -74,30 +108,17 @@ function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** "12" → 12, "none" → null (clear the limit), absent → undefined (unchanged). */
+/** How the CLI reads a flag's text: a bad one is a usage mistake (exit code 2). */
+const flagContext: Omit<FlagContext, "flag"> = {
+  env: process.env,
+  fail(message): never {
+    throw new UsageError(message);
+  },
+};
+
+/** "12" → 12, "none" → null, absent → undefined, as a tenant's limits are read. */
 function limitFlag(value: string | undefined, flag: string): number | null | undefined {
-  if (value === undefined) return undefined;
-  if (value === "none") return null;
-  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number or "none"`);
-  return Number(value);
-}
-
-function modelsFlag(value: string | undefined): string[] | null | undefined {
-  if (value === undefined) return undefined;
-  if (value === "all") return null;
-  return value
-    .split(",")
-    .map((model) => model.trim())
-    .filter((model) => model !== "");
-}
-
-function secretFromEnv(variable: string | undefined): string | undefined {
-  if (variable === undefined) return undefined;
-  const value = process.env[variable];
-  if (value === undefined || value.trim() === "") {
-    throw new UsageError(`environment variable ${variable} (named by --upstream-key-env) is empty`);
-  }
-  return value;
+  return value === undefined ? undefined : limitFromFlag(value, { ...flagContext, flag });
 }
 
 /** Drops undefined fields, so a body parses as the admin API's would. */
@@ -148,15 +169,7 @@ function tenants(args: string[], config: Config): void {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: {
-      name: { type: "string" },
-      rpm: { type: "string" },
-      "max-concurrent": { type: "string" },
-      "images-per-day": { type: "string" },
-      models: { type: "string" },
-      "upstream-key-env": { type: "string" },
-      "no-upstream-key": { type: "boolean" },
-    },
+    options: tenantFlagOptions(),
   });
   const [action, id] = positionals;
   // Allowlists name the same models the gateway answers to (IMAGEGATE_MODELS_FILE).
@@ -164,18 +177,8 @@ function tenants(args: string[], config: Config): void {
   withVault(config, (vault) => {
     switch (action) {
       case "create": {
-        const body = parseBody(
-          schemas.create,
-          defined({
-            name: values.name,
-            rpm: limitFlag(values.rpm, "--rpm"),
-            max_concurrent: limitFlag(values["max-concurrent"], "--max-concurrent"),
-            images_per_day: limitFlag(values["images-per-day"], "--images-per-day"),
-            models: modelsFlag(values.models),
-            upstream_key: secretFromEnv(values["upstream-key-env"]),
-          }),
-        );
-        const { tenant, key } = vault.createTenant({ ...tenantChanges(body), name: body.name });
+        const body = parseBody(schemas.create, tenantBodyFromFlags(values, "create", flagContext));
+        const { tenant, key } = vault.createTenant(newTenantOf(body));
         print({ ...tenantView(tenant), api_key: key.apiKey, key_id: key.id });
         return;
       }
@@ -191,25 +194,11 @@ function tenants(args: string[], config: Config): void {
       case "disable":
       case "enable": {
         const tenant = tenantOrFail(vault, id);
-        if (values["no-upstream-key"] && values["upstream-key-env"]) {
-          throw new UsageError("give --upstream-key-env or --no-upstream-key, not both");
-        }
         const body = parseBody(
           schemas.update,
-          defined(
-            action === "update"
-              ? {
-                  name: values.name,
-                  rpm: limitFlag(values.rpm, "--rpm"),
-                  max_concurrent: limitFlag(values["max-concurrent"], "--max-concurrent"),
-                  images_per_day: limitFlag(values["images-per-day"], "--images-per-day"),
-                  models: modelsFlag(values.models),
-                  upstream_key: values["no-upstream-key"]
-                    ? null
-                    : secretFromEnv(values["upstream-key-env"]),
-                }
-              : { disabled: action === "disable" },
-          ),
+          action === "update"
+            ? tenantBodyFromFlags(values, "update", flagContext)
+            : { disabled: action === "disable" },
         );
         const updated = vault.updateTenant(tenant.id, tenantChanges(body));
         print(updated ? tenantView(updated) : null);
@@ -275,7 +264,7 @@ function usageReport(args: string[], config: Config): void {
     for (const day of [from, to]) {
       if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new UsageError(`${day} is not a YYYY-MM-DD day`);
     }
-    const report = createUsageLedger(db, systemClock).report(tenant.id, from, to);
+    const report = createSqliteGenerationRecords(db, systemClock).report(tenant.id, from, to);
     print({ ...report, images_per_day: tenant.imagesPerDay });
   });
 }

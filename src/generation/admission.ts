@@ -24,8 +24,8 @@ import type { Translation } from "../catalog/translate.js";
 import { withReferences } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
 import { GatewayError, InvalidRequestError } from "../errors.js";
+import type { GenerationRecord, GenerationRecords, MaskBlobs } from "../generation/record.js";
 import { assertModelAllowed, type ConcurrencyGate } from "../tenancy/limits.js";
-import type { GenerationRecord, MaskBlobs, UsageLedger } from "../tenancy/usage.js";
 import type { Tenant, Vault } from "../tenancy/vault.js";
 import { stillRunning } from "./failures.js";
 import {
@@ -44,7 +44,7 @@ export interface AdmissionDeps {
   references: ReferencePublisher;
   vault: Vault;
   gate: ConcurrencyGate;
-  ledger: UsageLedger;
+  ledger: GenerationRecords;
   clock: Clock;
   /** IMAGEGATE_MAX_WAIT_MS: how long a synchronous caller waits, and the window for joining retries. */
   maxWaitMs: number;

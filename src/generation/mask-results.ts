@@ -5,8 +5,8 @@
 // wait in the blob store from the request until the results arrive (possibly
 // in a later process, after a restart).
 import { Readable } from "node:stream";
+import type { MaskBlobs } from "../generation/record.js";
 import type { BlobStore, StoredBlob } from "../storage/blobs.js";
-import type { MaskBlobs } from "../tenancy/usage.js";
 import { conformSlots, readResult } from "./conform-results.js";
 import {
   applyMask,

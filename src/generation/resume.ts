@@ -7,14 +7,14 @@ import type { Channel } from "../channels/channel.js";
 import { defaultChannelId, privateChannelId } from "../channels/channel.js";
 import type { ChannelRegistry } from "../channels/registry.js";
 import { GatewayError } from "../errors.js";
+import type { GenerationRecord, GenerationRecords } from "../generation/record.js";
 import { isSyncTaskId } from "../providers/openai/models.js";
 import type { ConcurrencyGate } from "../tenancy/limits.js";
-import type { GenerationRecord, UsageLedger } from "../tenancy/usage.js";
 import type { Vault } from "../tenancy/vault.js";
 import { failureInfo, type GenerationService, type Log } from "./generate.js";
 
 export interface ResumeDeps {
-  ledger: UsageLedger;
+  ledger: GenerationRecords;
   vault: Vault;
   generation: GenerationService;
   channels: ChannelRegistry;

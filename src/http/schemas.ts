@@ -1,9 +1,9 @@
 // zod schemas for request bodies at the edge, and parseBody: a failure becomes
-// the 400 OpenAI answers for it (validation-errors.ts), naming the parameter.
+// the 400 OpenAI answers for it (validation-errors.ts), naming the parameter;
+// here it also knows which schemas are fed by multipart forms.
 import { z } from "zod";
 import type { ImageRequest } from "../catalog/request.js";
-import { InvalidRequestError } from "../errors.js";
-import { validationError } from "./validation-errors.js";
+import { parseBody as parseAnyBody } from "../validation.js";
 
 /** OpenAI clients may send null for "not set". */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -68,14 +68,7 @@ export const variationFormSchema = z.object({
  */
 const formSchemas: ReadonlySet<z.ZodType> = new Set([editFormSchema, variationFormSchema]);
 
-/** Parses `body` or throws the OpenAI-style 400 for its first problem. */
+/** Parses `body` or throws the OpenAI-style 400 for its first problem (validation.ts). */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
-  }
-  // zod leaves `input` out of issues unless asked (which once made every wrong
-  // type read as "missing"); the messages quote bounds and enum values from it.
-  const parsed = schema.safeParse(body, { reportInput: true });
-  if (parsed.success) return parsed.data;
-  throw validationError(parsed.error.issues, { schema, body, form: formSchemas.has(schema) });
+  return parseAnyBody(schema, body, { form: formSchemas.has(schema) });
 }

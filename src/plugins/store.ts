@@ -6,17 +6,18 @@ import fp from "fastify-plugin";
 import { type ChannelStore, createChannelStore } from "../channels/store.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
+import type { GenerationRecords } from "../generation/record.js";
 import { describeMadePrivate, makePrivate } from "../storage/private-files.js";
 import { createWriteQueue, type WriteQueue } from "../storage/write-queue.js";
+import { createSqliteGenerationRecords } from "../stores/sqlite/generation-records.js";
 import { checkMasterKey } from "../tenancy/master-key.js";
 import { type Db, openStore } from "../tenancy/store.js";
-import { createUsageLedger, type UsageLedger } from "../tenancy/usage.js";
 import { createVault, type Vault } from "../tenancy/vault.js";
 
 export interface StoreParts {
   db: Db;
   writes: WriteQueue;
-  ledger: UsageLedger;
+  ledger: GenerationRecords;
   vault: Vault;
   channelStore: ChannelStore;
 }
@@ -58,7 +59,7 @@ async function store(app: FastifyInstance, { config, clock }: StorePluginOptions
   app.decorate("store", {
     db,
     writes,
-    ledger: createUsageLedger(db, clock, { writes }),
+    ledger: createSqliteGenerationRecords(db, clock, { writes }),
     vault: createVault({ db, clock, masterKey: config.masterKey }),
     channelStore: createChannelStore({ db, clock, masterKey: config.masterKey }),
   });

@@ -4,29 +4,21 @@ import type { Clock } from "../clock.js";
 import { InvalidRequestError } from "../errors.js";
 import { newId } from "./ids.js";
 import { generateApiKey, hashApiKey, keyHint, seal, unseal } from "./secrets.js";
+import {
+  type ColumnValue,
+  kindOf,
+  type SettingEntry,
+  shownProperty,
+  type Tenant,
+  type TenantChanges,
+  type TenantSettings,
+  tenantSettings,
+} from "./settings.js";
 import type { Db } from "./store.js";
 
-export interface Tenant {
-  id: string;
-  name: string;
-  createdAt: number;
-  disabled: boolean;
-  rpm: number | null;
-  maxConcurrent: number | null;
-  imagesPerDay: number | null;
-  /** Allowed model names (ids or aliases); null means all. */
-  models: string[] | null;
-  hasUpstreamKey: boolean;
-}
-
-export interface TenantSettings {
-  name: string;
-  rpm?: number | null | undefined;
-  maxConcurrent?: number | null | undefined;
-  imagesPerDay?: number | null | undefined;
-  models?: string[] | null | undefined;
-  upstreamKey?: string | null | undefined;
-}
+// A tenant's settings (and so Tenant, TenantSettings, TenantChanges) are
+// declared once, in settings.ts; the vault stores each in its column.
+export type { Tenant, TenantChanges, TenantSettings } from "./settings.js";
 
 export interface IssuedKey {
   id: string;
@@ -35,17 +27,6 @@ export interface IssuedKey {
   hint: string;
   name: string | null;
   expiresAt: number | null;
-}
-
-export interface TenantChanges {
-  name?: string | undefined;
-  rpm?: number | null | undefined;
-  maxConcurrent?: number | null | undefined;
-  imagesPerDay?: number | null | undefined;
-  models?: string[] | null | undefined;
-  /** A new credential, or null to use the shared channels (IMAGEGATE_UPSTREAM_KEY, /admin/channels). */
-  upstreamKey?: string | null | undefined;
-  disabled?: boolean | undefined;
 }
 
 export interface KeyOptions {
@@ -87,17 +68,15 @@ export interface VaultOptions {
   masterKey: Buffer | undefined;
 }
 
-interface TenantRow {
-  id: string;
-  name: string;
-  created_at: number;
-  disabled: number;
-  rpm: number | null;
-  max_concurrent: number | null;
-  images_per_day: number | null;
-  models: string | null;
-  upstream_key_sealed: string | null;
-}
+/** A row of `tenants`: its key, its creation, and one column a setting (settings.ts). */
+type TenantRow = { id: string; created_at: number } & Record<string, ColumnValue>;
+
+const settings: readonly SettingEntry[] = tenantSettings;
+const settingColumns = settings.map((setting) => setting.column);
+/** The column that holds the tenant's own upstream key, sealed. */
+const upstreamKeyColumn = (
+  settings.find((setting) => setting.property === "upstreamKey") as SettingEntry
+).column;
 
 interface KeyRow {
   id: string;
@@ -126,24 +105,23 @@ function toKeyInfo(row: KeyRow): ApiKeyInfo {
 }
 
 function toTenant(row: TenantRow): Tenant {
-  return {
-    id: row.id,
-    name: row.name,
-    createdAt: row.created_at,
-    disabled: row.disabled !== 0,
-    rpm: row.rpm,
-    maxConcurrent: row.max_concurrent,
-    imagesPerDay: row.images_per_day,
-    models: row.models === null ? null : (JSON.parse(row.models) as string[]),
-    hasUpstreamKey: row.upstream_key_sealed !== null,
-  };
+  const tenant: Record<string, unknown> = { id: row.id, createdAt: row.created_at };
+  for (const setting of settings) {
+    tenant[shownProperty(setting)] = kindOf(setting).fromColumn(row[setting.column] ?? null);
+  }
+  return tenant as unknown as Tenant;
 }
 
 export function createVault(options: VaultOptions): Vault {
   const { db, clock, masterKey } = options;
+  // The column names come from the settings table, never from input.
   const insertTenant = db.prepare(
-    `INSERT INTO tenants (id, name, created_at, rpm, max_concurrent, images_per_day, models, upstream_key_sealed)
-     VALUES (@id, @name, @created_at, @rpm, @max_concurrent, @images_per_day, @models, @upstream_key_sealed)`,
+    `INSERT INTO tenants (id, created_at, ${settingColumns.join(", ")})
+     VALUES (@id, @created_at, ${settingColumns.map((column) => `@${column}`).join(", ")})`,
+  );
+  const updateTenant = db.prepare(
+    `UPDATE tenants SET ${settingColumns.map((column) => `${column} = @${column}`).join(", ")}
+      WHERE id = @id`,
   );
   const insertKey = db.prepare(
     `INSERT INTO api_keys (id, tenant_id, hash, hint, created_at, name, expires_at)
@@ -172,16 +150,20 @@ export function createVault(options: VaultOptions): Vault {
     "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
   );
 
-  function sealCredential(plaintext: string | null | undefined): string | null {
-    if (plaintext === undefined || plaintext === null) return null;
+  function sealCredential(plaintext: string, field: string): string {
     if (!masterKey) {
       throw new InvalidRequestError(
-        "Storing an upstream_key needs IMAGEGATE_MASTER_KEY to be configured (it seals credentials at rest).",
-        "upstream_key",
+        `Storing an ${field} needs IMAGEGATE_MASTER_KEY to be configured (it seals credentials at rest).`,
+        field,
         "master_key_required",
       );
     }
     return seal(masterKey, plaintext);
+  }
+
+  /** A setting's value as its column holds it: a secret sealed. */
+  function toColumn(setting: SettingEntry, value: unknown): ColumnValue {
+    return kindOf(setting).toColumn(value, (plaintext) => sealCredential(plaintext, setting.field));
   }
 
   function insertNewKey(tenantId: string, keyOptions: KeyOptions = {}): IssuedKey {
@@ -198,41 +180,27 @@ export function createVault(options: VaultOptions): Vault {
     const row = selectTenant.get(id);
     if (!row) return undefined;
     const next: TenantRow = { ...row };
-    if (changes.name !== undefined) next.name = changes.name;
-    if (changes.rpm !== undefined) next.rpm = changes.rpm;
-    if (changes.maxConcurrent !== undefined) next.max_concurrent = changes.maxConcurrent;
-    if (changes.imagesPerDay !== undefined) next.images_per_day = changes.imagesPerDay;
-    if (changes.models !== undefined) {
-      next.models = changes.models === null ? null : JSON.stringify(changes.models);
+    const given = changes as Record<string, unknown>;
+    for (const setting of settings) {
+      const value = given[setting.property];
+      if (value !== undefined) next[setting.column] = toColumn(setting, value);
     }
-    if (changes.upstreamKey !== undefined) {
-      next.upstream_key_sealed = sealCredential(changes.upstreamKey);
-    }
-    if (changes.disabled !== undefined) next.disabled = changes.disabled ? 1 : 0;
-    db.prepare(
-      `UPDATE tenants SET name = @name, rpm = @rpm, max_concurrent = @max_concurrent,
-              images_per_day = @images_per_day, models = @models,
-              upstream_key_sealed = @upstream_key_sealed, disabled = @disabled
-        WHERE id = @id`,
-    ).run(next);
+    updateTenant.run(next);
     return toTenant(next);
   });
 
   return {
-    createTenant(settings, keyOptions) {
+    createTenant(values, keyOptions) {
       const id = newId("ten");
-      const sealed = sealCredential(settings.upstreamKey);
+      // Sealed before the transaction: a missing master key writes nothing.
+      const row: TenantRow = { id, created_at: clock.now() };
+      const given = values as Record<string, unknown>;
+      for (const setting of settings) {
+        const value = given[setting.property];
+        row[setting.column] = toColumn(setting, value ?? kindOf(setting).initial);
+      }
       return db.transaction(() => {
-        insertTenant.run({
-          id,
-          name: settings.name,
-          created_at: clock.now(),
-          rpm: settings.rpm ?? null,
-          max_concurrent: settings.maxConcurrent ?? null,
-          images_per_day: settings.imagesPerDay ?? null,
-          models: settings.models ? JSON.stringify(settings.models) : null,
-          upstream_key_sealed: sealed,
-        });
+        insertTenant.run(row);
         const key = insertNewKey(id, keyOptions);
         return { tenant: toTenant(selectTenant.get(id) as TenantRow), key };
       })();
@@ -269,19 +237,22 @@ export function createVault(options: VaultOptions): Vault {
       // Looked up by the hash of the presented key: the time taken says
       // nothing about how close it is to any stored key.
       const row = selectByKey.get(hashApiKey(apiKey));
-      if (row?.disabled !== 0) return undefined;
+      if (!row) return undefined;
+      const tenant = toTenant(row);
+      if (tenant.disabled) return undefined;
       const now = clock.now();
       if (row.expires_at !== null && row.expires_at <= now) return undefined;
       if (row.last_used_at === null || now - row.last_used_at >= lastUsedResolutionMs) {
         touchKey.run(now, row.key_id);
       }
-      return toTenant(row);
+      return tenant;
     },
 
     upstreamCredential(tenant) {
       if (tenant.hasUpstreamKey && masterKey) {
         const row = selectTenant.get(tenant.id);
-        if (row?.upstream_key_sealed) return unseal(masterKey, row.upstream_key_sealed);
+        const sealed = row?.[upstreamKeyColumn];
+        if (typeof sealed === "string") return unseal(masterKey, sealed);
       }
       return undefined;
     },

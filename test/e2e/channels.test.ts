@@ -8,8 +8,8 @@ import type OpenAI from "openai";
 import type { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultChannelId, privateChannelId } from "../../src/channels/channel.js";
+import { utcDay } from "../../src/generation/record.js";
 import type { Fault, Simulator } from "../../src/simulator/server.js";
-import { utcDay } from "../../src/tenancy/usage.js";
 import { apiError } from "../helpers/api-error.js";
 import {
   addChannel,

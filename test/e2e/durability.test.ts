@@ -4,8 +4,8 @@
 // generation they repeat instead of submitting again.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { systemClock } from "../../src/clock.js";
+import { createSqliteGenerationRecords } from "../../src/stores/sqlite/generation-records.js";
 import { openStore } from "../../src/tenancy/store.js";
-import { createUsageLedger } from "../../src/tenancy/usage.js";
 import { apiError } from "../helpers/api-error.js";
 import { shiftableClock } from "../helpers/clock.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
@@ -200,7 +200,7 @@ describe("a restart", () => {
   it("fails a submit that was in flight rather than sending it twice", async () => {
     gw = await buildTestApp();
     const db = openStore(gw.config.dataDir);
-    const ledger = createUsageLedger(db, systemClock);
+    const ledger = createSqliteGenerationRecords(db, systemClock);
     const tenant = { id: gw.tenantId, imagesPerDay: null } as never;
     const id = ledger.reserve({
       tenant,

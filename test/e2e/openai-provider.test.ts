@@ -8,11 +8,12 @@ import { toFile } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultChannelId } from "../../src/channels/channel.js";
 import { systemClock } from "../../src/clock.js";
+import { type GenerationRecords, utcDay } from "../../src/generation/record.js";
 import { variationPrompt } from "../../src/http/routes/images.js";
 import { closeGracefully } from "../../src/shutdown.js";
 import type { Simulator } from "../../src/simulator/server.js";
+import { createSqliteGenerationRecords } from "../../src/stores/sqlite/generation-records.js";
 import { openStore } from "../../src/tenancy/store.js";
-import { createUsageLedger, type UsageLedger, utcDay } from "../../src/tenancy/usage.js";
 import { apiError } from "../helpers/api-error.js";
 import { admin, channel, simulatorPool, until } from "../helpers/channels.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
@@ -77,10 +78,10 @@ interface TaskAnswer {
 }
 
 /** Reads the gateway's generation records through a second connection to its database. */
-function readLedger<T>(g: TestGateway, read: (ledger: UsageLedger) => T): T {
+function readLedger<T>(g: TestGateway, read: (ledger: GenerationRecords) => T): T {
   const db = openStore(g.config.dataDir);
   try {
-    return read(createUsageLedger(db, systemClock));
+    return read(createSqliteGenerationRecords(db, systemClock));
   } finally {
     db.close();
   }

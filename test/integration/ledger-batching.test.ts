@@ -1,4 +1,4 @@
-// The usage ledger on the group commit (src/tenancy/usage.ts): a reservation
+// The usage ledger on the group commit (src/stores/sqlite/generation-records.ts): a reservation
 // and a task id are committed with the others of their turn and awaited before
 // the submit and the announcement they guard; a task's later writes are
 // committed at the end of the turn; every read of the ledger sees every write
@@ -8,15 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/clock.js";
+import { type GenerationRecords, utcDay } from "../../src/generation/record.js";
+import { createSqliteGenerationRecords } from "../../src/stores/sqlite/generation-records.js";
 import { type Db, openStore } from "../../src/tenancy/store.js";
-import { createUsageLedger, type UsageLedger, utcDay } from "../../src/tenancy/usage.js";
 import type { Tenant } from "../../src/tenancy/vault.js";
 
 let dir: string;
 let db: Db;
 /** Another connection (another process, a restart): sees only what is committed. */
 let other: Db;
-let ledger: UsageLedger;
+let ledger: GenerationRecords;
 const tenant = { id: "ten_batching", imagesPerDay: 5 } as Tenant;
 
 beforeEach(async () => {
@@ -24,7 +25,7 @@ beforeEach(async () => {
   db = openStore(dir);
   db.prepare("INSERT INTO tenants (id, name, created_at) VALUES (?, 't', 0)").run(tenant.id);
   other = openStore(dir);
-  ledger = createUsageLedger(db, systemClock);
+  ledger = createSqliteGenerationRecords(db, systemClock);
 });
 afterEach(async () => {
   other.close();

@@ -4,8 +4,8 @@ import { describe, expect, it } from "vitest";
 import { GatewayError } from "../../src/errors.js";
 import { receiveTimeouts } from "../../src/http/client-errors.js";
 import { rawErrorResponse } from "../../src/http/raw-error.js";
-import { isUtcDay } from "../../src/http/routes/admin.js";
 import { resultIndex } from "../../src/http/routes/tasks.js";
+import { isUtcDay } from "../../src/validation.js";
 
 describe("receiveTimeouts", () => {
   it.each([

@@ -102,6 +102,10 @@ const rules: Record<string, { may: string[]; why: string }> = {
     ],
     why: "storage/ holds blobs and files (tenancy/: the Db type, a debt until stores/)",
   },
+  stores: {
+    may: ["stores", "generation", "storage", "tenancy", ...leaves, "better-sqlite3"],
+    why: "stores/ implement the repositories their users own (generation/record.ts), with SQL",
+  },
   tenancy: {
     may: [
       "tenancy",

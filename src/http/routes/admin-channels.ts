@@ -15,15 +15,15 @@ import {
 import type { ChannelStore } from "../../channels/store.js";
 import type { Clock } from "../../clock.js";
 import { GatewayError, InvalidRequestError, NotFoundError } from "../../errors.js";
-import { type UsageLedger, utcDay } from "../../tenancy/usage.js";
+import { type GenerationRecords, utcDay } from "../../generation/record.js";
+import { isUtcDay } from "../../validation.js";
 import { adminAuth } from "../auth.js";
 import { parseBody } from "../schemas.js";
-import { isUtcDay } from "./admin.js";
 
 export interface AdminChannelRouteOptions {
   store: ChannelStore;
   registry: ChannelRegistry;
-  ledger: UsageLedger;
+  ledger: GenerationRecords;
   clock: Clock;
   adminToken: string;
 }

@@ -7,8 +7,8 @@ import type { Clock } from "../../clock.js";
 import { InvalidRequestError, NotFoundError } from "../../errors.js";
 import { type AdmissionService, requestDigest } from "../../generation/admission.js";
 import type { GenerationService } from "../../generation/generate.js";
+import type { GenerationRecord, GenerationRecords } from "../../generation/record.js";
 import type { BlobStore } from "../../storage/blobs.js";
-import type { GenerationRecord, UsageLedger } from "../../tenancy/usage.js";
 import { callerOf } from "../admission.js";
 import { tenantOf } from "../auth.js";
 import { type IntakeOptions, intakeHook } from "../intake.js";
@@ -20,7 +20,7 @@ export interface TasksRouteOptions {
   admission: AdmissionService;
   /** What refuses a submit before its body is read. */
   intake: IntakeOptions;
-  ledger: UsageLedger;
+  ledger: GenerationRecords;
   blobs: BlobStore;
   clock: Clock;
   /** IMAGEGATE_PUBLIC_URL, for result URLs. */

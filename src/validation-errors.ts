@@ -9,7 +9,7 @@
 // A value is echoed only where OpenAI echoes it (enum values, numbers), and
 // then at most a short prefix of it: never a prompt, a key or a data: URI.
 import { z } from "zod";
-import { InvalidRequestError } from "../errors.js";
+import { InvalidRequestError } from "./errors.js";
 
 type Issue = z.core.$ZodIssue;
 type UnionIssue = z.core.$ZodIssueInvalidUnion;

@@ -1,110 +1,33 @@
-// The durable record of each generation, usage accounting and the daily image
-// budget. One row per generation, written before the submit (so a budget check
-// and its reservation are one atomic step) and updated as the task progresses:
-// usage reports aggregate the rows, a restart resumes the unfinished ones, and
-// the async API and retried requests read them.
+// Generation records in the embedded database (the repository of
+// generation/record.ts). One row per generation, written before the submit
+// (so a budget check and its reservation are one atomic step) and updated as
+// the task progresses; every update moves the state only as record.ts allows.
 //
 // Group commit (storage/write-queue.ts): the writes nothing waits on (a task's
 // outcome, its delivery) are queued and committed together, at the end of the
 // event-loop turn or with the next write that must be on disk at once (a
 // reservation before its submit, a task id as soon as the upstream gives it:
 // what a restart needs to resume every submitted task). Every read commits the
-// queue first, so the ledger always reads its writes.
-import type { Echo } from "../catalog/answer.js";
-import type { Clock } from "../clock.js";
-import { GatewayError } from "../errors.js";
-import { createWriteQueue, type WriteQueue } from "../storage/write-queue.js";
-import { newId } from "./ids.js";
-import type { Db } from "./store.js";
-import type { Tenant } from "./vault.js";
-
-/**
- * pending: reserved, not yet submitted · running: the upstream has the task ·
- * succeeded · failed: the upstream's FAILURE · refused: the submit was
- * definitely refused (no task, no charge) · unknown: the submit may have
- * reached the upstream · error: submitted, then lost, timed out or not
- * downloadable.
- */
-export type GenerationState =
-  | "pending"
-  | "running"
-  | "succeeded"
-  | "failed"
-  | "refused"
-  | "unknown"
-  | "error";
-
-/**
- * A masked edit: the blob ids of the caller's first image and mask, kept in
- * the blob store until the results are composited over the image.
- */
-export interface MaskBlobs {
-  original: string;
-  mask: string;
-}
-
-/** What it takes to finish and deliver a generation after a restart. */
-export interface TaskPlan {
-  n: number;
-  expectedMs: number;
-  responseFormat: "url" | "b64_json";
-  echo: Echo;
-  /** Set for an edit with a mask: what its results are composited with. */
-  mask?: MaskBlobs | undefined;
-}
-
-/** A result image in the blob store. */
-export interface StoredResult {
-  id: string;
-  contentType: string | undefined;
-  size: number;
-}
-
-/** The error a failed generation answered with, to answer it again. */
-export interface FailureInfo {
-  status: number;
-  type: string;
-  code: string | null;
-  message: string;
-}
-
-export type GenerationOutcome =
-  | {
-      state: "succeeded";
-      images: number;
-      results?: StoredResult[] | undefined;
-      /** Set again here, in case the write of `submitted` was lost. */
-      upstreamTaskId?: string | undefined;
-    }
-  | {
-      state: "failed" | "refused" | "unknown" | "error";
-      errorCode: string;
-      error?: FailureInfo | undefined;
-      upstreamTaskId?: string | undefined;
-      /** An ambiguous submit's channel: the account may bill it, so its usage counts it. */
-      channelId?: string | undefined;
-    };
-
-export interface GenerationRecord {
-  id: string;
-  tenantId: string;
-  createdAt: number;
-  finishedAt: number | null;
-  model: string;
-  requestedModel: string;
-  n: number;
-  state: GenerationState;
-  upstreamTaskId: string | null;
-  /** The channel (upstream account) that accepted the task; null before the submit and in records older than channels. */
-  channelId: string | null;
-  images: number;
-  plan: TaskPlan | null;
-  results: StoredResult[];
-  error: FailureInfo | null;
-  requestHash: string | null;
-  idempotencyKey: string | null;
-  deliveredAt: number | null;
-}
+// queue first, so the store always reads its writes.
+import type { Clock } from "../../clock.js";
+import { GatewayError } from "../../errors.js";
+import {
+  type ChannelUsageRow,
+  type FailureInfo,
+  type GenerationOutcome,
+  type GenerationRecord,
+  type GenerationRecords,
+  type GenerationState,
+  predecessorsOf,
+  type ReserveRequest,
+  type StoredResult,
+  type TaskPlan,
+  type UsageRow,
+  utcDay,
+} from "../../generation/record.js";
+import { createWriteQueue, type WriteQueue } from "../../storage/write-queue.js";
+import { newId } from "../../tenancy/ids.js";
+import type { Db } from "../../tenancy/store.js";
 
 interface GenerationRow {
   id: string;
@@ -148,96 +71,6 @@ function toRecord(row: GenerationRow): GenerationRecord {
   };
 }
 
-export interface UsageRow {
-  day: string;
-  model: string;
-  /** Generations asked of the gateway (after validation). */
-  requests: number;
-  /** Tasks the upstream received or may have received: what the upstream bills. */
-  upstream_tasks: number;
-  /** Images asked for in those tasks (`n`). */
-  images_requested: number;
-  /** Images delivered to the caller. */
-  images: number;
-  succeeded: number;
-  failed: number;
-}
-
-export interface UsageReport {
-  object: "usage";
-  tenant_id: string;
-  from: string;
-  to: string;
-  data: UsageRow[];
-  totals: Omit<UsageRow, "day" | "model">;
-}
-
-export interface ChannelUsageRow {
-  day: string;
-  /** Tasks the account accepted. */
-  submits: number;
-  /** Images it delivered. */
-  images: number;
-  /** Accepted tasks that failed, were lost or timed out. */
-  failures: number;
-}
-
-export interface ChannelUsageReport {
-  object: "channel_usage";
-  channel_id: string;
-  from: string;
-  to: string;
-  data: ChannelUsageRow[];
-  totals: Omit<ChannelUsageRow, "day">;
-}
-
-export interface ReserveRequest {
-  tenant: Tenant;
-  model: string;
-  requestedModel: string;
-  n: number;
-  plan?: TaskPlan | undefined;
-  /** A digest of what was asked, to recognise a retry of the same request. */
-  requestHash?: string | undefined;
-  idempotencyKey?: string | undefined;
-}
-
-export interface UsageLedger {
-  /** Records a generation about to be submitted; throws 429 insufficient_quota past the daily budget. */
-  reserve(request: ReserveRequest): string;
-  /**
-   * Settles once the reservation is on disk (with the others of its turn):
-   * its submit goes out only then. Rejects if it could not be written.
-   */
-  reserved(id: string): Promise<void>;
-  /** Settles once the task id (and its channel) is on disk: only then is the task announced. */
-  submitted(id: string, upstreamTaskId: string, channelId?: string): Promise<void>;
-  finished(id: string, outcome: GenerationOutcome): void;
-  /** Images counted against the tenant's budget today. */
-  imagesToday(tenantId: string): number;
-  report(tenantId: string, from: string, to: string): UsageReport;
-  /** What one channel (upstream account) was given, by day: what the account will bill. */
-  channelReport(channelId: string, from: string, to: string): ChannelUsageReport;
-  get(id: string): GenerationRecord | undefined;
-  byIdempotencyKey(tenantId: string, key: string): GenerationRecord | undefined;
-  /**
-   * This tenant's generations of the same request that a retry may join,
-   * newest first: not refused, never delivered, created at or after
-   * `createdSince`, and unfinished or finished at or after `finishedSince`.
-   */
-  joinableForRequest(
-    tenantId: string,
-    requestHash: string,
-    since: { createdSince: number; finishedSince: number },
-  ): GenerationRecord[];
-  /** Records that a caller received the generation's images. */
-  delivered(id: string): void;
-  /** Generations a restart must pick up: reserved or running. */
-  unfinished(): GenerationRecord[];
-  /** Frees an expired Idempotency-Key for reuse. */
-  releaseIdempotencyKey(id: string): void;
-}
-
 export interface LedgerOptions {
   /** The database's group commit, shared with the other writers of the same file. */
   writes?: WriteQueue;
@@ -245,16 +78,28 @@ export interface LedgerOptions {
   onWriteError?: (err: unknown) => void;
 }
 
-/** The UTC calendar day of a clock time, `YYYY-MM-DD`. */
-export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
-}
-
 // A refused submit created no task, so it costs nothing and uses no budget.
 const countsAgainstBudget = "state <> 'refused'";
 const reachedUpstream = "state NOT IN ('refused', 'pending')";
 
-export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions = {}): UsageLedger {
+const finalStates: ReadonlyArray<GenerationOutcome["state"]> = [
+  "succeeded",
+  "failed",
+  "refused",
+  "unknown",
+  "error",
+];
+
+/** States as an SQL list; they are fixed words of record.ts, never input. */
+function stateList(states: readonly GenerationState[]): string {
+  return states.map((state) => `'${state}'`).join(", ");
+}
+
+export function createSqliteGenerationRecords(
+  db: Db,
+  clock: Clock,
+  options: LedgerOptions = {},
+): GenerationRecords {
   const insert = db.prepare(
     `INSERT INTO generations (id, tenant_id, day, created_at, model, requested_model, n, state,
                               plan, request_hash, idempotency_key)
@@ -265,15 +110,23 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
     `SELECT SUM(n) AS used FROM generations
       WHERE tenant_id = ? AND day = ? AND ${countsAgainstBudget}`,
   );
+  // Every update moves the state only as record.ts's state machine allows:
+  // a write arriving for a generation already final changes nothing.
   const markSubmitted = db.prepare(
-    "UPDATE generations SET state = 'running', upstream_task_id = ?, channel_id = ? WHERE id = ?",
+    `UPDATE generations SET state = 'running', upstream_task_id = ?, channel_id = ?
+      WHERE id = ? AND state IN (${stateList(predecessorsOf("running"))})`,
   );
-  const markFinished = db.prepare(
-    `UPDATE generations SET state = @state, images = @images, error_code = @error_code,
-            finished_at = @finished_at, results = @results, error = @error,
-            upstream_task_id = COALESCE(@upstream_task_id, upstream_task_id),
-            channel_id = COALESCE(@channel_id, channel_id)
-      WHERE id = @id`,
+  const finishStatements = new Map(
+    finalStates.map((state) => [
+      state,
+      db.prepare(
+        `UPDATE generations SET state = @state, images = @images, error_code = @error_code,
+                finished_at = @finished_at, results = @results, error = @error,
+                upstream_task_id = COALESCE(@upstream_task_id, upstream_task_id),
+                channel_id = COALESCE(@channel_id, channel_id)
+          WHERE id = @id AND state IN (${stateList(predecessorsOf(state))})`,
+      ),
+    ]),
   );
   const selectOne = db.prepare<[string], GenerationRow>("SELECT * FROM generations WHERE id = ?");
   const selectByKey = db.prepare<[string, string], GenerationRow>(
@@ -287,6 +140,8 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
       ORDER BY created_at DESC LIMIT 20`,
   );
   const markDelivered = db.prepare(
+    // Not guarded by state: a caller is answered from memory, sometimes before
+    // the succeeded outcome (written once the files are stored) is committed.
     "UPDATE generations SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
   );
   const clearKey = db.prepare("UPDATE generations SET idempotency_key = NULL WHERE id = ?");
@@ -390,7 +245,7 @@ export function createUsageLedger(db: Db, clock: Clock, options: LedgerOptions =
     finished(id, outcome) {
       const finishedAt = clock.now();
       defer(() =>
-        markFinished.run({
+        finishStatements.get(outcome.state)?.run({
           id,
           state: outcome.state,
           images: outcome.state === "succeeded" ? outcome.images : 0,

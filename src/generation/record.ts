@@ -1,0 +1,219 @@
+// The generation record: one per generation, from its reservation to its
+// delivery, and the repository interface its stores implement
+// (stores/sqlite/generation-records.ts). Usage reports, the daily budget,
+// resume after a restart, the async API and retry joining all read it.
+//
+// Its life is a small state machine (`transitions`): reserved (pending) →
+// submitted (running) → succeeded | failed | error, or straight from the
+// reservation to refused (nothing was charged) or unknown (the submit may have
+// reached the upstream). A final state is never left; a succeeded generation
+// is then delivered (delivered_at) once a caller received its images.
+import type { Echo } from "../catalog/answer.js";
+import type { Tenant } from "../tenancy/vault.js";
+
+/**
+ * pending: reserved, not yet submitted · running: the upstream has the task ·
+ * succeeded · failed: the upstream's FAILURE · refused: the submit was
+ * definitely refused (no task, no charge) · unknown: the submit may have
+ * reached the upstream · error: submitted, then lost, timed out or not
+ * downloadable.
+ */
+export type GenerationState =
+  | "pending"
+  | "running"
+  | "succeeded"
+  | "failed"
+  | "refused"
+  | "unknown"
+  | "error";
+
+/**
+ * Where each state may go. Pending may end in any final state directly (a
+ * submitted write that was lost is set again by the outcome); running stays
+ * running while a synchronous call fails over (the record names the channel
+ * being tried); final states stay.
+ */
+export const transitions: Readonly<Record<GenerationState, readonly GenerationState[]>> = {
+  pending: ["running", "succeeded", "failed", "refused", "unknown", "error"],
+  running: ["running", "succeeded", "failed", "refused", "unknown", "error"],
+  succeeded: [],
+  failed: [],
+  refused: [],
+  unknown: [],
+  error: [],
+};
+
+/** The states a generation may be in before moving to `to`. */
+export function predecessorsOf(to: GenerationState): GenerationState[] {
+  return (Object.keys(transitions) as GenerationState[]).filter((from) =>
+    transitions[from].includes(to),
+  );
+}
+
+/**
+ * A masked edit: the blob ids of the caller's first image and mask, kept in
+ * the blob store until the results are composited over the image.
+ */
+export interface MaskBlobs {
+  original: string;
+  mask: string;
+}
+
+/** What it takes to finish and deliver a generation after a restart. */
+export interface TaskPlan {
+  n: number;
+  expectedMs: number;
+  responseFormat: "url" | "b64_json";
+  echo: Echo;
+  /** Set for an edit with a mask: what its results are composited with. */
+  mask?: MaskBlobs | undefined;
+}
+
+/** A result image in the blob store. */
+export interface StoredResult {
+  id: string;
+  contentType: string | undefined;
+  size: number;
+}
+
+/** The error a failed generation answered with, to answer it again. */
+export interface FailureInfo {
+  status: number;
+  type: string;
+  code: string | null;
+  message: string;
+}
+
+export type GenerationOutcome =
+  | {
+      state: "succeeded";
+      images: number;
+      results?: StoredResult[] | undefined;
+      /** Set again here, in case the write of `submitted` was lost. */
+      upstreamTaskId?: string | undefined;
+    }
+  | {
+      state: "failed" | "refused" | "unknown" | "error";
+      errorCode: string;
+      error?: FailureInfo | undefined;
+      upstreamTaskId?: string | undefined;
+      /** An ambiguous submit's channel: the account may bill it, so its usage counts it. */
+      channelId?: string | undefined;
+    };
+
+export interface GenerationRecord {
+  id: string;
+  tenantId: string;
+  createdAt: number;
+  finishedAt: number | null;
+  model: string;
+  requestedModel: string;
+  n: number;
+  state: GenerationState;
+  upstreamTaskId: string | null;
+  /** The channel (upstream account) that accepted the task; null before the submit and in records older than channels. */
+  channelId: string | null;
+  images: number;
+  plan: TaskPlan | null;
+  results: StoredResult[];
+  error: FailureInfo | null;
+  requestHash: string | null;
+  idempotencyKey: string | null;
+  deliveredAt: number | null;
+}
+
+export interface UsageRow {
+  day: string;
+  model: string;
+  /** Generations asked of the gateway (after validation). */
+  requests: number;
+  /** Tasks the upstream received or may have received: what the upstream bills. */
+  upstream_tasks: number;
+  /** Images asked for in those tasks (`n`). */
+  images_requested: number;
+  /** Images delivered to the caller. */
+  images: number;
+  succeeded: number;
+  failed: number;
+}
+
+export interface UsageReport {
+  object: "usage";
+  tenant_id: string;
+  from: string;
+  to: string;
+  data: UsageRow[];
+  totals: Omit<UsageRow, "day" | "model">;
+}
+
+export interface ChannelUsageRow {
+  day: string;
+  /** Tasks the account accepted. */
+  submits: number;
+  /** Images it delivered. */
+  images: number;
+  /** Accepted tasks that failed, were lost or timed out. */
+  failures: number;
+}
+
+export interface ChannelUsageReport {
+  object: "channel_usage";
+  channel_id: string;
+  from: string;
+  to: string;
+  data: ChannelUsageRow[];
+  totals: Omit<ChannelUsageRow, "day">;
+}
+
+export interface ReserveRequest {
+  tenant: Tenant;
+  model: string;
+  requestedModel: string;
+  n: number;
+  plan?: TaskPlan | undefined;
+  /** A digest of what was asked, to recognise a retry of the same request. */
+  requestHash?: string | undefined;
+  idempotencyKey?: string | undefined;
+}
+
+/** The repository of generation records (SQLite by default). */
+export interface GenerationRecords {
+  /** Records a generation about to be submitted; throws 429 insufficient_quota past the daily budget. */
+  reserve(request: ReserveRequest): string;
+  /**
+   * Settles once the reservation is on disk (with the others of its turn):
+   * its submit goes out only then. Rejects if it could not be written.
+   */
+  reserved(id: string): Promise<void>;
+  /** Settles once the task id (and its channel) is on disk: only then is the task announced. */
+  submitted(id: string, upstreamTaskId: string, channelId?: string): Promise<void>;
+  finished(id: string, outcome: GenerationOutcome): void;
+  /** Images counted against the tenant's budget today. */
+  imagesToday(tenantId: string): number;
+  report(tenantId: string, from: string, to: string): UsageReport;
+  /** What one channel (upstream account) was given, by day: what the account will bill. */
+  channelReport(channelId: string, from: string, to: string): ChannelUsageReport;
+  get(id: string): GenerationRecord | undefined;
+  byIdempotencyKey(tenantId: string, key: string): GenerationRecord | undefined;
+  /**
+   * This tenant's generations of the same request that a retry may join,
+   * newest first: not refused, never delivered, created at or after
+   * `createdSince`, and unfinished or finished at or after `finishedSince`.
+   */
+  joinableForRequest(
+    tenantId: string,
+    requestHash: string,
+    since: { createdSince: number; finishedSince: number },
+  ): GenerationRecord[];
+  /** Records that a caller received the generation's images. */
+  delivered(id: string): void;
+  /** Generations a restart must pick up: reserved or running. */
+  unfinished(): GenerationRecord[];
+  /** Frees an expired Idempotency-Key for reuse. */
+  releaseIdempotencyKey(id: string): void;
+}
+
+/** The UTC calendar day of a clock time, `YYYY-MM-DD`. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
