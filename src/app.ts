@@ -10,7 +10,7 @@ import { createModelMap } from "./catalog/model-map.js";
 import { models as catalogue } from "./catalog/models.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
-import { toErrorResponse } from "./errors.js";
+import { gatewayError, toErrorResponse } from "./errors.js";
 import type { GenerationDeps } from "./generation/generate.js";
 import { callerOf } from "./http/admission.js";
 import { tenantAuth } from "./http/auth.js";
@@ -157,14 +157,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     return reply.code(response.status).headers(response.headers).send(response.body);
   });
   app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).send({
-      error: {
-        message: `Unknown request URL: ${request.method} ${request.url.split("?")[0]}.`,
-        type: "invalid_request_error",
-        param: null,
-        code: "unknown_url",
-      },
-    });
+    const path = request.url.split("?")[0] ?? "";
+    const response = toErrorResponse(gatewayError("unknown_url", { method: request.method, path }));
+    return reply.code(response.status).headers(response.headers).send(response.body);
   });
 
   let closing = false;

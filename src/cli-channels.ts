@@ -16,7 +16,7 @@ import {
 import { type ChannelStore, createChannelStore } from "./channels/store.js";
 import { systemClock } from "./clock.js";
 import type { Config } from "./config.js";
-import { GatewayError, NotFoundError } from "./errors.js";
+import { gatewayError } from "./errors.js";
 import { type GenerationRecords, utcDay } from "./generation/record.js";
 import { createSqliteGenerationRecords } from "./stores/sqlite/generation-records.js";
 import { checkMasterKey } from "./tenancy/master-key.js";
@@ -199,12 +199,9 @@ function channelOrFail(store: ChannelStore, ref: string): ChannelSettings {
   const found = store.get(ref) ?? store.list().find((channel) => channel.name === ref);
   if (found) return found;
   if (ref === defaultChannelId) {
-    throw new NotFoundError(
-      `${ref} is the environment's channel (IMAGEGATE_UPSTREAM_URL and IMAGEGATE_UPSTREAM_KEY); it is not stored: change those and restart.`,
-      "channel_from_environment",
-    );
+    throw gatewayError("channel_from_environment", { channel: ref, cli: true });
   }
-  throw new NotFoundError(`No channel '${ref}'.`, "channel_not_found");
+  throw gatewayError("channel_not_found", { channel: ref });
 }
 
 const view = (channel: ChannelSettings) => channelView(channel, healthAtStart);
@@ -243,12 +240,10 @@ function remove(store: ChannelStore, ledger: GenerationRecords, ref: string) {
   const channel = channelOrFail(store, ref);
   const running = runningThrough(ledger, channel.id);
   if (running > 0) {
-    throw new GatewayError({
-      status: 409,
-      type: "invalid_request_error",
-      code: "channel_in_use",
-      message: `Channel ${channel.id} has ${running} task(s) in flight; disable it (channels update ${channel.id} --disabled) and delete it once they are done.`,
-      retryable: false,
+    throw gatewayError("channel_in_use", {
+      channel: channel.id,
+      inFlight: running,
+      disableWith: `channels update ${channel.id} --disabled`,
     });
   }
   store.remove(channel.id);

@@ -18,7 +18,7 @@ import {
 } from "./cli-channels.js";
 import { systemClock } from "./clock.js";
 import { type Config, ConfigError, parseMasterKey } from "./config.js";
-import { GatewayError } from "./errors.js";
+import { GatewayError, gatewayError } from "./errors.js";
 import { utcDay } from "./generation/record.js";
 import { configOrExit, serve } from "./main.js";
 import { describeMadePrivate, makePrivate } from "./storage/private-files.js";
@@ -155,13 +155,7 @@ function withVault<T>(config: Config, run: (vault: Vault, db: Db) => T): T {
 function tenantOrFail(vault: Vault, id: string | undefined) {
   if (id === undefined) throw new UsageError("give a tenant id");
   const tenant = vault.getTenant(id);
-  if (!tenant)
-    throw new GatewayError({
-      status: 404,
-      type: "not_found_error",
-      code: "tenant_not_found",
-      message: `no tenant ${id}`,
-    });
+  if (!tenant) throw gatewayError("tenant_not_found", { tenant: id });
   return tenant;
 }
 

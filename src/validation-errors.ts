@@ -9,7 +9,7 @@
 // A value is echoed only where OpenAI echoes it (enum values, numbers), and
 // then at most a short prefix of it: never a prompt, a key or a data: URI.
 import { z } from "zod";
-import { InvalidRequestError } from "./errors.js";
+import { type GatewayError, gatewayError } from "./errors.js";
 
 type Issue = z.core.$ZodIssue;
 type UnionIssue = z.core.$ZodIssueInvalidUnion;
@@ -208,12 +208,7 @@ function pickIssue(issues: readonly Issue[]): Issue | undefined {
   return first;
 }
 
-interface Refusal {
-  code: string;
-  message: string;
-}
-
-function typeRefusal(param: string, expected: string, got: unknown, form: boolean): Refusal {
+function typeRefusal(param: string, expected: string, got: unknown, form: boolean): GatewayError {
   // A form field can only be a string: say it did not convert, as OpenAI does.
   const convertible =
     expected === "an integer" || expected === "a number" || expected === "a boolean";
@@ -221,17 +216,18 @@ function typeRefusal(param: string, expected: string, got: unknown, form: boolea
     form && typeof got === "string" && convertible
       ? `a string value that could not be converted into ${expected}`
       : `${kindOf(got)} instead`;
-  return {
-    code: "invalid_type",
-    message: `Invalid type for '${param}': expected ${expected}, but got ${gotText}.`,
-  };
+  return gatewayError(
+    "invalid_type",
+    { detail: `Invalid type for '${param}': expected ${expected}, but got ${gotText}.` },
+    { param },
+  );
 }
 
 function boundRefusal(
   issue: BoundIssue,
   param: string,
   context: IssueContext,
-): Refusal | undefined {
+): GatewayError | undefined {
   const above = issue.code === "too_big";
   const limit = issue.code === "too_big" ? issue.maximum : issue.minimum;
   const inclusive = issue.inclusive !== false;
@@ -240,10 +236,13 @@ function boundRefusal(
   if (typeof input === "number" || typeof input === "bigint") {
     const kind = Number.isInteger(Number(input)) ? "integer" : "decimal";
     const sign = above ? (inclusive ? "<=" : "<") : inclusive ? ">=" : ">";
-    return {
-      code: `${kind}_${above ? "above_max" : "below_min"}_value`,
-      message: `Invalid '${param}': ${kind} ${above ? "above maximum" : "below minimum"} value. Expected a value ${sign} ${limit}, but got ${input} instead.`,
-    };
+    return gatewayError(
+      `${kind}_${above ? "above_max" : "below_min"}_value`,
+      {
+        detail: `Invalid '${param}': ${kind} ${above ? "above maximum" : "below minimum"} value. Expected a value ${sign} ${limit}, but got ${input} instead.`,
+      },
+      { param },
+    );
   }
   const sized = typeof input === "string" ? "string" : Array.isArray(input) ? "array" : undefined;
   if (sized === undefined || !inclusive) return undefined;
@@ -255,31 +254,32 @@ function boundRefusal(
     // `.trim()` has run: say so rather than claim the caller sent nothing.
     const got =
       typeof raw === "string" && raw !== "" ? "a string of only whitespace" : `an empty ${sized}`;
-    return {
-      code: `empty_${sized}`,
-      message: `Invalid '${param}': empty ${sized}. ${expected}, but got ${got} instead.`,
-    };
+    return gatewayError(
+      `empty_${sized}`,
+      { detail: `Invalid '${param}': empty ${sized}. ${expected}, but got ${got} instead.` },
+      { param },
+    );
   }
-  return {
-    code: `${sized}_${above ? "above_max" : "below_min"}_length`,
-    message: `Invalid '${param}': ${sized} too ${above ? "long" : "short"}. ${expected}, but got ${article} ${sized} with length ${length} instead.`,
-  };
+  return gatewayError(
+    `${sized}_${above ? "above_max" : "below_min"}_length`,
+    {
+      detail: `Invalid '${param}': ${sized} too ${above ? "long" : "short"}. ${expected}, but got ${article} ${sized} with length ${length} instead.`,
+    },
+    { param },
+  );
 }
 
 function refusalFor(
   issue: Issue,
   param: string | null,
   context: IssueContext,
-): Refusal | undefined {
+): GatewayError | undefined {
   if (param === null) return undefined;
   switch (issue.code) {
     case "invalid_type": {
       const { present, value } = valueAt(context.body, issue.path);
       if (!present || value === undefined) {
-        return {
-          code: "missing_required_parameter",
-          message: `Missing required parameter: '${param}'.`,
-        };
+        return gatewayError("missing_required_parameter", { param });
       }
       const field = schemaAt(context.schema, issue.path);
       const expected =
@@ -298,10 +298,13 @@ function refusalFor(
       if (typeof issue.input !== "string" && issue.values.every((v) => typeof v === "string")) {
         return typeRefusal(param, `one of ${listValues(issue.values, "or")}`, issue.input, false);
       }
-      return {
-        code: "invalid_value",
-        message: `Invalid value: ${quote(issue.input, param)}. Supported values are: ${listValues(issue.values, "and")}.`,
-      };
+      return gatewayError(
+        "invalid_value",
+        {
+          detail: `Invalid value: ${quote(issue.input, param)}. Supported values are: ${listValues(issue.values, "and")}.`,
+        },
+        { param },
+      );
     }
     case "too_big":
     case "too_small":
@@ -312,23 +315,22 @@ function refusalFor(
 }
 
 /** The one translation of a failed parse into the OpenAI-style 400. */
-export function validationError(
-  issues: readonly Issue[],
-  context: IssueContext,
-): InvalidRequestError {
+export function validationError(issues: readonly Issue[], context: IssueContext): GatewayError {
   const issue = pickIssue(issues);
-  if (issue === undefined) return new InvalidRequestError("Invalid request body.", null);
+  if (issue === undefined)
+    return gatewayError("invalid_value", { detail: "Invalid request body." });
   if (issue.code === "unrecognized_keys") {
-    const param = formatPath([...issue.path, issue.keys[0] ?? ""]);
-    return new InvalidRequestError(`Unknown parameter: '${param}'.`, param, "unknown_parameter");
+    // zod names at least one key: the path is never empty.
+    const param = formatPath([...issue.path, issue.keys[0] ?? ""]) ?? "";
+    return gatewayError("unknown_parameter", { param });
   }
   const param = formatPath(issue.path);
   const refusal = refusalFor(issue, param, context);
-  if (refusal !== undefined) return new InvalidRequestError(refusal.message, param, refusal.code);
+  if (refusal !== undefined) return refusal;
   // Refinements and formats carry their own (schema-written) message.
   const message =
     param === null
       ? `Invalid request body: ${issue.message}.`
       : `Invalid value for '${param}': ${issue.message}.`;
-  return new InvalidRequestError(message, param, "invalid_value");
+  return gatewayError("invalid_value", { detail: message }, { param });
 }

@@ -3,7 +3,7 @@
 // parameter (the translation is validation-errors.ts). Nothing here knows
 // Fastify, so the CLI parses its flags through the admin API's own schemas.
 import type { z } from "zod";
-import { InvalidRequestError } from "./errors.js";
+import { gatewayError } from "./errors.js";
 // The translation is pure (zod issues → error); it still lives in http/ from
 // before the CLI needed it, and moves here when that file is next touched.
 import { validationError } from "./validation-errors.js";
@@ -20,7 +20,7 @@ export function parseBody<T extends z.ZodType>(
   options: ParseOptions = {},
 ): z.output<T> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
+    throw gatewayError("invalid_json");
   }
   // zod leaves `input` out of issues unless asked (which once made every wrong
   // type read as "missing"); the messages quote bounds and enum values from it.

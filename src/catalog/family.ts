@@ -1,6 +1,6 @@
 // What every family's translation shares: its input and result, and the
 // checks more than one family makes. Pure.
-import { InvalidRequestError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import type { Echo } from "./answer.js";
 import type { ResolvedModel } from "./models.js";
 import type { ImageRequest } from "./request.js";
@@ -23,30 +23,42 @@ export interface FamilyResult {
 /** Gemini and Grok return their own image format and cannot cut out backgrounds. */
 export function rejectUnsupportedOutput(request: ImageRequest, model: ResolvedModel): void {
   if (request.background === "transparent") {
-    throw new InvalidRequestError(
-      `${model.name} cannot produce a transparent background; use a GPT image model (e.g. gpt-image-1) for one.`,
-      "background",
+    throw gatewayError(
+      "invalid_value",
+      {
+        detail: `${model.name} cannot produce a transparent background; use a GPT image model (e.g. gpt-image-1) for one.`,
+      },
+      { param: "background" },
     );
   }
   if (request.output_format !== undefined) {
-    throw new InvalidRequestError(
-      `${model.name} returns images in its own format; output_format is only supported by the GPT image models (e.g. gpt-image-1).`,
-      "output_format",
+    throw gatewayError(
+      "invalid_value",
+      {
+        detail: `${model.name} returns images in its own format; output_format is only supported by the GPT image models (e.g. gpt-image-1).`,
+      },
+      { param: "output_format" },
     );
   }
   if (request.output_compression !== undefined) {
-    throw new InvalidRequestError(
-      `${model.name} does not support output_compression; the GPT image models (e.g. gpt-image-1) do, with output_format 'jpeg' or 'webp'.`,
-      "output_compression",
+    throw gatewayError(
+      "invalid_value",
+      {
+        detail: `${model.name} does not support output_compression; the GPT image models (e.g. gpt-image-1) do, with output_format 'jpeg' or 'webp'.`,
+      },
+      { param: "output_compression" },
     );
   }
 }
 
 export function rejectGoogleConfig(request: ImageRequest, model: ResolvedModel): void {
   if (request.extra_body?.google !== undefined) {
-    throw new InvalidRequestError(
-      `extra_body.google applies to Gemini models only (e.g. nano-banana), not ${model.name}.`,
-      "extra_body",
+    throw gatewayError(
+      "invalid_value",
+      {
+        detail: `extra_body.google applies to Gemini models only (e.g. nano-banana), not ${model.name}.`,
+      },
+      { param: "extra_body" },
     );
   }
 }
@@ -86,9 +98,12 @@ export function ratioFromSize(
   const width = Number(match?.[1] ?? 0);
   const height = Number(match?.[2] ?? 0);
   if (!match || width < 64 || height < 64 || width > 8192 || height > 8192) {
-    throw new InvalidRequestError(
-      `Invalid size '${size}' for ${model.name}. Use an aspect ratio (${ratios.join(", ")}), a WIDTHxHEIGHT size (64 to 8192 pixels a side), or auto.`,
-      "size",
+    throw gatewayError(
+      "invalid_value",
+      {
+        detail: `Invalid size '${size}' for ${model.name}. Use an aspect ratio (${ratios.join(", ")}), a WIDTHxHEIGHT size (64 to 8192 pixels a side), or auto.`,
+      },
+      { param: "size" },
     );
   }
   const target = Math.log(width / height);

@@ -1,7 +1,7 @@
 // Gemini (Nano Banana) upstream: sizes become aspect ratios, qualities become
 // output resolutions (1K/2K/4K), both also sent as
 // `extra_body.google.image_config`, which the caller may give explicitly.
-import { InvalidRequestError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import { lookupTable } from "../lookup-table.js";
 import type { Echo } from "./answer.js";
 import {
@@ -37,15 +37,21 @@ export function translateGemini({ request, model, body }: FamilyInput): FamilyRe
   if (imageConfig?.aspect_ratio !== undefined) {
     const explicit = imageConfig.aspect_ratio.trim();
     if (!(geminiAspectRatios as readonly string[]).includes(explicit)) {
-      throw new InvalidRequestError(
-        `Invalid extra_body.google.image_config.aspect_ratio '${explicit}'. Supported: ${geminiAspectRatios.join(", ")}.`,
-        "extra_body",
+      throw gatewayError(
+        "invalid_value",
+        {
+          detail: `Invalid extra_body.google.image_config.aspect_ratio '${explicit}'. Supported: ${geminiAspectRatios.join(", ")}.`,
+        },
+        { param: "extra_body" },
       );
     }
     if (aspectRatio !== undefined && aspectRatio !== explicit) {
-      throw new InvalidRequestError(
-        `size '${request.size}' (${aspectRatio}) conflicts with extra_body.google.image_config.aspect_ratio '${explicit}'.`,
-        "extra_body",
+      throw gatewayError(
+        "invalid_value",
+        {
+          detail: `size '${request.size}' (${aspectRatio}) conflicts with extra_body.google.image_config.aspect_ratio '${explicit}'.`,
+        },
+        { param: "extra_body" },
       );
     }
     aspectRatio = explicit;
@@ -57,9 +63,12 @@ export function translateGemini({ request, model, body }: FamilyInput): FamilyRe
   if (imageConfig?.image_size !== undefined) {
     resolution = geminiResolution(imageConfig.image_size);
     if (resolution === undefined) {
-      throw new InvalidRequestError(
-        `Invalid extra_body.google.image_config.image_size '${imageConfig.image_size}'. Supported: ${geminiImageSizes.join(", ")}.`,
-        "extra_body",
+      throw gatewayError(
+        "invalid_value",
+        {
+          detail: `Invalid extra_body.google.image_config.image_size '${imageConfig.image_size}'. Supported: ${geminiImageSizes.join(", ")}.`,
+        },
+        { param: "extra_body" },
       );
     }
   } else if (request.quality !== undefined) {
@@ -67,9 +76,12 @@ export function translateGemini({ request, model, body }: FamilyInput): FamilyRe
     resolution = geminiResolution(raw);
     if (resolution === undefined) {
       if (!(raw in geminiQualityResolution)) {
-        throw new InvalidRequestError(
-          `Invalid quality '${request.quality}' for ${model.name}. Supported: ${[...geminiImageSizes, ...Object.keys(geminiQualityResolution)].join(", ")}.`,
-          "quality",
+        throw gatewayError(
+          "invalid_value",
+          {
+            detail: `Invalid quality '${request.quality}' for ${model.name}. Supported: ${[...geminiImageSizes, ...Object.keys(geminiQualityResolution)].join(", ")}.`,
+          },
+          { param: "quality" },
         );
       }
       resolution = geminiQualityResolution[raw] ?? sized.impliedResolution;

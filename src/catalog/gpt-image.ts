@@ -2,7 +2,7 @@
 // The size is checked in the OpenAI vocabulary of the name asked (sizes.ts)
 // and made at the nearest size the upstream makes; the size asked is kept for
 // the answer.
-import { InvalidRequestError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import { lookupTable } from "../lookup-table.js";
 import type { Echo } from "./answer.js";
 import {
@@ -34,9 +34,12 @@ export function translateGptImage({ request, model, body }: FamilyInput): Family
       ? raw
       : gptLegacyQualities[raw];
     if (quality === undefined) {
-      throw new InvalidRequestError(
-        `Invalid quality '${request.quality}' for ${model.name}. Supported: ${[...gptImageQualities, "standard", "hd"].join(", ")}.`,
-        "quality",
+      throw gatewayError(
+        "invalid_value",
+        {
+          detail: `Invalid quality '${request.quality}' for ${model.name}. Supported: ${[...gptImageQualities, "standard", "hd"].join(", ")}.`,
+        },
+        { param: "quality" },
       );
     }
     body.quality = quality;
@@ -44,9 +47,10 @@ export function translateGptImage({ request, model, body }: FamilyInput): Family
 
   if (request.background !== undefined) {
     if (request.background === "transparent" && request.output_format === "jpeg") {
-      throw new InvalidRequestError(
-        "A transparent background needs output_format 'png' or 'webp'.",
-        "background",
+      throw gatewayError(
+        "invalid_value",
+        { detail: "A transparent background needs output_format 'png' or 'webp'." },
+        { param: "background" },
       );
     }
     body.background = request.background;
@@ -55,9 +59,10 @@ export function translateGptImage({ request, model, body }: FamilyInput): Family
   if (request.output_format !== undefined) body.output_format = request.output_format;
   if (request.output_compression !== undefined) {
     if (request.output_format !== "jpeg" && request.output_format !== "webp") {
-      throw new InvalidRequestError(
-        "output_compression is only supported with output_format 'jpeg' or 'webp'.",
-        "output_compression",
+      throw gatewayError(
+        "invalid_value",
+        { detail: "output_compression is only supported with output_format 'jpeg' or 'webp'." },
+        { param: "output_compression" },
       );
     }
     body.output_compression = request.output_compression;

@@ -1,6 +1,6 @@
 // Grok Imagine upstream (and dall-e-3, which runs on Grok Imagine Pro): sizes
 // become aspect ratios; each model has one quality.
-import { InvalidRequestError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import type { Echo } from "./answer.js";
 import {
   type FamilyInput,
@@ -31,9 +31,12 @@ export function translateGrok({ request, model, body }: FamilyInput): FamilyResu
   if (request.quality !== undefined) {
     const raw = request.quality.trim().toLowerCase();
     if (!grokAcceptedQualities.has(raw)) {
-      throw new InvalidRequestError(
-        `${model.name} has a fixed quality; quality '${request.quality}' cannot be honoured (use auto, standard or hd, or a GPT image model such as gpt-image-1 for low, medium or high).`,
-        "quality",
+      throw gatewayError(
+        "invalid_value",
+        {
+          detail: `${model.name} has a fixed quality; quality '${request.quality}' cannot be honoured (use auto, standard or hd, or a GPT image model such as gpt-image-1 for low, medium or high).`,
+        },
+        { param: "quality" },
       );
     }
   }

@@ -1,7 +1,7 @@
 // OpenAI's size vocabularies, one per kind of OpenAI model name, GPT Image 2's
 // free-size rules, and the nearest size the upstream's GPT Image 2 makes for a
 // size it does not make itself. Pure functions over "WIDTHxHEIGHT" strings.
-import { InvalidRequestError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import { gptImageSizes, type OpenAIKind } from "./models.js";
 
 export interface Size {
@@ -127,15 +127,22 @@ export function openaiSize(
   const invalid = `Invalid size '${requested}' for ${modelName}`;
   if (rule.kind === "listed") {
     if (size !== undefined && rule.sizes.includes(formatSize(size))) return size;
-    throw new InvalidRequestError(`${invalid}. Supported sizes: ${rule.sizes.join(", ")}.`, "size");
+    throw gatewayError(
+      "invalid_value",
+      { detail: `${invalid}. Supported sizes: ${rule.sizes.join(", ")}.` },
+      { param: "size" },
+    );
   }
   const problem = size === undefined ? "it is not WIDTHxHEIGHT" : freeSizeProblem(size);
   if (problem === undefined && size !== undefined) return size;
   const nearest = size === undefined ? undefined : nearestFreeSize(size);
   const { multipleOf, maxEdge, maxAspect, minPixels, maxPixels } = freeSizeRules;
-  throw new InvalidRequestError(
-    `${invalid}: ${problem}.${nearest === undefined ? "" : ` The nearest size that works is ${formatSize(nearest)}.`} Use ${rule.examples.join(", ")} or any WIDTHxHEIGHT with both sides multiples of ${multipleOf}, the longer at most ${maxEdge} pixels, an aspect ratio between 1:${maxAspect} and ${maxAspect}:1 and ${thousands(minPixels)} to ${thousands(maxPixels)} pixels.`,
-    "size",
+  throw gatewayError(
+    "invalid_value",
+    {
+      detail: `${invalid}: ${problem}.${nearest === undefined ? "" : ` The nearest size that works is ${formatSize(nearest)}.`} Use ${rule.examples.join(", ")} or any WIDTHxHEIGHT with both sides multiples of ${multipleOf}, the longer at most ${maxEdge} pixels, an aspect ratio between 1:${maxAspect} and ${maxAspect}:1 and ${thousands(minPixels)} to ${thousands(maxPixels)} pixels.`,
+    },
+    { param: "size" },
   );
 }
 

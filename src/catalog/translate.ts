@@ -2,7 +2,7 @@
 // model cannot honour is an InvalidRequestError naming the parameter (and the
 // model as the caller named it), never a silent substitute. Each upstream
 // family translates in its own module; the table is documented in README.md.
-import { InvalidRequestError, NotFoundError } from "../errors.js";
+import { gatewayError, InvalidRequestError } from "../errors.js";
 import type { Echo } from "./answer.js";
 import type { FamilyInput, FamilyResult, UpstreamSubmitBody } from "./family.js";
 import { geminiQualityResolution, translateGemini } from "./gemini.js";
@@ -62,11 +62,7 @@ export function requireModel(
   const name = requested ?? defaultModelName;
   const model = models.resolve(name);
   if (!model) {
-    throw new NotFoundError(
-      `The model '${name}' does not exist or you do not have access to it.`,
-      "model_not_found",
-      "model",
-    );
+    throw gatewayError("model_not_found", { model: name });
   }
   return model;
 }
@@ -77,10 +73,12 @@ export function translateRequest(given: ImageRequest, options: TranslateOptions 
   const n = request.n ?? 1;
   const maxN = model.kind === undefined ? undefined : kindDefaults[model.kind].maxN;
   if (maxN !== undefined && n > maxN) {
-    throw new InvalidRequestError(
-      `Invalid 'n': integer above maximum value. Expected a value <= ${maxN} for ${model.name}, but got ${n} instead.`,
-      "n",
+    throw gatewayError(
       "integer_above_max_value",
+      {
+        detail: `Invalid 'n': integer above maximum value. Expected a value <= ${maxN} for ${model.name}, but got ${n} instead.`,
+      },
+      { param: "n" },
     );
   }
   const references = normaliseReferences(
@@ -160,18 +158,23 @@ function normaliseReferences(
   const list = typeof imageUrl === "string" ? [imageUrl] : imageUrl;
   if (list.length === 0) return undefined;
   if (list.length > spec.maxReferences) {
-    throw new InvalidRequestError(
-      spec.maxReferences === 0
-        ? `${name} does not take reference images; use a model that does (e.g. gpt-image-1).`
-        : `${name} takes at most ${spec.maxReferences} reference image(s); got ${list.length}.`,
-      param,
+    throw gatewayError(
+      "invalid_value",
+      {
+        detail:
+          spec.maxReferences === 0
+            ? `${name} does not take reference images; use a model that does (e.g. gpt-image-1).`
+            : `${name} takes at most ${spec.maxReferences} reference image(s); got ${list.length}.`,
+      },
+      { param },
     );
   }
   for (const url of list) {
     if (!/^(https?:\/\/[^\s]+|data:image\/[a-z0-9.+-]+;base64,)/i.test(url)) {
-      throw new InvalidRequestError(
-        "Each image_url must be an http(s) URL or a data:image/...;base64 URI.",
-        param,
+      throw gatewayError(
+        "invalid_value",
+        { detail: "Each image_url must be an http(s) URL or a data:image/...;base64 URI." },
+        { param },
       );
     }
   }

@@ -2,7 +2,7 @@
 // with the master key on the way in and opened only when a channel is loaded
 // for routing; nothing here returns it to a caller of the admin API.
 import type { Clock } from "../clock.js";
-import { GatewayError, InvalidRequestError, NotFoundError } from "../errors.js";
+import { type GatewayError, gatewayError } from "../errors.js";
 import { newId } from "../tenancy/ids.js";
 import { seal, unseal } from "../tenancy/secrets.js";
 import type { Db } from "../tenancy/store.js";
@@ -32,7 +32,7 @@ export interface ChannelStore {
   loadAll(): Channel[];
   create(input: NewChannel): ChannelSettings;
   update(id: string, changes: ChannelChanges): ChannelSettings;
-  /** Throws NotFoundError for an unknown id. */
+  /** Throws channel_not_found for an unknown id. */
   remove(id: string): void;
   /**
    * A number that changes with every change to the channels, whoever made
@@ -80,14 +80,7 @@ function isUniqueViolation(err: unknown): boolean {
 }
 
 function nameTaken(name: string): GatewayError {
-  return new GatewayError({
-    status: 409,
-    type: "invalid_request_error",
-    code: "channel_name_taken",
-    param: "name",
-    message: `A channel named ${JSON.stringify(name)} exists already.`,
-    retryable: false,
-  });
+  return gatewayError("channel_name_taken", { name });
 }
 
 export function createChannelStore(options: {
@@ -129,10 +122,10 @@ export function createChannelStore(options: {
 
   function sealed(apiKey: string): string {
     if (!masterKey) {
-      throw new InvalidRequestError(
-        "Storing a channel's api_key needs IMAGEGATE_MASTER_KEY to be configured (it seals credentials at rest).",
-        "api_key",
+      throw gatewayError(
         "master_key_required",
+        { secret: "a channel's api_key" },
+        { param: "api_key" },
       );
     }
     return seal(masterKey, apiKey);
@@ -140,7 +133,7 @@ export function createChannelStore(options: {
 
   function row(id: string): ChannelRow {
     const found = selectOne.get(id);
-    if (!found) throw new NotFoundError(`No channel with id ${id}.`, "channel_not_found");
+    if (!found) throw gatewayError("channel_not_found", { channel: id });
     return found;
   }
 

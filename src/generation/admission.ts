@@ -23,7 +23,7 @@ import type { ModelMap } from "../catalog/model-map.js";
 import type { Translation } from "../catalog/translate.js";
 import { withReferences } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
-import { GatewayError, InvalidRequestError } from "../errors.js";
+import { gatewayError, recordedError } from "../errors.js";
 import type { GenerationRecord, GenerationRecords, MaskBlobs } from "../generation/record.js";
 import { assertModelAllowed, type ConcurrencyGate } from "../tenancy/limits.js";
 import type { Tenant, Vault } from "../tenancy/vault.js";
@@ -124,11 +124,7 @@ function idempotencyKeyOf(caller: Caller): string | undefined {
   const value = caller.idempotencyKey;
   if (value === undefined) return undefined;
   if (typeof value !== "string" || !idempotencyKeyPattern.test(value)) {
-    throw new InvalidRequestError(
-      "The Idempotency-Key header must be 1 to 255 printable ASCII characters.",
-      null,
-      "invalid_idempotency_key",
-    );
+    throw gatewayError("invalid_idempotency_key");
   }
   return value;
 }
@@ -208,14 +204,7 @@ export function createAdmission(deps: AdmissionDeps) {
         return undefined;
       }
       if (record.requestHash !== requestHash) {
-        throw new GatewayError({
-          status: 409,
-          type: "invalid_request_error",
-          code: "idempotency_key_reused",
-          message:
-            "This Idempotency-Key was already used with a different request; use a new key for a new request.",
-          retryable: false,
-        });
+        throw gatewayError("idempotency_key_reused");
       }
       return record;
     }
@@ -330,9 +319,13 @@ export function createAdmission(deps: AdmissionDeps) {
       } catch (err) {
         discard();
         void references.forget(kept);
-        // Two requests with one Idempotency-Key at once: the second joins the first.
+        // Two requests with one Idempotency-Key at once: the second joins the
+        // first, if it asks the same (else it is the same key reused: a 409).
         if (key !== undefined && isUniqueViolation(err)) {
           const record = ledger.byIdempotencyKey(tenant.id, key);
+          if (record !== undefined && record.requestHash !== requestHash) {
+            throw gatewayError("idempotency_key_reused");
+          }
           if (record !== undefined) return join(record, admit.releaseWith);
         }
         throw err;
@@ -417,14 +410,7 @@ export function createAdmission(deps: AdmissionDeps) {
       // still being stored by the request that started it.
       throw stillRunning(record.id, record.upstreamTaskId ?? undefined);
     }
-    const error = record.error ?? failureInfo(undefined);
-    throw new GatewayError({
-      status: error.status,
-      type: error.type as GatewayError["type"],
-      code: error.code,
-      message: error.message,
-      retryable: false,
-    });
+    throw recordedError(record.error ?? failureInfo(undefined));
   }
 }
 

@@ -11,7 +11,7 @@ import {
   eventFields,
 } from "../catalog/answer.js";
 import type { Clock } from "../clock.js";
-import { GatewayError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import type { BlobStore, StoredBlob, UrlSigner } from "../storage/blobs.js";
 import type { GeneratedImages } from "./generate.js";
 import { inspectImage } from "./imaging/index.js";
@@ -108,13 +108,7 @@ export function createDeliverer(deps: DeliveryDeps) {
     try {
       await Promise.all(result.images.map((image) => image.written));
     } catch {
-      throw new GatewayError({
-        status: 500,
-        type: "server_error",
-        code: "result_storage_failed",
-        message: `The result of upstream task ${result.upstreamTaskId} could not be stored for a URL; ask for response_format "b64_json" or try again later.`,
-        retryable: false,
-      });
+      throw gatewayError("result_storage_failed", { taskId: result.upstreamTaskId });
     }
     const expiresAt = clock.now() + deps.urlTtlMs;
     return {

@@ -12,7 +12,7 @@ import { type TranslateOptions, type Translation, translateRequest } from "../ca
 import type { Channel } from "../channels/channel.js";
 import { type ChannelRegistry, failsOver } from "../channels/registry.js";
 import type { Clock } from "../clock.js";
-import { GatewayError } from "../errors.js";
+import { GatewayError, gatewayError } from "../errors.js";
 import type { FailureInfo, GenerationOutcome, MaskBlobs } from "../generation/record.js";
 import type { SyncImage } from "../providers/openai/client.js";
 import { syncTaskIdKind } from "../providers/openai/models.js";
@@ -173,15 +173,11 @@ const recordRetryDelaysMs = [500, 2_000, 8_000] as const;
 export const taskLifetimeMs = 2 * 3_600_000;
 
 export function failureInfo(err: unknown): FailureInfo {
-  if (err instanceof GatewayError) {
-    return { status: err.status, type: err.type, code: err.code, message: err.message };
-  }
-  return {
-    status: 500,
-    type: "server_error",
-    code: "internal_error",
-    message: "The gateway failed while finishing this generation.",
-  };
+  const known =
+    err instanceof GatewayError
+      ? err
+      : gatewayError("internal_error", { finishingGeneration: true });
+  return { status: known.status, type: known.type, code: known.code, message: known.message };
 }
 
 export function createGenerationService(deps: GenerationDeps): GenerationService {
@@ -523,7 +519,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
             record("finished", () =>
               recorder.finished(recordId, {
                 state: err instanceof TaskFailedError ? "failed" : "error",
-                errorCode: err instanceof GatewayError ? (err.code ?? "error") : "internal_error",
+                errorCode: err instanceof GatewayError ? err.code : "internal_error",
                 error: failureInfo(err),
                 upstreamTaskId: command.upstreamTaskId,
               }),
@@ -622,10 +618,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
             record("finished", () =>
               recorder.finished(recordId, {
                 state: unknown ? "unknown" : "refused",
-                errorCode:
-                  failure instanceof GatewayError
-                    ? (failure.code ?? "upstream_error")
-                    : "internal_error",
+                errorCode: failure instanceof GatewayError ? failure.code : "internal_error",
                 error: failureInfo(failure),
                 ...(unknown && lastTried !== undefined ? { channelId: lastTried.id } : {}),
               }),

@@ -6,7 +6,7 @@
 import type { Channel } from "../channels/channel.js";
 import { defaultChannelId, privateChannelId } from "../channels/channel.js";
 import type { ChannelRegistry } from "../channels/registry.js";
-import { GatewayError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import type { GenerationRecord, GenerationRecords } from "../generation/record.js";
 import { isSyncTaskId } from "../providers/openai/models.js";
 import type { ConcurrencyGate } from "../tenancy/limits.js";
@@ -52,21 +52,15 @@ export function resumeUnfinished(deps: ResumeDeps): number {
     // gone, and it may have been billed, so it is not made again.
     const syncCall = taskId !== null && isSyncTaskId(taskId);
     if (taskId === null || syncCall || channel === undefined) {
-      const error = new GatewayError({
-        status: submitting || syncCall ? 502 : 500,
-        type: submitting || syncCall ? "upstream_error" : "server_error",
-        code:
-          submitting || syncCall ? "upstream_submit_unconfirmed" : "upstream_credential_missing",
-        message: submitting
-          ? "The gateway restarted while this task was being submitted. It was not resubmitted, to avoid a double charge."
-          : syncCall
-            ? "The gateway restarted while the upstream was making these images. The call was not repeated, to avoid a double charge."
-            : `The gateway restarted and the upstream account that accepted task ${record.upstreamTaskId} is no longer configured, so it could not be collected.`,
-        retryable: false,
-      });
+      const error =
+        submitting || syncCall
+          ? gatewayError("upstream_submit_unconfirmed", {
+              restart: submitting ? "submitting" : "sync_call",
+            })
+          : gatewayError("upstream_credential_missing", { taskId: record.upstreamTaskId });
       ledger.finished(record.id, {
         state: "unknown",
-        errorCode: error.code ?? "upstream_submit_unconfirmed",
+        errorCode: error.code,
         error: failureInfo(error),
       });
       continue;

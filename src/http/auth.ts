@@ -1,7 +1,7 @@
 // Tenant and admin authentication hooks. Keys arrive as `Authorization: Bearer`;
 // they are never logged (see the logger's redact list in app.ts).
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { AuthenticationError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import { safeEqual } from "../tenancy/secrets.js";
 import type { Tenant, Vault } from "../tenancy/vault.js";
 
@@ -24,19 +24,17 @@ export function tenantAuth(vault: Vault) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const token = bearerToken(request);
     if (token === undefined) {
-      throw new AuthenticationError(
-        "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
-      );
+      throw gatewayError("invalid_api_key", { missing: true });
     }
     const tenant = vault.authenticate(token);
-    if (!tenant) throw new AuthenticationError();
+    if (!tenant) throw gatewayError("invalid_api_key");
     request.tenant = tenant;
   };
 }
 
 /** The tenant of an authenticated request (the hook guarantees one). */
 export function tenantOf(request: FastifyRequest): Tenant {
-  if (!request.tenant) throw new AuthenticationError();
+  if (!request.tenant) throw gatewayError("invalid_api_key");
   return request.tenant;
 }
 
@@ -45,7 +43,7 @@ export function adminAuth(adminToken: string) {
     const token = bearerToken(request);
     // Constant-time: the comparison does not reveal how much of a guess was right.
     if (token === undefined || !safeEqual(token, adminToken)) {
-      throw new AuthenticationError("Invalid admin token.");
+      throw gatewayError("invalid_api_key", { admin: true });
     }
   };
 }

@@ -9,7 +9,7 @@
 // let a 1 s timeout last 31 s; the interval is kept proportionate instead.
 import type { Socket } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
-import { GatewayError, InvalidRequestError } from "../errors.js";
+import { type GatewayError, gatewayError } from "../errors.js";
 import { rawErrorResponse } from "./raw-error.js";
 
 /** Fastify server options (and Node's, under `http`) that bound receiving a request. */
@@ -34,21 +34,11 @@ export function receiveTimeouts(bodyTimeoutMs: number): ReceiveTimeouts {
 function refusalFor(code: string | undefined, bodyTimeoutMs: number): GatewayError {
   switch (code) {
     case "ERR_HTTP_REQUEST_TIMEOUT":
-      return new GatewayError({
-        status: 408,
-        type: "timeout_error",
-        code: "request_timeout",
-        message: `The request was not received within ${bodyTimeoutMs} ms.`,
-      });
+      return gatewayError("request_timeout", { ms: bodyTimeoutMs });
     case "HPE_HEADER_OVERFLOW":
-      return new GatewayError({
-        status: 431,
-        type: "invalid_request_error",
-        code: "request_headers_too_large",
-        message: "The request headers are too large.",
-      });
+      return gatewayError("request_headers_too_large");
     default:
-      return new InvalidRequestError("The request is not valid HTTP.", null, "invalid_request");
+      return gatewayError("invalid_request", { detail: "The request is not valid HTTP." });
   }
 }
 

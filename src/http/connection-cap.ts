@@ -5,21 +5,13 @@
 import type { Server } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
-import { GatewayError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import { rawErrorResponse } from "./raw-error.js";
 
 /** How long a refused connection may stay open for its client to read the answer. */
 const refusedLingerMs = 2_000;
 
-const refusal = rawErrorResponse(
-  new GatewayError({
-    status: 503,
-    type: "server_error",
-    code: "too_many_connections",
-    message: "The server has too many open connections. Please retry shortly.",
-    headers: { "retry-after": "1" },
-  }),
-);
+const refusal = rawErrorResponse(gatewayError("too_many_connections"));
 
 export interface ConnectionCap {
   /** Connections open and being served now. */

@@ -7,7 +7,7 @@
 // error handler closes the connection instead of reading the body.
 import { pipeline, Transform, type TransformCallback } from "node:stream";
 import type { FastifyReply, FastifyRequest, RequestPayload } from "fastify";
-import { GatewayError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import type { ConcurrencyGate } from "../tenancy/limits.js";
 import type { UploadBudget } from "../tenancy/upload-budget.js";
 import { tenantOf } from "./auth.js";
@@ -85,12 +85,9 @@ export function intakeHook(options: IntakeOptions) {
     const most = multipart ? options.maxMultipartBytes : options.maxJsonBytes;
     const declared = declaredLength(request);
     if (multipart && declared !== undefined && declared > most) {
-      throw new GatewayError({
-        status: 413,
-        type: "invalid_request_error",
-        code: "upload_too_large",
-        param: "image",
-        message: `The request body is larger than ${Math.floor((most - formOverheadBytes) / 1024 / 1024)} MB, the most the uploaded files of one request may have together.`,
+      throw gatewayError("upload_too_large", {
+        maxBytes: most - formOverheadBytes,
+        declared: true,
       });
     }
     const weight = multipart ? 1 : jsonMemoryFactor;

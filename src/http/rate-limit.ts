@@ -3,7 +3,7 @@
 // retry-after and the x-ratelimit-*-requests headers its clients read).
 import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance } from "fastify";
-import { GatewayError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 
 const windowMs = 60_000;
 
@@ -17,12 +17,7 @@ export async function registerTenantRateLimit(app: FastifyInstance): Promise<voi
     allowList: (request) => (request.tenant?.rpm ?? null) === null,
     max: (request) => request.tenant?.rpm ?? Number.MAX_SAFE_INTEGER,
     errorResponseBuilder: (_request, context) =>
-      new GatewayError({
-        status: 429,
-        type: "rate_limit_error",
-        code: "rate_limit_exceeded",
-        message: `Rate limit reached: ${context.max} requests per minute. Retry in ${context.after}.`,
-      }),
+      gatewayError("rate_limit_exceeded", { max: context.max, after: context.after }),
   });
   // OpenAI clients read x-ratelimit-{limit,remaining,reset}-requests.
   app.addHook("onSend", async (_request, reply) => {

@@ -14,7 +14,7 @@ import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Multipart, MultipartFile } from "@fastify/multipart";
 import type { FastifyRequest } from "fastify";
-import { GatewayError, InvalidRequestError } from "../errors.js";
+import { GatewayError, gatewayError } from "../errors.js";
 import { sniffImage } from "../storage/blobs.js";
 import type { UploadSpool } from "../storage/upload-spool.js";
 
@@ -61,11 +61,7 @@ const acceptedTypes = new Set(["image/png", "image/jpeg", "image/webp"]);
 const sniffBytes = 16;
 
 function notAnImage(param: string): GatewayError {
-  return new InvalidRequestError(
-    `Invalid image file for '${param}': its content is not a PNG, JPEG or WebP image (the file name and declared type are not trusted).`,
-    param,
-    "invalid_image_format",
-  );
+  return gatewayError("invalid_image_format", { param });
 }
 
 /** The type of an image by its first bytes: PNG, JPEG or WebP only. */
@@ -110,9 +106,12 @@ export async function spoolDataUri(
 ): Promise<Upload> {
   const start = base64Start(url);
   if (start === undefined) {
-    throw new InvalidRequestError(
-      `Give '${param}' as a data: URI (data:image/png;base64,…) for a masked edit, or send the image and the mask as files.`,
-      param,
+    throw gatewayError(
+      "invalid_value",
+      {
+        detail: `Give '${param}' as a data: URI (data:image/png;base64,…) for a masked edit, or send the image and the mask as files.`,
+      },
+      { param },
     );
   }
   const bytes = Buffer.from(url.slice(start), "base64");
@@ -136,36 +135,16 @@ export function checkImageUrls(imageUrl: string | readonly string[] | undefined)
   }
 }
 
-const mb = (bytes: number) => Math.floor(bytes / 1024 / 1024);
-
 function fileTooLarge(param: string, limits: UploadLimits): GatewayError {
-  return new GatewayError({
-    status: 413,
-    type: "invalid_request_error",
-    code: "file_too_large",
-    param,
-    message: `The file for '${param}' is larger than ${mb(limits.maxFileBytes)} MB.`,
-  });
+  return gatewayError("file_too_large", { param, maxBytes: limits.maxFileBytes });
 }
 
 function uploadTooLarge(limits: UploadLimits): GatewayError {
-  return new GatewayError({
-    status: 413,
-    type: "invalid_request_error",
-    code: "upload_too_large",
-    param: "image",
-    message: `The uploaded files together are larger than ${mb(limits.maxTotalBytes)} MB.`,
-  });
+  return gatewayError("upload_too_large", { maxBytes: limits.maxTotalBytes });
 }
 
 function tooManyImages(max: number): GatewayError {
-  return new InvalidRequestError(
-    max === 0
-      ? "This model does not take reference images."
-      : `This model takes at most ${max} reference image${max === 1 ? "" : "s"}.`,
-    "image",
-    "too_many_images",
-  );
+  return gatewayError("too_many_images", { max });
 }
 
 function isFastifyError(err: unknown, code: string): boolean {
@@ -253,18 +232,16 @@ function formError(err: unknown, param: string, limits: UploadLimits): unknown {
   if (isFastifyError(err, "FST_REQ_FILE_TOO_LARGE")) return fileTooLarge(param, limits);
   if (isFastifyError(err, "FST_FILES_LIMIT")) return tooManyImages(limits.maxFiles);
   if (isFastifyError(err, "FST_PARTS_LIMIT") || isFastifyError(err, "FST_FIELDS_LIMIT")) {
-    return new InvalidRequestError("The form has too many fields.", null, "too_many_fields");
+    return gatewayError("too_many_fields");
   }
   if (isFastifyError(err, "FST_PROTO_VIOLATION")) {
-    return new InvalidRequestError("A form field has a forbidden name.", null);
+    return gatewayError("invalid_value", { detail: "A form field has a forbidden name." });
   }
   // Anything else here is the parser rejecting the body (no boundary, a
   // malformed part, a body cut short): the caller's mistake, not ours.
-  return new InvalidRequestError(
-    `The multipart/form-data body is malformed: ${err instanceof Error ? err.message : "unreadable"}.`,
-    null,
-    "invalid_multipart",
-  );
+  return gatewayError("invalid_multipart", {
+    reason: err instanceof Error ? err.message : "unreadable",
+  });
 }
 
 /**
@@ -299,9 +276,10 @@ export async function readMultipartForm(
       if (part.type === "field") {
         if (typeof part.value !== "string") continue;
         if (part.fieldname in fields) {
-          throw new InvalidRequestError(
-            `'${part.fieldname}' was given more than once.`,
-            part.fieldname,
+          throw gatewayError(
+            "invalid_value",
+            { detail: `'${part.fieldname}' was given more than once.` },
+            { param: part.fieldname },
           );
         }
         fields[part.fieldname] = part.value;
@@ -321,17 +299,17 @@ export async function readMultipartForm(
       } else if (name === "mask") {
         param = "mask";
         if (mask !== undefined) {
-          throw new InvalidRequestError("'mask' was given more than once.", "mask");
+          throw gatewayError(
+            "invalid_value",
+            { detail: "'mask' was given more than once." },
+            { param: "mask" },
+          );
         }
         const path = await spool.newPath();
         paths.push(path);
         mask = await spoolFile(part, param, path, limits, total);
       } else {
-        throw new InvalidRequestError(
-          `Unexpected file field '${name}'.`,
-          name,
-          "unknown_parameter",
-        );
+        throw gatewayError("unknown_parameter", { param: name, file: true });
       }
     }
   } catch (err) {

@@ -2,7 +2,7 @@
 // API or the CLI: the issue body, the expiry it gives, and the views (never the
 // key or its hash, but for the one time a new key is shown).
 import { z } from "zod";
-import { InvalidRequestError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import type { ApiKeyInfo, IssuedKey } from "./vault.js";
 
 /** The longest a key may live: expiries stay real dates, whatever the clock. */
@@ -31,10 +31,18 @@ export function expiryFrom(
   if (body.expires_in != null) return now + body.expires_in * 1000;
   if (body.expires_at != null) {
     if (body.expires_at * 1000 <= now) {
-      throw new InvalidRequestError("expires_at is in the past.", "expires_at");
+      throw gatewayError(
+        "invalid_value",
+        { detail: "expires_at is in the past." },
+        { param: "expires_at" },
+      );
     }
     if (body.expires_at * 1000 > now + maxKeyLifetimeSeconds * 1000) {
-      throw new InvalidRequestError("expires_at is more than ten years away.", "expires_at");
+      throw gatewayError(
+        "invalid_value",
+        { detail: "expires_at is more than ten years away." },
+        { param: "expires_at" },
+      );
     }
     return body.expires_at * 1000;
   }

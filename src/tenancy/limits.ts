@@ -1,7 +1,7 @@
 // Per-tenant concurrency caps. A slot is taken before anything is submitted and
 // given back exactly once, however the request ends.
 import { builtInModelMap, type ModelMap } from "../catalog/model-map.js";
-import { GatewayError, PermissionDeniedError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 
 export interface ConcurrencyGate {
   /** Takes a slot or throws a 429; the returned function gives it back (idempotent). */
@@ -21,13 +21,7 @@ export function createConcurrencyGate(): ConcurrencyGate {
     acquire(tenantId, max) {
       const current = counts.get(tenantId) ?? 0;
       if (max !== null && current >= max) {
-        throw new GatewayError({
-          status: 429,
-          type: "rate_limit_error",
-          code: "concurrency_limit_exceeded",
-          message: `Too many concurrent image requests: this key allows ${max} at a time. Retry when one finishes.`,
-          headers: { "retry-after": "1" },
-        });
+        throw gatewayError("concurrency_limit_exceeded", { max });
       }
       counts.set(tenantId, current + 1);
       let released = false;
@@ -58,9 +52,5 @@ export function assertModelAllowed(
 ): void {
   if (allowed === null) return;
   if (allowed.some((name) => models.resolve(name)?.spec.id === modelId)) return;
-  throw new PermissionDeniedError(
-    `This API key is not allowed to use the model '${requested}'.`,
-    "model",
-    "model_not_allowed",
-  );
+  throw gatewayError("model_not_allowed", { model: requested });
 }

@@ -3,7 +3,7 @@
 // may hold at most a share, so that no tenant can take the whole budget from
 // the others. A request reserves its declared size (or the most it may send)
 // before its body is read; past a cap it is refused at once with retry-after.
-import { GatewayError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 
 export interface UploadBudget {
   /**
@@ -22,9 +22,6 @@ export interface UploadBudgetOptions {
   perTenantBytes?: number;
 }
 
-/** Seconds a refused caller is told to wait: uploads finish within seconds. */
-const retryAfterSeconds = "2";
-
 export function createUploadBudget(options: UploadBudgetOptions): UploadBudget {
   const { totalBytes } = options;
   const perTenantBytes = options.perTenantBytes ?? Math.floor(totalBytes / 2);
@@ -40,23 +37,10 @@ export function createUploadBudget(options: UploadBudgetOptions): UploadBudget {
       // its total. A cap set below the largest allowed upload thus limits
       // concurrency without refusing such an upload outright.
       if (!force && held > 0 && held + bytes > perTenantBytes) {
-        throw new GatewayError({
-          status: 429,
-          type: "rate_limit_error",
-          code: "upload_limit_exceeded",
-          message:
-            "Too many uploads in progress for this key at once. Retry when one of them has been received.",
-          headers: { "retry-after": retryAfterSeconds },
-        });
+        throw gatewayError("upload_limit_exceeded");
       }
       if (!force && inFlight > 0 && inFlight + bytes > totalBytes) {
-        throw new GatewayError({
-          status: 503,
-          type: "server_error",
-          code: "server_busy",
-          message: "The gateway is receiving too many uploads right now. Retry shortly.",
-          headers: { "retry-after": retryAfterSeconds },
-        });
+        throw gatewayError("server_busy");
       }
       inFlight += bytes;
       byTenant.set(tenantId, held + bytes);

@@ -1,7 +1,7 @@
 // The key vault: tenants, their API keys (stored as hashes) and their upstream
 // credentials (sealed with the master key, opened only when a request needs one).
 import type { Clock } from "../clock.js";
-import { InvalidRequestError } from "../errors.js";
+import { gatewayError } from "../errors.js";
 import { newId } from "./ids.js";
 import { generateApiKey, hashApiKey, keyHint, seal, unseal } from "./secrets.js";
 import {
@@ -152,11 +152,7 @@ export function createVault(options: VaultOptions): Vault {
 
   function sealCredential(plaintext: string, field: string): string {
     if (!masterKey) {
-      throw new InvalidRequestError(
-        `Storing an ${field} needs IMAGEGATE_MASTER_KEY to be configured (it seals credentials at rest).`,
-        field,
-        "master_key_required",
-      );
+      throw gatewayError("master_key_required", { secret: `an ${field}` }, { param: field });
     }
     return seal(masterKey, plaintext);
   }

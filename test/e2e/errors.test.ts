@@ -164,7 +164,7 @@ describe("upstream outcomes", () => {
         },
       },
       429,
-      "insufficient_quota",
+      "upstream_insufficient_quota",
     ],
     [
       403,
@@ -176,7 +176,7 @@ describe("upstream outcomes", () => {
         },
       },
       429,
-      "insufficient_quota",
+      "upstream_insufficient_quota",
     ],
     [
       403,

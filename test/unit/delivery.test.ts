@@ -62,7 +62,9 @@ describe("blob store", () => {
   it("sweeps files older than the cut-off only", async () => {
     const old = await blobs.put(Readable.from([png(10)]));
     const fresh = await blobs.put(Readable.from([png(10)]));
-    await old.written;
+    // Both on disk before the sweep lists the folder (a write under way is
+    // a temporary file the sweep may race with).
+    await Promise.all([old.written, fresh.written]);
     const past = new Date(Date.now() - 3_600_000);
     await utimes(join(dir, old.id), past, past);
     expect(await blobs.sweep(Date.now() - 60_000)).toBe(1);

@@ -1,7 +1,7 @@
 // The pure parts of the gateway's edge: receive timeouts, raw error answers,
 // strict days and result indexes (the end-to-end behaviour is in e2e/edges).
 import { describe, expect, it } from "vitest";
-import { GatewayError } from "../../src/errors.js";
+import { gatewayError, withMessage } from "../../src/errors.js";
 import { receiveTimeouts } from "../../src/http/client-errors.js";
 import { rawErrorResponse } from "../../src/http/raw-error.js";
 import { resultIndex } from "../../src/http/routes/tasks.js";
@@ -27,14 +27,9 @@ describe("receiveTimeouts", () => {
 
 describe("rawErrorResponse", () => {
   it("is a complete HTTP/1.1 answer in the OpenAI envelope that closes the connection", () => {
+    // A message with a multi-byte character: content-length counts bytes.
     const raw = rawErrorResponse(
-      new GatewayError({
-        status: 503,
-        type: "server_error",
-        code: "too_many_connections",
-        message: "Busy — retry.",
-        headers: { "retry-after": "1" },
-      }),
+      withMessage(gatewayError("too_many_connections"), "Busy — retry."),
     );
     const [head = "", body = ""] = raw.split("\r\n\r\n");
     const lines = head.split("\r\n");

@@ -2,14 +2,14 @@
 import { errorCodes } from "fastify";
 import { describe, expect, it } from "vitest";
 import {
-  AuthenticationError,
+  errorSpec,
   GatewayError,
+  gatewayError,
   InvalidRequestError,
   NotFoundError,
-  PermissionDeniedError,
   toErrorResponse,
-  UpstreamFailureError,
 } from "../../src/errors.js";
+import { TaskFailedError } from "../../src/generation/failures.js";
 
 /** The body must be exactly OpenAI's envelope: no extra keys, no stack. */
 function expectEnvelope(body: unknown) {
@@ -18,9 +18,15 @@ function expectEnvelope(body: unknown) {
   expect(Object.keys(error).sort()).toEqual(["code", "message", "param", "type"]);
 }
 
-describe("toErrorResponse: GatewayError subclasses", () => {
-  it("InvalidRequestError → 400 with param and a default code", () => {
-    const response = toErrorResponse(new InvalidRequestError("size must be 1024x1024", "size"));
+describe("toErrorResponse: errors from the catalogue", () => {
+  it("a 400 names its param and is an InvalidRequestError", () => {
+    const err = gatewayError(
+      "invalid_value",
+      { detail: "size must be 1024x1024" },
+      { param: "size" },
+    );
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    const response = toErrorResponse(err);
     expect(response).toEqual({
       status: 400,
       headers: {},
@@ -36,13 +42,13 @@ describe("toErrorResponse: GatewayError subclasses", () => {
     expectEnvelope(response.body);
   });
 
-  it("InvalidRequestError keeps a custom code and a null param", () => {
-    const response = toErrorResponse(new InvalidRequestError("bad", null, "missing_prompt"));
-    expect(response.body.error).toMatchObject({ param: null, code: "missing_prompt" });
+  it("a 400 of another code with a null param", () => {
+    const response = toErrorResponse(gatewayError("too_many_fields"));
+    expect(response.body.error).toMatchObject({ param: null, code: "too_many_fields" });
   });
 
-  it("AuthenticationError → 401 invalid_api_key with WWW-Authenticate", () => {
-    const response = toErrorResponse(new AuthenticationError());
+  it("invalid_api_key → 401 with WWW-Authenticate", () => {
+    const response = toErrorResponse(gatewayError("invalid_api_key"));
     expect(response.status).toBe(401);
     expect(response.headers).toEqual({ "www-authenticate": 'Bearer realm="imagegate"' });
     expect(response.body).toEqual({
@@ -53,101 +59,90 @@ describe("toErrorResponse: GatewayError subclasses", () => {
         code: "invalid_api_key",
       },
     });
-    expect(toErrorResponse(new AuthenticationError("Key revoked.")).body.error.message).toBe(
-      "Key revoked.",
-    );
+    expect(
+      toErrorResponse(gatewayError("invalid_api_key", { admin: true })).body.error.message,
+    ).toBe("Invalid admin token.");
   });
 
-  it("PermissionDeniedError → 403 permission_error", () => {
-    const response = toErrorResponse(
-      new PermissionDeniedError("model not allowed", "model", "model_not_allowed"),
-    );
+  it("model_not_allowed → 403 permission_error on 'model'", () => {
+    const response = toErrorResponse(gatewayError("model_not_allowed", { model: "dall-e-3" }));
     expect(response.status).toBe(403);
     expect(response.body).toEqual({
       error: {
-        message: "model not allowed",
+        message: "This API key is not allowed to use the model 'dall-e-3'.",
         type: "permission_error",
         param: "model",
         code: "model_not_allowed",
       },
     });
-    expect(toErrorResponse(new PermissionDeniedError("no")).body.error).toMatchObject({
+    expect(
+      toErrorResponse(gatewayError("permission_denied", { detail: "no" })).body.error,
+    ).toMatchObject({
       param: null,
       code: "permission_denied",
     });
   });
 
-  it("NotFoundError → 404 (model_not_found like OpenAI)", () => {
-    const response = toErrorResponse(
-      new NotFoundError("The model `nope` does not exist.", "model_not_found", "model"),
-    );
+  it("model_not_found → 404 like OpenAI, a NotFoundError", () => {
+    const err = gatewayError("model_not_found", { model: "nope" });
+    expect(err).toBeInstanceOf(NotFoundError);
+    const response = toErrorResponse(err);
     expect(response.status).toBe(404);
     expect(response.body).toEqual({
       error: {
-        message: "The model `nope` does not exist.",
+        message: "The model 'nope' does not exist or you do not have access to it.",
         type: "invalid_request_error",
         param: "model",
         code: "model_not_found",
       },
     });
-    expect(toErrorResponse(new NotFoundError("gone")).body.error).toMatchObject({
-      param: null,
-      code: "not_found",
-    });
+    expect(toErrorResponse(gatewayError("not_found", { detail: "gone" })).body.error).toMatchObject(
+      {
+        param: null,
+        code: "not_found",
+      },
+    );
   });
 
-  it("UpstreamFailureError keeps its status, type, code and headers", () => {
-    const response = toErrorResponse(
-      new UpstreamFailureError({
-        status: 503,
-        type: "upstream_error",
-        code: "model_unavailable",
-        message: "No upstream channel serves this model right now.",
-        headers: { "retry-after": "30" },
-      }),
-    );
+  it("an upstream failure keeps its status, type, code and headers", () => {
+    const response = toErrorResponse(gatewayError("no_upstream_channel", { model: "gpt-image-1" }));
     expect(response).toEqual({
       status: 503,
       headers: { "retry-after": "30" },
       body: {
         error: {
-          message: "No upstream channel serves this model right now.",
-          type: "upstream_error",
+          message:
+            "No upstream account is configured for model gpt-image-1; nothing was submitted.",
+          type: "server_error",
           param: null,
-          code: "model_unavailable",
+          code: "no_upstream_channel",
         },
       },
     });
   });
 
-  it("a plain GatewayError maps the same way", () => {
-    const response = toErrorResponse(
-      new GatewayError({
-        status: 429,
-        type: "rate_limit_error",
-        code: "rate_limit_exceeded",
-        message: "Rate limit reached.",
-        headers: { "retry-after": "12" },
-      }),
-    );
+  it("a limit maps the same way, with its retry-after", () => {
+    const response = toErrorResponse(gatewayError("concurrency_limit_exceeded", { max: 2 }));
     expect(response.status).toBe(429);
-    expect(response.headers).toEqual({ "retry-after": "12" });
+    expect(response.headers).toEqual({ "retry-after": "1" });
     expect(response.body.error).toEqual({
-      message: "Rate limit reached.",
+      message:
+        "Too many concurrent image requests: this key allows 2 at a time. Retry when one finishes.",
       type: "rate_limit_error",
       param: null,
-      code: "rate_limit_exceeded",
+      code: "concurrency_limit_exceeded",
     });
     expectEnvelope(response.body);
   });
 
   it("subclasses carry their own name and are GatewayErrors", () => {
     for (const err of [
-      new InvalidRequestError("x", null),
-      new AuthenticationError(),
-      new PermissionDeniedError("x"),
-      new NotFoundError("x"),
-      new UpstreamFailureError({ status: 502, type: "upstream_error", code: null, message: "x" }),
+      gatewayError("invalid_json"),
+      gatewayError("invalid_api_key"),
+      gatewayError("url_expired"),
+      gatewayError("file_not_found"),
+      gatewayError("upstream_task_lost", { taskId: "t" }),
+      new TaskFailedError(errorSpec("upstream_task_failed", { taskId: "t", reason: "r" })),
     ]) {
       expect(err).toBeInstanceOf(GatewayError);
       expect(err).toBeInstanceOf(Error);
@@ -157,46 +152,39 @@ describe("toErrorResponse: GatewayError subclasses", () => {
 
   it("does not show the cause", () => {
     const cause = new Error("connect ECONNREFUSED 10.0.0.7:443 with key sk-secret");
-    const response = toErrorResponse(
-      new UpstreamFailureError({
-        status: 502,
-        type: "upstream_error",
-        code: "upstream_unreachable",
-        message: "The upstream could not be reached.",
-        cause,
-      }),
-    );
+    const err = gatewayError("upstream_unreachable", undefined, { cause });
+    expect(err.cause).toBe(cause);
+    const response = toErrorResponse(err);
     expect(JSON.stringify(response)).not.toContain("sk-secret");
     expect(JSON.stringify(response)).not.toContain("10.0.0.7");
   });
 });
 
 describe("toErrorResponse: x-should-retry", () => {
-  const upstream = (retryable: boolean | undefined) =>
-    new UpstreamFailureError({
-      status: 502,
-      type: "upstream_error",
-      code: "upstream_ambiguous",
-      message: "The upstream may have started the task.",
-      headers: { "x-request-id": "req_1" },
-      ...(retryable === undefined ? {} : { retryable }),
+  // The breaker's 503 as it is, and as if it were not retryable.
+  const upstream = (retryable: boolean) =>
+    new GatewayError({
+      ...errorSpec("upstream_unavailable", { retryAfterMs: 1_000 }),
+      retryable,
     });
 
   it("tells clients not to retry when the error is not retryable", () => {
     const response = toErrorResponse(upstream(false));
-    expect(response.status).toBe(502);
-    expect(response.headers).toEqual({ "x-request-id": "req_1", "x-should-retry": "false" });
+    expect(response.status).toBe(503);
+    expect(response.headers).toEqual({ "retry-after": "1", "x-should-retry": "false" });
+    expect(toErrorResponse(gatewayError("upstream_submit_unconfirmed")).headers).toEqual({
+      "x-should-retry": "false",
+    });
   });
 
-  it("says nothing when retryable or unspecified", () => {
-    expect(toErrorResponse(upstream(true)).headers).toEqual({ "x-request-id": "req_1" });
-    expect(toErrorResponse(upstream(undefined)).headers).toEqual({ "x-request-id": "req_1" });
+  it("says nothing when retryable", () => {
+    expect(toErrorResponse(upstream(true)).headers).toEqual({ "retry-after": "1" });
   });
 
   it("does not modify the error's own headers", () => {
     const err = upstream(false);
     toErrorResponse(err);
-    expect(err.headers).toEqual({ "x-request-id": "req_1" });
+    expect(err.headers).toEqual({ "retry-after": "1" });
     expect(toErrorResponse(err).headers["x-should-retry"]).toBe("false");
   });
 });

@@ -4,7 +4,7 @@
 // every imaging failure becomes.
 import { open } from "node:fs/promises";
 import sharp, { type Sharp } from "sharp";
-import { GatewayError } from "../../errors.js";
+import { errorSpec, GatewayError } from "../../errors.js";
 import { sniffImage } from "../../storage/blobs.js";
 
 /** Image bytes, or the path of a file holding them (cheaper: never in the JS heap). */
@@ -44,25 +44,13 @@ export class ImageProcessingError extends GatewayError {
   readonly fault: ImageFault;
 
   constructor(fault: ImageFault, message: string, param: ImageParam | null, cause?: unknown) {
-    super(
+    const code =
       param === null
-        ? {
-            status: 502,
-            type: "upstream_error",
-            code: "upstream_result_invalid",
-            message,
-            retryable: false,
-            cause,
-          }
-        : {
-            status: 400,
-            type: "invalid_request_error",
-            code: param === "mask" ? "invalid_mask" : "invalid_image",
-            message,
-            param,
-            cause,
-          },
-    );
+        ? "upstream_result_invalid"
+        : param === "mask"
+          ? "invalid_mask"
+          : "invalid_image";
+    super(errorSpec(code, { detail: message }, { cause }));
     this.fault = fault;
   }
 }

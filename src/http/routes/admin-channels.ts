@@ -14,7 +14,7 @@ import {
 } from "../../channels/settings.js";
 import type { ChannelStore } from "../../channels/store.js";
 import type { Clock } from "../../clock.js";
-import { GatewayError, InvalidRequestError, NotFoundError } from "../../errors.js";
+import { type GatewayError, gatewayError } from "../../errors.js";
 import { type GenerationRecords, utcDay } from "../../generation/record.js";
 import { isUtcDay } from "../../validation.js";
 import { adminAuth } from "../auth.js";
@@ -34,13 +34,7 @@ const usageQuerySchema = z.object({
 });
 
 function fromEnvironment(id: string): GatewayError {
-  return new GatewayError({
-    status: 409,
-    type: "invalid_request_error",
-    code: "channel_from_environment",
-    message: `Channel ${id} is defined by IMAGEGATE_UPSTREAM_URL and IMAGEGATE_UPSTREAM_KEY; change those and restart.`,
-    retryable: false,
-  });
+  return gatewayError("channel_from_environment", { channel: id });
 }
 
 export const adminChannelRoutes: FastifyPluginAsync<AdminChannelRouteOptions> = async (
@@ -52,7 +46,7 @@ export const adminChannelRoutes: FastifyPluginAsync<AdminChannelRouteOptions> = 
 
   const view = (id: string) => {
     const channel = registry.byId(id) ?? store.get(id);
-    if (!channel) throw new NotFoundError(`No channel '${id}'.`, "channel_not_found");
+    if (!channel) throw gatewayError("channel_not_found", { channel: id });
     return channelView(channel, registry.health(channel.id));
   };
   const storedOnly = (id: string) => {
@@ -93,12 +87,10 @@ export const adminChannelRoutes: FastifyPluginAsync<AdminChannelRouteOptions> = 
     const shown = view(id);
     // Its tasks in flight are read through it until they end: disable it first.
     if (shown.health.in_flight > 0) {
-      throw new GatewayError({
-        status: 409,
-        type: "invalid_request_error",
-        code: "channel_in_use",
-        message: `Channel ${id} has ${shown.health.in_flight} task(s) in flight; disable it (PATCH {"enabled": false}) and delete it once they are done.`,
-        retryable: false,
+      throw gatewayError("channel_in_use", {
+        channel: id,
+        inFlight: shown.health.in_flight,
+        disableWith: 'PATCH {"enabled": false}',
       });
     }
     store.remove(id);
@@ -114,7 +106,9 @@ export const adminChannelRoutes: FastifyPluginAsync<AdminChannelRouteOptions> = 
     const now = clock.now();
     const to = query.to ?? utcDay(now);
     const from = query.from ?? utcDay(now - 29 * 86_400_000);
-    if (from > to) throw new InvalidRequestError("from is after to.", "from");
+    if (from > to) {
+      throw gatewayError("invalid_value", { detail: "from is after to." }, { param: "from" });
+    }
     return ledger.channelReport(id, from, to);
   });
 };

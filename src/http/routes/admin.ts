@@ -6,7 +6,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { builtInModelMap, type ModelMap, type ModelMapRow } from "../../catalog/model-map.js";
 import type { Clock } from "../../clock.js";
-import { InvalidRequestError, NotFoundError } from "../../errors.js";
+import { gatewayError } from "../../errors.js";
 import { type GenerationRecords, utcDay } from "../../generation/record.js";
 import { expiryFrom, issuedKeyView, issueKeySchema, keyView } from "../../tenancy/keys.js";
 import { newTenantOf, tenantChanges, tenantSchemas, tenantView } from "../../tenancy/settings.js";
@@ -55,7 +55,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
 
   const tenantOr404 = (id: string): Tenant => {
     const tenant = vault.getTenant(id);
-    if (!tenant) throw new NotFoundError(`No tenant '${id}'.`, "tenant_not_found");
+    if (!tenant) throw gatewayError("tenant_not_found", { tenant: id });
     return tenant;
   };
 
@@ -79,7 +79,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
   app.patch<{ Params: { id: string } }>("/tenants/:id", async (request) => {
     const body = parseBody(schemas.update, request.body);
     const tenant = vault.updateTenant(request.params.id, tenantChanges(body));
-    if (!tenant) throw new NotFoundError(`No tenant '${request.params.id}'.`, "tenant_not_found");
+    if (!tenant) throw gatewayError("tenant_not_found", { tenant: request.params.id });
     // Field names only: values may be secrets (upstream_key).
     request.log.info({ tenantId: tenant.id, fields: Object.keys(body) }, "admin: tenant updated");
     return tenantView(tenant);
@@ -92,14 +92,14 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
       name: body.name,
       expiresAt: expiryFrom(body, now),
     });
-    if (!key) throw new NotFoundError(`No tenant '${request.params.id}'.`, "tenant_not_found");
+    if (!key) throw gatewayError("tenant_not_found", { tenant: request.params.id });
     request.log.info({ tenantId: request.params.id, keyId: key.id }, "admin: key issued");
     return reply.code(201).send(issuedKeyView(key, now));
   });
 
   app.get<{ Params: { id: string } }>("/tenants/:id/keys", async (request) => {
     const keys = vault.listKeys(request.params.id);
-    if (!keys) throw new NotFoundError(`No tenant '${request.params.id}'.`, "tenant_not_found");
+    if (!keys) throw gatewayError("tenant_not_found", { tenant: request.params.id });
     return { object: "list", data: keys.map(keyView) };
   });
 
@@ -109,7 +109,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
       const { id, keyId } = request.params;
       tenantOr404(id);
       const key = vault.revokeKey(id, keyId);
-      if (!key) throw new NotFoundError(`No key '${keyId}' for tenant '${id}'.`, "key_not_found");
+      if (!key) throw gatewayError("key_not_found", { key: keyId, tenant: id });
       request.log.info({ tenantId: id, keyId }, "admin: key revoked");
       return keyView(key);
     },
@@ -121,7 +121,9 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
     const now = clock.now();
     const to = query.to ?? utcDay(now);
     const from = query.from ?? utcDay(now - 29 * 86_400_000);
-    if (from > to) throw new InvalidRequestError("from is after to.", "from");
+    if (from > to) {
+      throw gatewayError("invalid_value", { detail: "from is after to." }, { param: "from" });
+    }
     return { ...ledger.report(tenant.id, from, to), images_per_day: tenant.imagesPerDay };
   });
 };

@@ -2,7 +2,7 @@
 // No API key: the signature is the capability, as with OpenAI's result URLs.
 import type { FastifyPluginAsync } from "fastify";
 import type { Clock } from "../../clock.js";
-import { GatewayError, NotFoundError } from "../../errors.js";
+import { gatewayError } from "../../errors.js";
 import { type BlobStore, filesPath, type UrlSigner } from "../../storage/blobs.js";
 
 export interface FilesRouteOptions {
@@ -21,18 +21,10 @@ export const filesRoutes: FastifyPluginAsync<FilesRouteOptions> = async (app, op
       const now = clock.now();
       const check = signer.check(id, request.query.expires, request.query.signature, now);
       if (check !== "valid") {
-        throw new GatewayError({
-          status: 403,
-          type: "permission_error",
-          code: check === "expired" ? "url_expired" : "invalid_signature",
-          message:
-            check === "expired"
-              ? "This image URL has expired."
-              : "This image URL is not valid (bad or missing signature).",
-        });
+        throw gatewayError(check === "expired" ? "url_expired" : "invalid_signature");
       }
       const blob = await blobs.open(id);
-      if (!blob) throw new NotFoundError("This image no longer exists.", "file_not_found");
+      if (!blob) throw gatewayError("file_not_found");
       const maxAge = Math.max(0, Math.floor((Number(request.query.expires) * 1000 - now) / 1000));
       return reply
         .header("content-type", blob.contentType)

@@ -8,7 +8,7 @@ import { defaultModelName } from "../../catalog/models.js";
 import type { ImageRequest } from "../../catalog/request.js";
 import { requireModel, type Translation } from "../../catalog/translate.js";
 import type { Clock } from "../../clock.js";
-import { InvalidRequestError } from "../../errors.js";
+import { gatewayError } from "../../errors.js";
 import { type AdmissionService, requestDigest } from "../../generation/admission.js";
 import type { Deliverer, Delivery } from "../../generation/deliver.js";
 import type { GenerationService } from "../../generation/generate.js";
@@ -71,10 +71,8 @@ const placeholderReference = "data:image/png;base64,";
 export const variationPrompt =
   "Create a variation of the reference image: keep its subject, composition, colours and style, and vary the details naturally.";
 
-function refuseMask(
-  message = "None of the upstream's models can apply a mask, so 'mask' cannot be honoured. Describe the change in the prompt and send the image without a mask.",
-): never {
-  throw new InvalidRequestError(message, "mask", "mask_not_supported");
+function refuseMask(): never {
+  throw gatewayError("mask_not_supported");
 }
 
 /**
@@ -173,11 +171,7 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
         const fields = parseBody(editFormSchema, formToBody(form.fields));
         const [first] = form.images;
         if (first === undefined) {
-          throw new InvalidRequestError(
-            "Missing required parameter: 'image'.",
-            "image",
-            "missing_required_parameter",
-          );
+          throw gatewayError("missing_required_parameter", { param: "image" });
         }
         let prompt = fields.prompt;
         if (form.mask !== undefined) {
@@ -213,9 +207,13 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     const urls = images.map((image, index) => {
       const param = `images[${index}]`;
       if (image.file_id !== undefined || image.image_url === undefined) {
-        throw new InvalidRequestError(
-          "Give each image as image_url (an https URL or a data: URI); file_id is not supported.",
-          `${param}.file_id`,
+        throw gatewayError(
+          "invalid_value",
+          {
+            detail:
+              "Give each image as image_url (an https URL or a data: URI); file_id is not supported.",
+          },
+          { param: `${param}.file_id` },
         );
       }
       checkDataUri(image.image_url, `${param}.image_url`);
@@ -251,11 +249,7 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
   app.post("/images/variations", async (request, reply) => {
     const receivedAt = clock.now();
     if (!request.isMultipart()) {
-      throw new InvalidRequestError(
-        "Variations take multipart/form-data with one 'image' file.",
-        "image",
-        "invalid_content_type",
-      );
+      throw gatewayError("invalid_content_type");
     }
     const form = await readMultipartForm(
       request,
@@ -271,11 +265,7 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
       if (form.mask !== undefined) refuseMask();
       const [upload] = form.images;
       if (upload === undefined) {
-        throw new InvalidRequestError(
-          "Missing required parameter: 'image'.",
-          "image",
-          "missing_required_parameter",
-        );
+        throw gatewayError("missing_required_parameter", { param: "image" });
       }
       image = upload;
       const fields = parseBody(variationFormSchema, formToBody(form.fields));

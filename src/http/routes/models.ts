@@ -4,7 +4,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { builtInModelMap, type ModelMap } from "../../catalog/model-map.js";
 import type { CatalogEntry } from "../../catalog/models.js";
-import { NotFoundError } from "../../errors.js";
+import { gatewayError } from "../../errors.js";
 
 // A fixed date keeps the listing stable across restarts (2026-01-01).
 const listedSince = 1_767_225_600;
@@ -36,11 +36,7 @@ export const modelsRoutes: FastifyPluginAsync<ModelsRouteOptions> = async (app, 
   app.get<{ Params: { model: string } }>("/models/:model", async (request) => {
     const entry = entries.find((candidate) => candidate.id === request.params.model);
     if (!entry) {
-      throw new NotFoundError(
-        `The model '${request.params.model}' does not exist`,
-        "model_not_found",
-        "model",
-      );
+      throw gatewayError("model_not_found", { model: request.params.model, retrieve: true });
     }
     return toModel(entry);
   });

@@ -4,7 +4,7 @@
 // gateway's store, and another tenant's task is indistinguishable from none.
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Clock } from "../../clock.js";
-import { InvalidRequestError, NotFoundError } from "../../errors.js";
+import { gatewayError } from "../../errors.js";
 import { type AdmissionService, requestDigest } from "../../generation/admission.js";
 import type { GenerationService } from "../../generation/generate.js";
 import type { GenerationRecord, GenerationRecords } from "../../generation/record.js";
@@ -50,9 +50,10 @@ export function resultIndex(raw: unknown): number {
   if (raw === undefined) return 0;
   const index = typeof raw === "string" && /^(0|[1-9]\d*)$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(index)) {
-    throw new InvalidRequestError(
-      "Invalid value for 'index': a whole number (0 for the first image).",
-      "index",
+    throw gatewayError(
+      "invalid_value",
+      { detail: "Invalid value for 'index': a whole number (0 for the first image)." },
+      { param: "index" },
     );
   }
   return index;
@@ -69,7 +70,7 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
     const tenant = tenantOf(request);
     const record = ledger.get(request.params.id);
     if (record === undefined || record.tenantId !== tenant.id) {
-      throw new NotFoundError(`No task '${request.params.id}'.`, "task_not_exist");
+      throw gatewayError("task_not_exist", { task: request.params.id });
     }
     return record;
   }
@@ -121,12 +122,11 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
       const result = record.results[index];
       const blob = result === undefined ? undefined : await blobs.open(result.id);
       if (blob === undefined) {
-        throw new NotFoundError(
-          record.state === "succeeded"
-            ? `Task '${record.id}' has no result ${index} (any more).`
-            : `Task '${record.id}' has no result yet.`,
-          "result_not_found",
-        );
+        throw gatewayError("result_not_found", {
+          task: record.id,
+          index,
+          finished: record.state === "succeeded",
+        });
       }
       return reply
         .header("content-type", blob.contentType)

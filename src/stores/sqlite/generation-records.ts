@@ -10,7 +10,7 @@
 // what a restart needs to resume every submitted task). Every read commits the
 // queue first, so the store always reads its writes.
 import type { Clock } from "../../clock.js";
-import { GatewayError } from "../../errors.js";
+import { gatewayError } from "../../errors.js";
 import {
   type ChannelUsageRow,
   type FailureInfo,
@@ -194,14 +194,7 @@ export function createSqliteGenerationRecords(
     if (tenant.imagesPerDay !== null) {
       const used = imagesToday(tenant.id);
       if (used + n > tenant.imagesPerDay) {
-        const left = Math.max(0, tenant.imagesPerDay - used);
-        throw new GatewayError({
-          status: 429,
-          type: "insufficient_quota",
-          code: "insufficient_quota",
-          message: `This key's daily image budget is used up: ${used} of ${tenant.imagesPerDay} images today (UTC), ${left} left, ${n} asked for. It resets at 00:00 UTC.`,
-          retryable: false,
-        });
+        throw gatewayError("insufficient_quota", { used, limit: tenant.imagesPerDay, asked: n });
       }
     }
     const id = newId("gen");
