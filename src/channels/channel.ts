@@ -5,15 +5,9 @@
 // IMAGEGATE_UPSTREAM_URL / _KEY define, and a private one for each tenant that
 // brings its own upstream key (used by that tenant alone).
 
-import { openaiDefaultModels } from "../providers/openai/models.js";
+import { type ProviderKind, servesByDefault } from "../providers/index.js";
 
-/**
- * The kinds of upstream the gateway talks to: `async`, the seed's task API
- * (submit, read, download); `openai`, an OpenAI-compatible synchronous images
- * API (providers/openai/).
- */
-export const providerKinds = ["async", "openai"] as const;
-export type ProviderKind = (typeof providerKinds)[number];
+export { type ProviderKind, providerKinds } from "../providers/index.js";
 
 export type ChannelSource = "admin" | "environment" | "tenant";
 
@@ -53,5 +47,5 @@ export function privateChannelId(tenantId: string): string {
 /** Whether a channel serves an upstream model: those it lists, else every model of its provider. */
 export function serves(channel: ChannelSettings, upstreamModel: string): boolean {
   if (channel.models.length > 0) return channel.models.includes(upstreamModel);
-  return channel.provider === "async" || openaiDefaultModels.includes(upstreamModel);
+  return servesByDefault(channel.provider, upstreamModel);
 }

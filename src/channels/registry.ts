@@ -5,15 +5,17 @@
 // against its max_concurrent, and whether its credential was last refused.
 import { Agent, type Dispatcher } from "undici";
 import type { Clock } from "../clock.js";
-import { createOpenAIImagesClient, type OpenAIImagesClient } from "../providers/openai/client.js";
+import type { UpstreamClient } from "../providers/async/client.js";
+
+import type { UpstreamError } from "../providers/failures.js";
+import { UpstreamError as UpstreamFailure } from "../providers/failures.js";
+import { providers, type SyncImagesClient } from "../providers/index.js";
 import {
   type BreakerRegistry,
   type CircuitBreaker,
   createBreakerRegistry,
   observedClient,
 } from "../upstream/breaker.js";
-import type { UpstreamClient, UpstreamError } from "../upstream/client.js";
-import { createUpstreamClient, UpstreamError as UpstreamFailure } from "../upstream/client.js";
 import { type Channel, defaultChannelId, privateChannelId, serves } from "./channel.js";
 import { routeOrder } from "./routing.js";
 import type { ChannelStore } from "./store.js";
@@ -61,7 +63,7 @@ export interface ChannelRegistry {
   /** The channel's client (an `async` channel); every call reports to its breaker. */
   client(channel: Channel): UpstreamClient;
   /** The channel's client (an `openai` channel); every call reports to its breaker. */
-  syncClient(channel: Channel): OpenAIImagesClient;
+  syncClient(channel: Channel): SyncImagesClient;
   breaker(channelId: string): CircuitBreaker;
   /** Takes one of the channel's task slots; undefined when it is at max_concurrent (unless forced). */
   acquire(channel: Channel, force?: boolean): (() => void) | undefined;
@@ -94,6 +96,11 @@ export interface RegistryOptions {
   refusedCooldownMs?: number;
   /** How often routing checks whether the stored channels changed (default 1 s). */
   reloadCheckMs?: number;
+  /** Where a channel's circuit opening or closing, and a refused key, are reported. */
+  log?: {
+    warn(fields: object, message: string): void;
+    info(fields: object, message: string): void;
+  };
   random?: () => number;
 }
 
@@ -108,15 +115,20 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
   const dispatcher =
     options.dispatcher ??
     new Agent({ connections: 128, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
-  const breakers: BreakerRegistry = createBreakerRegistry({ clock });
+  const breakers: BreakerRegistry = createBreakerRegistry({
+    clock,
+    onChange: (channelId, change) => {
+      if (change === "opened") {
+        options.log?.warn({ channel: channelId }, "channel circuit opened: its submits stop");
+      } else options.log?.info({ channel: channelId }, "channel circuit closed: submits resume");
+    },
+  });
   const clients = new Map<string, UpstreamClient>();
   const observed = new Map<string, UpstreamClient>();
   const inFlight = new Map<string, number>();
   const refusals = new Map<string, CredentialRefusal>();
-  const openai = createOpenAIImagesClient({
-    dispatcher,
-    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-  });
+  const clientOptions = { dispatcher, maxBodyBytes: options.maxBodyBytes };
+  const syncClients = new Map<string, SyncImagesClient>();
 
   const environment: Channel | undefined =
     options.upstreamKey === undefined
@@ -157,15 +169,31 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
     return environment ? [environment, ...stored] : stored;
   };
 
-  function clientFor(baseUrl: string): UpstreamClient {
-    let client = clients.get(baseUrl);
+  /** A task-style channel's client, one per provider and base URL. */
+  function clientFor(channel: Channel): UpstreamClient {
+    const provider = providers[channel.provider];
+    if (provider.style !== "task") {
+      throw new Error(`channel ${channel.id}: provider ${channel.provider} makes no task client`);
+    }
+    const key = `${channel.provider} ${channel.baseUrl}`;
+    let client = clients.get(key);
     if (client === undefined) {
-      client = createUpstreamClient({
-        baseUrl,
-        dispatcher,
-        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-      });
-      clients.set(baseUrl, client);
+      client = provider.client(channel.baseUrl, clientOptions);
+      clients.set(key, client);
+    }
+    return client;
+  }
+
+  /** A sync-style provider's client, one per provider. */
+  function syncClientFor(channel: Channel): SyncImagesClient {
+    const provider = providers[channel.provider];
+    if (provider.style !== "sync") {
+      throw new Error(`channel ${channel.id}: provider ${channel.provider} makes no sync client`);
+    }
+    let client = syncClients.get(channel.provider);
+    if (client === undefined) {
+      client = provider.client(clientOptions);
+      syncClients.set(channel.provider, client);
     }
     return client;
   }
@@ -235,7 +263,7 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
       const key = `${channel.id} ${channel.baseUrl}`;
       let client = observed.get(key);
       if (client === undefined) {
-        client = observedClient(clientFor(channel.baseUrl), breakers, channel.id);
+        client = observedClient(clientFor(channel), breakers, channel.id);
         observed.set(key, client);
       }
       return client;
@@ -245,7 +273,7 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
       return {
         async create(baseUrl, credential, body, signal) {
           try {
-            const images = await openai.create(baseUrl, credential, body, signal);
+            const images = await syncClientFor(channel).create(baseUrl, credential, body, signal);
             breaker().success();
             return images;
           } catch (err) {
@@ -258,7 +286,7 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
             throw err;
           }
         },
-        open: (baseUrl, credential, url) => openai.open(baseUrl, credential, url),
+        open: (baseUrl, credential, url) => syncClientFor(channel).open(baseUrl, credential, url),
       };
     },
     breaker: (channelId) => breakers.of(channelId),
@@ -284,6 +312,10 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
         credentialStatuses.has(err.status)
       ) {
         refusals.set(channel.id, { at: clock.now(), status: err.status, code: err.code });
+        options.log?.warn(
+          { channel: channel.id, status: err.status, code: err.code },
+          "the upstream refused a channel's key; it goes last for a while",
+        );
       }
     },
     health(channelId) {

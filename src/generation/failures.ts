@@ -3,7 +3,7 @@
 // raised after a submit may have reached the upstream carries
 // `x-should-retry: false`: the OpenAI SDK would otherwise retry and pay twice.
 import { errorSpec, GatewayError, gatewayError, withMessage } from "../errors.js";
-import type { UpstreamError } from "../upstream/client.js";
+import type { UpstreamError } from "../providers/failures.js";
 import type { TaskWaitError } from "../upstream/poller.js";
 
 /** Reasons the upstream gives when a prompt or image was refused for safety. */

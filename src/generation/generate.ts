@@ -14,11 +14,11 @@ import { type ChannelRegistry, failsOver } from "../channels/registry.js";
 import type { Clock } from "../clock.js";
 import { GatewayError, gatewayError } from "../errors.js";
 import type { FailureInfo, GenerationOutcome, MaskBlobs } from "../generation/record.js";
-import type { SyncImage } from "../providers/openai/client.js";
+import { UpstreamError } from "../providers/failures.js";
+import { providers, type SyncImage } from "../providers/index.js";
 import { syncTaskIdKind } from "../providers/openai/models.js";
 import { type BlobStore, BlobTooLargeError, type StoredBlob } from "../storage/blobs.js";
 import { newId } from "../tenancy/ids.js";
-import { UpstreamError } from "../upstream/client.js";
 import { type Poller, TaskWaitError } from "../upstream/poller.js";
 import { conformResults } from "./conform-results.js";
 import {
@@ -267,7 +267,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         breaker.probing();
         tried(channel);
         try {
-          if (channel.provider === "openai") {
+          if (providers[channel.provider].style === "sync") {
             syncTaskId ??= newId(syncTaskIdKind);
             const taskId = syncTaskId;
             // The call may be billed from the moment it is sent: the record

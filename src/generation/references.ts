@@ -10,9 +10,9 @@
 // fetched from outside, and one with a public https name can.
 import { createReadStream } from "node:fs";
 import type { Clock } from "../clock.js";
+import { FileDataUri } from "../providers/json-body.js";
 import type { BlobStore, UrlSigner } from "../storage/blobs.js";
 import type { UploadSpool } from "../storage/upload-spool.js";
-import { FileDataUri } from "../upstream/json-body.js";
 
 export type ReferenceDelivery = "url" | "data";
 

@@ -1,8 +1,8 @@
 // An image a synchronous upstream answered inline (base64) as a download, so
 // that it is stored, capped and sniffed exactly as an async task's result is.
 import { Readable } from "node:stream";
-import type { Download } from "../upstream/client.js";
-import { UpstreamError } from "../upstream/client.js";
+import type { Download } from "../providers/failures.js";
+import { UpstreamError } from "../providers/failures.js";
 
 const base64Pattern = /^[A-Za-z0-9+/]*={0,2}$/;
 

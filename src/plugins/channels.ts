@@ -32,6 +32,7 @@ async function channels(app: FastifyInstance, options: ChannelsPluginOptions): P
     upstreamKey: options.config.upstreamKey,
     maxBodyBytes: options.config.upstreamMaxBodyBytes,
     dispatcher: options.dispatcher,
+    log: app.log,
   });
   app.decorate("channels", registry);
   app.addHook("onClose", async () => {

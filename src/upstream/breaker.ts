@@ -8,7 +8,8 @@
 // the circuit. Reads of tasks already submitted are not stopped: those tasks
 // are paid for, and the poller has its own backoff.
 import type { Clock } from "../clock.js";
-import { type UpstreamClient, UpstreamError } from "./client.js";
+import type { UpstreamClient } from "../providers/async/client.js";
+import { UpstreamError } from "../providers/failures.js";
 
 export interface CircuitBreaker {
   /** Undefined when a submit may go ahead; else how long until it may be tried. */
@@ -105,7 +106,12 @@ export interface BreakerRegistry {
   readonly tracked: number;
 }
 
-export function createBreakerRegistry(options: BreakerOptions): BreakerRegistry {
+export interface BreakerRegistryOptions extends BreakerOptions {
+  /** A channel's circuit opened (its submits stop) or closed again: for the logs. */
+  onChange?: (key: string, change: "opened" | "closed") => void;
+}
+
+export function createBreakerRegistry(options: BreakerRegistryOptions): BreakerRegistry {
   const breakers = new Map<string, CircuitBreaker>();
   const registry: BreakerRegistry = {
     of(key) {
@@ -115,10 +121,18 @@ export function createBreakerRegistry(options: BreakerOptions): BreakerRegistry 
         // Forget a breaker as soon as it has nothing to remember, so that
         // tenants' private channels that come and go do not accumulate.
         const success = fresh.success.bind(fresh);
+        const failure = fresh.failure.bind(fresh);
         breaker = Object.assign(fresh, {
           success() {
+            const wasOpen = fresh.state !== "closed";
             success();
             breakers.delete(key);
+            if (wasOpen) options.onChange?.(key, "closed");
+          },
+          failure(call?: "submit" | "other") {
+            const wasClosed = fresh.state === "closed";
+            failure(call);
+            if (wasClosed && fresh.state !== "closed") options.onChange?.(key, "opened");
           },
         });
         breakers.set(key, breaker);

@@ -4,7 +4,9 @@
 // back off; a task the upstream keeps denying is "lost"; every wait has a
 // deadline, so nothing hangs.
 import type { Clock, TimerHandle } from "../clock.js";
-import { type UpstreamClient, UpstreamError } from "./client.js";
+import type { UpstreamClient } from "../providers/async/client.js";
+import type { TaskSnapshot } from "../providers/async/status.js";
+import { UpstreamError } from "../providers/failures.js";
 import type { LatencyModel } from "./latency-model.js";
 import {
   errorBackoffMs,
@@ -14,7 +16,6 @@ import {
   type ProgressRead,
   type ScheduleTuning,
 } from "./schedule.js";
-import type { TaskSnapshot } from "./status.js";
 
 export type WaitFailure = "lost" | "deadline" | "unavailable" | "closed";
 

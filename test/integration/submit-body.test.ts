@@ -7,13 +7,10 @@ import { appendFile, mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createUpstreamClient, type UpstreamClient } from "../../src/providers/async/client.js";
+import { UpstreamError } from "../../src/providers/failures.js";
+import { encodedJsonLength, FileDataUri } from "../../src/providers/json-body.js";
 import { type Simulator, startSimulator } from "../../src/simulator/server.js";
-import {
-  createUpstreamClient,
-  type UpstreamClient,
-  UpstreamError,
-} from "../../src/upstream/client.js";
-import { encodedJsonLength, FileDataUri } from "../../src/upstream/json-body.js";
 
 const pngHead = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const png = (size: number) => Buffer.concat([pngHead, randomBytes(size - pngHead.length)]);

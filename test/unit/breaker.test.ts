@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { Clock } from "../../src/clock.js";
+import type { UpstreamClient } from "../../src/providers/async/client.js";
+import { UpstreamError } from "../../src/providers/failures.js";
 import {
   createBreakerRegistry,
   createCircuitBreaker,
   observedClient,
 } from "../../src/upstream/breaker.js";
-import { type UpstreamClient, UpstreamError } from "../../src/upstream/client.js";
 
 function manualClock(): Clock & { advance(ms: number): void } {
   let now = 1_000_000;

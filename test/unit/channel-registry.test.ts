@@ -9,9 +9,9 @@ import { createChannelRegistry } from "../../src/channels/registry.js";
 import { routeOrder } from "../../src/channels/routing.js";
 import { type ChannelStore, createChannelStore } from "../../src/channels/store.js";
 import type { Clock } from "../../src/clock.js";
+import { UpstreamError } from "../../src/providers/failures.js";
 import { seededRandom } from "../../src/simulator/task-mix.js";
 import { openStore } from "../../src/tenancy/store.js";
-import { UpstreamError } from "../../src/upstream/client.js";
 
 function manualClock(): Clock & { advance(ms: number): void } {
   let now = 1_000_000;
@@ -226,6 +226,40 @@ describe("channel registry", () => {
       for (let i = 0; i < 5; i++) registry.breaker(id).failure();
     }
     expect(registry.unservedModels(models)).toEqual(["gpt-image-2"]);
+    await registry.close();
+  });
+
+  it("says in the logs when a channel's circuit opens and closes, and when its key is refused", async () => {
+    const lines: Array<[string, object, string]> = [];
+    const log = {
+      warn: (fields: object, message: string) => lines.push(["warn", fields, message]),
+      info: (fields: object, message: string) => lines.push(["info", fields, message]),
+    };
+    const registry = createChannelRegistry({
+      store,
+      clock,
+      upstreamUrl: "http://127.0.0.1:9",
+      upstreamKey: "env-key",
+      log,
+    });
+    for (let i = 0; i < 5; i++) registry.breaker("ch_default").failure();
+    expect(lines).toEqual([["warn", { channel: "ch_default" }, expect.stringContaining("opened")]]);
+    registry.breaker("ch_default").success();
+    expect(lines[1]).toEqual([
+      "info",
+      { channel: "ch_default" },
+      expect.stringContaining("closed"),
+    ]);
+    const channel = registry.byId("ch_default");
+    if (channel === undefined) throw new Error("no default channel");
+    registry.refused(channel, new UpstreamError("refused", "no", { status: 403, code: "quota" }));
+    expect(lines[2]).toEqual([
+      "warn",
+      { channel: "ch_default", status: 403, code: "quota" },
+      expect.stringContaining("refused"),
+    ]);
+    // Nothing in any line is a key.
+    expect(JSON.stringify(lines)).not.toContain("env-key");
     await registry.close();
   });
 });

@@ -20,7 +20,7 @@ import {
   submitFailure,
   waitFailure,
 } from "../../src/generation/failures.js";
-import { UpstreamError } from "../../src/upstream/client.js";
+import { UpstreamError } from "../../src/providers/failures.js";
 import { TaskWaitError, type WaitFailure } from "../../src/upstream/poller.js";
 
 const codes = Object.keys(errorCatalogue) as ErrorCode[];

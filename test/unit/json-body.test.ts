@@ -12,7 +12,7 @@ import {
   encodedJsonLength,
   encodeJsonBody,
   FileDataUri,
-} from "../../src/upstream/json-body.js";
+} from "../../src/providers/json-body.js";
 
 let dir: string;
 beforeEach(async () => {

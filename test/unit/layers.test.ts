@@ -59,12 +59,21 @@ const rules: Record<string, { may: string[]; why: string }> = {
     why: "catalog/ is pure: model names, aliases and vocabularies, no I/O, no clock",
   },
   providers: {
-    may: ["providers", "upstream", ...leaves, "undici", "node:stream"],
+    may: ["providers", ...leaves, "undici", "node:stream", "node:crypto", "node:fs"],
     why: "providers/ take a base URL, a credential and a body; they know no tenant, HTTP layer or channel",
   },
   upstream: {
-    may: ["upstream", ...leaves, "undici", "node:stream", "node:fs", "node:crypto", "tenancy"],
-    why: "upstream/ is the async provider's client and the poller (tenancy/: the learned-latency table's Db, a debt until stores/)",
+    may: [
+      "upstream",
+      "providers",
+      ...leaves,
+      "undici",
+      "node:stream",
+      "node:fs",
+      "node:crypto",
+      "tenancy",
+    ],
+    why: "upstream/ is the poller, its schedule and the breakers over the providers' clients (tenancy/: the learned-latency table's Db, a debt until stores/)",
   },
   channels: {
     may: ["channels", "providers", "upstream", "catalog", "tenancy", ...leaves, "undici", "zod"],

@@ -6,14 +6,14 @@
 import type { Readable } from "node:stream";
 import { errors, MockAgent } from "undici";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { UpstreamError, type UpstreamErrorKind } from "../../src/providers/failures.js";
+import { FileDataUri } from "../../src/providers/json-body.js";
 import { openaiImagesCall } from "../../src/providers/openai/body.js";
 import {
   createOpenAIImagesClient,
-  type OpenAIImagesClient,
+  type SyncImagesClient,
 } from "../../src/providers/openai/client.js";
 import { isSyncTaskId, openaiDefaultModels } from "../../src/providers/openai/models.js";
-import { UpstreamError, type UpstreamErrorKind } from "../../src/upstream/client.js";
-import { FileDataUri } from "../../src/upstream/json-body.js";
 
 describe("openaiImagesCall", () => {
   const cases: {
@@ -141,7 +141,7 @@ const png = Buffer.from("89504e470d0a1a0a0000000d49484452", "hex");
 const json = { "content-type": "application/json" };
 
 let agent: MockAgent;
-let client: OpenAIImagesClient;
+let client: SyncImagesClient;
 
 beforeEach(() => {
   agent = new MockAgent({ enableCallHistory: true });

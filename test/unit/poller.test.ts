@@ -2,8 +2,9 @@
 // when a test moves it, and every timer and read is counted.
 import { afterEach, describe, expect, it } from "vitest";
 import type { Clock, TimerHandle } from "../../src/clock.js";
+import type { TaskSnapshot } from "../../src/providers/async/status.js";
+import { UpstreamError } from "../../src/providers/failures.js";
 import { type ProgressProfile, progressAt } from "../../src/simulator/progress.js";
-import { UpstreamError } from "../../src/upstream/client.js";
 import type { LatencyModel } from "../../src/upstream/latency-model.js";
 import {
   createPoller,
@@ -24,7 +25,6 @@ import {
   type ProgressRead,
   type ScheduleTuning,
 } from "../../src/upstream/schedule.js";
-import type { TaskSnapshot } from "../../src/upstream/status.js";
 
 /** Lets every pending promise callback run (a macrotask boundary). */
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -3,13 +3,13 @@
 // failure reasons, result counts, submit answers and error bodies.
 import { describe, expect, it } from "vitest";
 import {
-  errorMessageOf,
   normaliseProgress,
   normaliseState,
   normaliseTask,
   submittedTaskId,
   type TaskSnapshot,
-} from "../../src/upstream/status.js";
+} from "../../src/providers/async/status.js";
+import { errorMessageOf } from "../../src/providers/failures.js";
 
 const resultUrl = (i: number) =>
   `https://www.zexitongxue.com/v1/images/tasks/aiimg_xxx/content?index=${i}`;

@@ -14,15 +14,15 @@ import {
   sendFailureKind,
   submitRefusal,
   UpstreamError,
-} from "../../upstream/client.js";
-import { type EncodedBody, encodeJsonBody } from "../../upstream/json-body.js";
+} from "../failures.js";
+import { type EncodedBody, encodeJsonBody } from "../json-body.js";
 import { openaiImagesCall } from "./body.js";
 import { openaiCallTimeoutMs } from "./models.js";
 
 /** One image of a synchronous answer. */
 export type SyncImage = { b64: string } | { url: string };
 
-export interface OpenAIImagesClient {
+export interface SyncImagesClient {
   /**
    * Makes the images; resolves with those the answer holds (possibly fewer
    * than asked). `signal` cuts the call (the gateway shutting down): it then
@@ -64,7 +64,7 @@ function imagesOf(json: unknown): SyncImage[] | undefined {
   return images;
 }
 
-export function createOpenAIImagesClient(options: OpenAIClientOptions): OpenAIImagesClient {
+export function createOpenAIImagesClient(options: OpenAIClientOptions): SyncImagesClient {
   const { dispatcher } = options;
   const callTimeoutMs = options.callTimeoutMs ?? openaiCallTimeoutMs;
   const idleMs = options.downloadIdleTimeoutMs ?? 60_000;

@@ -2,7 +2,7 @@
 // tolerates"): states in any case, progress as a number or "NN%" or absent,
 // the new-api `{code, message, data}` wrapper or a bare task object, results
 // in `data.data[]`, `data[]` or only `result_url`.
-import { lookupTable } from "../lookup-table.js";
+import { lookupTable } from "../../lookup-table.js";
 
 export type TaskState = "pending" | "succeeded" | "failed";
 
@@ -112,16 +112,4 @@ export function submittedTaskId(body: unknown): string | undefined {
     nonEmptyString(inner?.task_id) ??
     nonEmptyString(inner?.id)
   );
-}
-
-/** The failure message of an error body: `error.message`, else `message`. */
-export function errorMessageOf(body: unknown): { message?: string; code?: string } {
-  const outer = record(body);
-  const error = record(outer?.error);
-  const code = nonEmptyString(error?.code) ?? nonEmptyString(outer?.code);
-  const message = nonEmptyString(error?.message) ?? nonEmptyString(outer?.message);
-  const result: { message?: string; code?: string } = {};
-  if (message !== undefined) result.message = message;
-  if (code !== undefined) result.code = code;
-  return result;
 }
