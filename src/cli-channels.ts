@@ -13,14 +13,15 @@ import {
   newChannelOf,
   updateChannelSchema,
 } from "./channels/settings.js";
-import { type ChannelStore, createChannelStore } from "./channels/store.js";
+import type { ChannelStore } from "./channels/store.js";
 import { systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { gatewayError } from "./errors.js";
 import { type GenerationRecords, utcDay } from "./generation/record.js";
+import { createSqliteChannelStore } from "./stores/sqlite/channels.js";
+import type { Db } from "./stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "./stores/sqlite/generation-records.js";
-import { checkMasterKey } from "./tenancy/master-key.js";
-import type { Db } from "./tenancy/store.js";
+import { checkMasterKey } from "./stores/sqlite/master-key.js";
 import { isUtcDay, parseBody } from "./validation.js";
 
 export const channelsUsage = `  channels create --name NAME --base-url URL --api-key-env VAR [--provider async]
@@ -279,7 +280,7 @@ function withChannels<T>(config: Config, deps: ChannelsCommandDeps, run: (opened
   const db = deps.openStore(config.dataDir);
   try {
     checkMasterKey(db, config.masterKey);
-    const store = createChannelStore({ db, clock: systemClock, masterKey: config.masterKey });
+    const store = createSqliteChannelStore({ db, clock: systemClock, masterKey: config.masterKey });
     return run({ store, ledger: createSqliteGenerationRecords(db, systemClock) });
   } finally {
     db.close();

@@ -22,9 +22,10 @@ import { GatewayError, gatewayError } from "./errors.js";
 import { utcDay } from "./generation/record.js";
 import { configOrExit, serve } from "./main.js";
 import { describeMadePrivate, makePrivate } from "./storage/private-files.js";
+import { type Db, openStore } from "./stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "./stores/sqlite/generation-records.js";
+import { checkMasterKey, MasterKeyError, rotateMasterKey } from "./stores/sqlite/master-key.js";
 import { expiryFrom, issuedKeyView, issueKeySchema, keyView } from "./tenancy/keys.js";
-import { checkMasterKey, MasterKeyError, rotateMasterKey } from "./tenancy/master-key.js";
 import {
   type FlagContext,
   limitFromFlag,
@@ -37,7 +38,6 @@ import {
   tenantSchemas,
   tenantView,
 } from "./tenancy/settings.js";
-import { type Db, openStore } from "./tenancy/store.js";
 import { createVault, type Vault } from "./tenancy/vault.js";
 import { parseBody } from "./validation.js";
 

@@ -24,7 +24,6 @@ import type { Translation } from "../catalog/translate.js";
 import { withReferences } from "../catalog/translate.js";
 import type { Clock } from "../clock.js";
 import { gatewayError, recordedError } from "../errors.js";
-import type { GenerationRecord, GenerationRecords, MaskBlobs } from "../generation/record.js";
 import { assertModelAllowed, type ConcurrencyGate } from "../tenancy/limits.js";
 import type { Tenant, Vault } from "../tenancy/vault.js";
 import { stillRunning } from "./failures.js";
@@ -37,6 +36,7 @@ import {
   type RunningGeneration,
   taskLifetimeMs,
 } from "./generate.js";
+import type { GenerationRecord, GenerationRecords, MaskBlobs } from "./record.js";
 import type { ReferenceImage, ReferencePublisher } from "./references.js";
 
 export interface AdmissionDeps {

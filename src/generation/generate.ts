@@ -13,7 +13,6 @@ import type { Channel } from "../channels/channel.js";
 import { type ChannelRegistry, failsOver } from "../channels/registry.js";
 import type { Clock } from "../clock.js";
 import { GatewayError, gatewayError } from "../errors.js";
-import type { FailureInfo, GenerationOutcome, MaskBlobs } from "../generation/record.js";
 import { UpstreamError } from "../providers/failures.js";
 import { providers, type SyncImage } from "../providers/index.js";
 import { syncTaskIdKind } from "../providers/openai/models.js";
@@ -37,6 +36,7 @@ import {
   waitFailure,
 } from "./failures.js";
 import { compositeResults, removeMaskBlobs } from "./mask-results.js";
+import type { FailureInfo, GenerationOutcome, MaskBlobs } from "./record.js";
 import { syncImageDownload } from "./sync-images.js";
 
 /** Where the use case records how a generation went (durable, for usage and resume). */

@@ -5,7 +5,6 @@
 // wait in the blob store from the request until the results arrive (possibly
 // in a later process, after a restart).
 import { Readable } from "node:stream";
-import type { MaskBlobs } from "../generation/record.js";
 import type { BlobStore, StoredBlob } from "../storage/blobs.js";
 import { conformSlots, readResult } from "./conform-results.js";
 import {
@@ -15,6 +14,7 @@ import {
   inspectImage,
   maskBoundingBox,
 } from "./imaging/index.js";
+import type { MaskBlobs } from "./record.js";
 
 async function readBlob(blobs: BlobStore, id: string, what: string): Promise<Buffer> {
   const opened = await blobs.open(id);

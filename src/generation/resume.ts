@@ -7,11 +7,11 @@ import type { Channel } from "../channels/channel.js";
 import { defaultChannelId, privateChannelId } from "../channels/channel.js";
 import type { ChannelRegistry } from "../channels/registry.js";
 import { gatewayError } from "../errors.js";
-import type { GenerationRecord, GenerationRecords } from "../generation/record.js";
 import { isSyncTaskId } from "../providers/openai/models.js";
 import type { ConcurrencyGate } from "../tenancy/limits.js";
 import type { Vault } from "../tenancy/vault.js";
 import { failureInfo, type GenerationService, type Log } from "./generate.js";
+import type { GenerationRecord, GenerationRecords } from "./record.js";
 
 export interface ResumeDeps {
   ledger: GenerationRecords;

@@ -21,9 +21,9 @@ import {
   resolveDelivery,
 } from "../generation/references.js";
 import { resumeUnfinished } from "../generation/resume.js";
+import { sqliteLatencyStore } from "../stores/sqlite/latency.js";
 import { type ConcurrencyGate, createConcurrencyGate } from "../tenancy/limits.js";
 import { createLatencyModel } from "../upstream/latency-model.js";
-import { sqliteLatencyStore } from "../upstream/latency-store.js";
 import { createPoller, type PollerOptions } from "../upstream/poller.js";
 import type { ScheduleTuning } from "../upstream/schedule.js";
 import { channelsPluginName } from "./channels.js";

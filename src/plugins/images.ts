@@ -14,8 +14,8 @@ import {
   createUrlSigner,
   type UrlSigner,
 } from "../storage/blobs.js";
-import { sqliteSmallBlobs } from "../storage/small-blobs.js";
 import { createUploadSpool, type UploadSpool } from "../storage/upload-spool.js";
+import { sqliteSmallBlobs } from "../stores/sqlite/small-blobs.js";
 import { deriveKey } from "../tenancy/secrets.js";
 import { storePluginName } from "./store.js";
 

@@ -3,15 +3,16 @@
 // every write goes through. Closed last: everything else writes into it.
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
-import { type ChannelStore, createChannelStore } from "../channels/store.js";
+import type { ChannelStore } from "../channels/store.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type { GenerationRecords } from "../generation/record.js";
 import { describeMadePrivate, makePrivate } from "../storage/private-files.js";
-import { createWriteQueue, type WriteQueue } from "../storage/write-queue.js";
+import { createSqliteChannelStore } from "../stores/sqlite/channels.js";
+import { type Db, openStore } from "../stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "../stores/sqlite/generation-records.js";
-import { checkMasterKey } from "../tenancy/master-key.js";
-import { type Db, openStore } from "../tenancy/store.js";
+import { checkMasterKey } from "../stores/sqlite/master-key.js";
+import { createWriteQueue, type WriteQueue } from "../stores/sqlite/write-queue.js";
 import { createVault, type Vault } from "../tenancy/vault.js";
 
 export interface StoreParts {
@@ -61,7 +62,7 @@ async function store(app: FastifyInstance, { config, clock }: StorePluginOptions
     writes,
     ledger: createSqliteGenerationRecords(db, clock, { writes }),
     vault: createVault({ db, clock, masterKey: config.masterKey }),
-    channelStore: createChannelStore({ db, clock, masterKey: config.masterKey }),
+    channelStore: createSqliteChannelStore({ db, clock, masterKey: config.masterKey }),
   });
   app.addHook("onClose", async () => {
     writes.close();

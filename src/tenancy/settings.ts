@@ -159,7 +159,7 @@ export interface SettingEntry {
 // reported first) and the view's.
 //
 // A new limit is one entry here, `kind: "limit"`, plus a migration adding its
-// column to `tenants` (src/tenancy/store.ts); the admin API, the view, the
+// column to `tenants` (src/stores/sqlite/database.ts); the admin API, the view, the
 // vault and the CLI take it from here. Then enforce it where it applies.
 export const tenantSettings = [
   {

@@ -2,6 +2,7 @@
 // credentials (sealed with the master key, opened only when a request needs one).
 import type { Clock } from "../clock.js";
 import { gatewayError } from "../errors.js";
+import type { Db } from "../stores/sqlite/database.js";
 import { newId } from "./ids.js";
 import { generateApiKey, hashApiKey, keyHint, seal, unseal } from "./secrets.js";
 import {
@@ -14,7 +15,6 @@ import {
   type TenantSettings,
   tenantSettings,
 } from "./settings.js";
-import type { Db } from "./store.js";
 
 // A tenant's settings (and so Tenant, TenantSettings, TenantChanges) are
 // declared once, in settings.ts; the vault stores each in its column.

@@ -4,8 +4,8 @@
 // generation they repeat instead of submitting again.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { systemClock } from "../../src/clock.js";
+import { openStore } from "../../src/stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "../../src/stores/sqlite/generation-records.js";
-import { openStore } from "../../src/tenancy/store.js";
 import { apiError } from "../helpers/api-error.js";
 import { shiftableClock } from "../helpers/clock.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";

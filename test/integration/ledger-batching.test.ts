@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/clock.js";
 import { type GenerationRecords, utcDay } from "../../src/generation/record.js";
+import { type Db, openStore } from "../../src/stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "../../src/stores/sqlite/generation-records.js";
-import { type Db, openStore } from "../../src/tenancy/store.js";
 import type { Tenant } from "../../src/tenancy/vault.js";
 
 let dir: string;

@@ -21,9 +21,9 @@ import {
 import { taskLifetimeMs } from "../../src/generation/generate.js";
 import type { GenerationRecords } from "../../src/generation/record.js";
 import type { ReferenceImage, ReferencePublisher } from "../../src/generation/references.js";
+import { type Db, openStore } from "../../src/stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "../../src/stores/sqlite/generation-records.js";
 import { type ConcurrencyGate, createConcurrencyGate } from "../../src/tenancy/limits.js";
-import { type Db, openStore } from "../../src/tenancy/store.js";
 import type { Tenant, Vault } from "../../src/tenancy/vault.js";
 import {
   type FakeGenerationService,

@@ -7,11 +7,12 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createChannelRegistry } from "../../src/channels/registry.js";
 import { routeOrder } from "../../src/channels/routing.js";
-import { type ChannelStore, createChannelStore } from "../../src/channels/store.js";
+import type { ChannelStore } from "../../src/channels/store.js";
 import type { Clock } from "../../src/clock.js";
 import { UpstreamError } from "../../src/providers/failures.js";
 import { seededRandom } from "../../src/simulator/task-mix.js";
-import { openStore } from "../../src/tenancy/store.js";
+import { createSqliteChannelStore } from "../../src/stores/sqlite/channels.js";
+import { openStore } from "../../src/stores/sqlite/database.js";
 
 function manualClock(): Clock & { advance(ms: number): void } {
   let now = 1_000_000;
@@ -73,7 +74,7 @@ describe("channel registry", () => {
     dir = await mkdtemp(join(tmpdir(), "imagegate-channels-"));
     const db = openStore(dir);
     close = () => db.close();
-    store = createChannelStore({ db, clock, masterKey });
+    store = createSqliteChannelStore({ db, clock, masterKey });
   });
   afterEach(async () => {
     close();

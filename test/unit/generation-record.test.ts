@@ -11,8 +11,8 @@ import {
   predecessorsOf,
   transitions,
 } from "../../src/generation/record.js";
+import { type Db, openStore } from "../../src/stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "../../src/stores/sqlite/generation-records.js";
-import { type Db, openStore } from "../../src/tenancy/store.js";
 import type { Tenant } from "../../src/tenancy/vault.js";
 
 const finals: GenerationState[] = ["succeeded", "failed", "refused", "unknown", "error"];

@@ -6,14 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Clock, TimerHandle } from "../../src/clock.js";
-import { type Db, openStore } from "../../src/tenancy/store.js";
+import { type Db, openStore } from "../../src/stores/sqlite/database.js";
+import { sqliteLatencyStore } from "../../src/stores/sqlite/latency.js";
 import {
   createLatencyModel,
   type LatencyModel,
   type LatencyStats,
   type LatencyStore,
 } from "../../src/upstream/latency-model.js";
-import { sqliteLatencyStore } from "../../src/upstream/latency-store.js";
 
 interface Timer extends TimerHandle {
   at: number;

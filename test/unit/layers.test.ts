@@ -71,12 +71,11 @@ const rules: Record<string, { may: string[]; why: string }> = {
       "node:stream",
       "node:fs",
       "node:crypto",
-      "tenancy",
     ],
-    why: "upstream/ is the poller, its schedule and the breakers over the providers' clients (tenancy/: the learned-latency table's Db, a debt until stores/)",
+    why: "upstream/ is the poller, its schedule and the breakers over the providers' clients; it knows no store",
   },
   channels: {
-    may: ["channels", "providers", "upstream", "catalog", "tenancy", ...leaves, "undici", "zod"],
+    may: ["channels", "providers", "upstream", "catalog", ...leaves, "undici", "zod"],
     why: "channels/ route to providers; they know nothing of generations or HTTP",
   },
   generation: {
@@ -100,7 +99,6 @@ const rules: Record<string, { may: string[]; why: string }> = {
   storage: {
     may: [
       "storage",
-      "tenancy",
       ...leaves,
       "node:crypto",
       "node:fs",
@@ -109,14 +107,27 @@ const rules: Record<string, { may: string[]; why: string }> = {
       "node:stream",
       "node:stream/promises",
     ],
-    why: "storage/ holds blobs and files (tenancy/: the Db type, a debt until stores/)",
+    why: "storage/ holds blobs and files behind interfaces; their SQL is in stores/",
   },
   stores: {
-    may: ["stores", "generation", "storage", "tenancy", ...leaves, "better-sqlite3"],
+    may: [
+      "stores",
+      "generation",
+      "channels",
+      "upstream",
+      "storage",
+      "tenancy",
+      "catalog",
+      ...leaves,
+      "better-sqlite3",
+      "node:path",
+      "node:crypto",
+    ],
     why: "stores/ implement the repositories their users own (generation/record.ts), with SQL",
   },
   tenancy: {
     may: [
+      "stores",
       "tenancy",
       "storage",
       "catalog",
@@ -126,7 +137,7 @@ const rules: Record<string, { may: string[]; why: string }> = {
       "node:crypto",
       "node:path",
     ],
-    why: "tenancy/ is the vault and limits; it knows no HTTP and no upstream",
+    why: "tenancy/ is the vault and limits; it knows no HTTP and no upstream (stores/: the vault's own SQL, a debt until its PostgreSQL store splits it out)",
   },
 };
 

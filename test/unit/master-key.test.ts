@@ -7,11 +7,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createChannelStore } from "../../src/channels/store.js";
 import { systemClock } from "../../src/clock.js";
-import { checkMasterKey, MasterKeyError, rotateMasterKey } from "../../src/tenancy/master-key.js";
+import { createSqliteChannelStore } from "../../src/stores/sqlite/channels.js";
+import { type Db, openStore } from "../../src/stores/sqlite/database.js";
+import {
+  checkMasterKey,
+  MasterKeyError,
+  rotateMasterKey,
+} from "../../src/stores/sqlite/master-key.js";
 import { UnsealError } from "../../src/tenancy/secrets.js";
-import { type Db, openStore } from "../../src/tenancy/store.js";
 import { createVault } from "../../src/tenancy/vault.js";
 
 let dataDir: string;
@@ -29,7 +33,7 @@ afterEach(async () => {
 const key = () => randomBytes(32);
 
 function channels(masterKey: Buffer) {
-  return createChannelStore({ db, clock: systemClock, masterKey });
+  return createSqliteChannelStore({ db, clock: systemClock, masterKey });
 }
 
 function addChannel(masterKey: Buffer, name: string, apiKey: string): string {

@@ -9,13 +9,10 @@ import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type BlobStore, createLocalBlobStore } from "../../src/storage/blobs.js";
-import {
-  type SmallBlobs,
-  smallBlobLimit,
-  sqliteSmallBlobs,
-} from "../../src/storage/small-blobs.js";
-import { createWriteQueue } from "../../src/storage/write-queue.js";
-import { type Db, openStore } from "../../src/tenancy/store.js";
+import { type SmallBlobs, smallBlobLimit } from "../../src/storage/small-blobs.js";
+import { type Db, openStore } from "../../src/stores/sqlite/database.js";
+import { sqliteSmallBlobs } from "../../src/stores/sqlite/small-blobs.js";
+import { createWriteQueue } from "../../src/stores/sqlite/write-queue.js";
 import { red, solid } from "../helpers/images.js";
 
 const pngHead = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

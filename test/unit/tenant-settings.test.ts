@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/clock.js";
 import { InvalidRequestError } from "../../src/errors.js";
+import { type Db, openStore } from "../../src/stores/sqlite/database.js";
 import {
   type FlagContext,
   type KindName,
@@ -23,7 +24,6 @@ import {
   tenantView,
   viewField,
 } from "../../src/tenancy/settings.js";
-import { type Db, openStore } from "../../src/tenancy/store.js";
 import { createVault, type Tenant, type Vault } from "../../src/tenancy/vault.js";
 import { parseBody } from "../../src/validation.js";
 

@@ -1,12 +1,12 @@
-// Group commit (src/storage/write-queue.ts) on a real SQLite file, watched from
+// Group commit (src/stores/sqlite/write-queue.ts) on a real SQLite file, watched from
 // a second connection: what is committed when, what is one transaction, and
 // what happens to a write (or a whole batch) that fails.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createWriteQueue } from "../../src/storage/write-queue.js";
-import { type Db, openStore } from "../../src/tenancy/store.js";
+import { type Db, openStore } from "../../src/stores/sqlite/database.js";
+import { createWriteQueue } from "../../src/stores/sqlite/write-queue.js";
 
 let dir: string;
 let db: Db;
@@ -135,7 +135,7 @@ describe("write queue", () => {
     expect(seen()).toEqual(["a", "b"]);
   });
 
-  // BUG (src/storage/write-queue.ts, drain): a write that fails is put back in
+  // BUG (src/stores/sqlite/write-queue.ts, drain): a write that fails is put back in
   // the queue but no flush is scheduled for it, so it is retried (and its
   // promise settled) only when some unrelated write or read comes along. On an
   // idle gateway a failed small-blob put leaves `written` pending for good.
@@ -174,7 +174,7 @@ describe("write queue", () => {
     expect(onError).toHaveBeenCalledTimes(2);
   });
 
-  // BUG (src/storage/write-queue.ts, commit's catch): when a write failed on its
+  // BUG (src/stores/sqlite/write-queue.ts, commit's catch): when a write failed on its
   // own in a batch whose COMMIT then fails, drain() has already re-queued it and
   // the catch puts the whole batch back too: it is queued twice, so it is given
   // up after 2 batches and onError hears of it twice.

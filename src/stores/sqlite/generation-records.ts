@@ -3,7 +3,7 @@
 // (so a budget check and its reservation are one atomic step) and updated as
 // the task progresses; every update moves the state only as record.ts allows.
 //
-// Group commit (storage/write-queue.ts): the writes nothing waits on (a task's
+// Group commit (stores/sqlite/write-queue.ts): the writes nothing waits on (a task's
 // outcome, its delivery) are queued and committed together, at the end of the
 // event-loop turn or with the next write that must be on disk at once (a
 // reservation before its submit, a task id as soon as the upstream gives it:
@@ -25,9 +25,9 @@ import {
   type UsageRow,
   utcDay,
 } from "../../generation/record.js";
-import { createWriteQueue, type WriteQueue } from "../../storage/write-queue.js";
 import { newId } from "../../tenancy/ids.js";
-import type { Db } from "../../tenancy/store.js";
+import type { Db } from "./database.js";
+import { createWriteQueue, type WriteQueue } from "./write-queue.js";
 
 interface GenerationRow {
   id: string;

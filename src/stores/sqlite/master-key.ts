@@ -3,8 +3,8 @@
 // so starting with the wrong key (or none, when credentials are sealed) fails
 // at once with a clear message, and rotation re-seals everything in one
 // transaction.
-import { seal, UnsealError, unseal } from "./secrets.js";
-import type { Db } from "./store.js";
+import { seal, UnsealError, unseal } from "../../tenancy/secrets.js";
+import type { Db } from "./database.js";
 
 export class MasterKeyError extends Error {
   constructor(message: string) {

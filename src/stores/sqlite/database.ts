@@ -2,7 +2,7 @@
 // tenants and key hashes; secrets are only ever stored hashed or sealed.
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { createPrivateFile, mkdirPrivateSync } from "../storage/private-files.js";
+import { createPrivateFile, mkdirPrivateSync } from "../../storage/private-files.js";
 
 export type Db = Database.Database;
 

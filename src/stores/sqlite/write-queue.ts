@@ -2,7 +2,7 @@
 // write, so writes nothing waits on are queued and committed together at the
 // end of the event-loop turn, or with the next write that must be on disk at
 // once. Readers call flush() first, so every read sees every write before it.
-import type { Db } from "../tenancy/store.js";
+import type { Db } from "./database.js";
 
 export interface WriteQueue {
   /** Queues `write`; settles once it is committed (or given up: rejected). */

@@ -1,6 +1,7 @@
 // The learned latencies in the embedded database (one row per upstream model).
-import type { Db } from "../tenancy/store.js";
-import type { LatencyStats, LatencyStore } from "./latency-model.js";
+
+import type { LatencyStats, LatencyStore } from "../../upstream/latency-model.js";
+import type { Db } from "./database.js";
 
 interface Row {
   model: string;
