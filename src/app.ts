@@ -31,6 +31,7 @@ import { generationPlugin } from "./plugins/generation.js";
 import { imagesPlugin } from "./plugins/images.js";
 import { storePlugin } from "./plugins/store.js";
 import { randomId } from "./random-ids.js";
+import { databaseAnswers } from "./stores/sqlite/database.js";
 import { createUploadBudget } from "./tenancy/upload-budget.js";
 import type { PollerOptions } from "./upstream/poller.js";
 import type { ScheduleTuning } from "./upstream/schedule.js";
@@ -167,7 +168,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(healthRoutes, {
     ready: () => {
       if (closing) return { ready: false, details: { shutting_down: true } };
-      if (db.prepare("SELECT 1 AS ok").get() === undefined) {
+      if (!databaseAnswers(db)) {
         return { ready: false, details: { database: "unavailable" } };
       }
       // Ready while every model an operator gave channels has one that takes submits.

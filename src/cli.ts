@@ -25,6 +25,7 @@ import { describeMadePrivate, makePrivate } from "./storage/private-files.js";
 import { type Db, openStore } from "./stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "./stores/sqlite/generation-records.js";
 import { checkMasterKey, MasterKeyError, rotateMasterKey } from "./stores/sqlite/master-key.js";
+import { createSqliteTenantStore } from "./stores/sqlite/tenants.js";
 import { expiryFrom, issuedKeyView, issueKeySchema, keyView } from "./tenancy/keys.js";
 import {
   type FlagContext,
@@ -142,7 +143,7 @@ function withVault<T>(config: Config, run: (vault: Vault, db: Db) => T): T {
   try {
     checkMasterKey(db, config.masterKey);
     const vault = createVault({
-      db,
+      store: createSqliteTenantStore(db),
       clock: systemClock,
       masterKey: config.masterKey,
     });

@@ -12,6 +12,7 @@ import { createSqliteChannelStore } from "../stores/sqlite/channels.js";
 import { type Db, openStore } from "../stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "../stores/sqlite/generation-records.js";
 import { checkMasterKey } from "../stores/sqlite/master-key.js";
+import { createSqliteTenantStore } from "../stores/sqlite/tenants.js";
 import { createWriteQueue, type WriteQueue } from "../stores/sqlite/write-queue.js";
 import { createVault, type Vault } from "../tenancy/vault.js";
 
@@ -61,7 +62,7 @@ async function store(app: FastifyInstance, { config, clock }: StorePluginOptions
     db,
     writes,
     ledger: createSqliteGenerationRecords(db, clock, { writes }),
-    vault: createVault({ db, clock, masterKey: config.masterKey }),
+    vault: createVault({ store: createSqliteTenantStore(db), clock, masterKey: config.masterKey }),
     channelStore: createSqliteChannelStore({ db, clock, masterKey: config.masterKey }),
   });
   app.addHook("onClose", async () => {

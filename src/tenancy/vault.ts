@@ -2,7 +2,6 @@
 // credentials (sealed with the master key, opened only when a request needs one).
 import type { Clock } from "../clock.js";
 import { gatewayError } from "../errors.js";
-import type { Db } from "../stores/sqlite/database.js";
 import { newId } from "./ids.js";
 import { generateApiKey, hashApiKey, keyHint, seal, unseal } from "./secrets.js";
 import {
@@ -15,6 +14,7 @@ import {
   type TenantSettings,
   tenantSettings,
 } from "./settings.js";
+import type { KeyRow, NewKeyRow, TenantRow, TenantStore } from "./tenant-store.js";
 
 // A tenant's settings (and so Tenant, TenantSettings, TenantChanges) are
 // declared once, in settings.ts; the vault stores each in its column.
@@ -63,30 +63,17 @@ export interface Vault {
 }
 
 export interface VaultOptions {
-  db: Db;
+  /** Where tenants and keys are kept (stores/sqlite/tenants.ts). */
+  store: TenantStore;
   clock: Clock;
   masterKey: Buffer | undefined;
 }
 
-/** A row of `tenants`: its key, its creation, and one column a setting (settings.ts). */
-type TenantRow = { id: string; created_at: number } & Record<string, ColumnValue>;
-
 const settings: readonly SettingEntry[] = tenantSettings;
-const settingColumns = settings.map((setting) => setting.column);
 /** The column that holds the tenant's own upstream key, sealed. */
 const upstreamKeyColumn = (
   settings.find((setting) => setting.property === "upstreamKey") as SettingEntry
 ).column;
-
-interface KeyRow {
-  id: string;
-  name: string | null;
-  hint: string;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
-  last_used_at: number | null;
-}
 
 // Writing last_used_at on every request would put a disk write on the hot
 // path; once a minute per key is precise enough for an operator.
@@ -113,42 +100,7 @@ function toTenant(row: TenantRow): Tenant {
 }
 
 export function createVault(options: VaultOptions): Vault {
-  const { db, clock, masterKey } = options;
-  // The column names come from the settings table, never from input.
-  const insertTenant = db.prepare(
-    `INSERT INTO tenants (id, created_at, ${settingColumns.join(", ")})
-     VALUES (@id, @created_at, ${settingColumns.map((column) => `@${column}`).join(", ")})`,
-  );
-  const updateTenant = db.prepare(
-    `UPDATE tenants SET ${settingColumns.map((column) => `${column} = @${column}`).join(", ")}
-      WHERE id = @id`,
-  );
-  const insertKey = db.prepare(
-    `INSERT INTO api_keys (id, tenant_id, hash, hint, created_at, name, expires_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  );
-  const selectTenant = db.prepare<[string], TenantRow>("SELECT * FROM tenants WHERE id = ?");
-  const selectTenants = db.prepare<[], TenantRow>("SELECT * FROM tenants ORDER BY created_at, id");
-  const selectByKey = db.prepare<
-    [string],
-    TenantRow & { key_id: string; expires_at: number | null; last_used_at: number | null }
-  >(
-    `SELECT t.*, k.id AS key_id, k.expires_at, k.last_used_at
-       FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-      WHERE k.hash = ? AND k.revoked_at IS NULL`,
-  );
-  const touchKey = db.prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ?");
-  const selectKeys = db.prepare<[string], KeyRow>(
-    `SELECT id, name, hint, created_at, expires_at, revoked_at, last_used_at
-       FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id`,
-  );
-  const selectKey = db.prepare<[string, string], KeyRow>(
-    `SELECT id, name, hint, created_at, expires_at, revoked_at, last_used_at
-       FROM api_keys WHERE tenant_id = ? AND id = ?`,
-  );
-  const revoke = db.prepare(
-    "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
-  );
+  const { store, clock, masterKey } = options;
 
   function sealCredential(plaintext: string, field: string): string {
     if (!masterKey) {
@@ -162,28 +114,27 @@ export function createVault(options: VaultOptions): Vault {
     return kindOf(setting).toColumn(value, (plaintext) => sealCredential(plaintext, setting.field));
   }
 
-  function insertNewKey(tenantId: string, keyOptions: KeyOptions = {}): IssuedKey {
+  /** A new key: the plaintext for the caller once, its hash for the store. */
+  function newKey(tenantId: string, keyOptions: KeyOptions = {}) {
     const apiKey = generateApiKey();
-    const id = newId("key");
-    const hint = keyHint(apiKey);
-    const name = keyOptions.name ?? null;
-    const expiresAt = keyOptions.expiresAt ?? null;
-    insertKey.run(id, tenantId, hashApiKey(apiKey), hint, clock.now(), name, expiresAt);
-    return { id, apiKey, hint, name, expiresAt };
+    const issued: IssuedKey = {
+      id: newId("key"),
+      apiKey,
+      hint: keyHint(apiKey),
+      name: keyOptions.name ?? null,
+      expiresAt: keyOptions.expiresAt ?? null,
+    };
+    const row: NewKeyRow = {
+      id: issued.id,
+      tenantId,
+      hash: hashApiKey(apiKey),
+      hint: issued.hint,
+      createdAt: clock.now(),
+      name: issued.name,
+      expiresAt: issued.expiresAt,
+    };
+    return { issued, row };
   }
-
-  const updateTx = db.transaction((id: string, changes: TenantChanges): Tenant | undefined => {
-    const row = selectTenant.get(id);
-    if (!row) return undefined;
-    const next: TenantRow = { ...row };
-    const given = changes as Record<string, unknown>;
-    for (const setting of settings) {
-      const value = given[setting.property];
-      if (value !== undefined) next[setting.column] = toColumn(setting, value);
-    }
-    updateTenant.run(next);
-    return toTenant(next);
-  });
 
   return {
     createTenant(values, keyOptions) {
@@ -195,58 +146,68 @@ export function createVault(options: VaultOptions): Vault {
         const value = given[setting.property];
         row[setting.column] = toColumn(setting, value ?? kindOf(setting).initial);
       }
-      return db.transaction(() => {
-        insertTenant.run(row);
-        const key = insertNewKey(id, keyOptions);
-        return { tenant: toTenant(selectTenant.get(id) as TenantRow), key };
-      })();
+      const key = newKey(id, keyOptions);
+      store.create(row, key.row);
+      return { tenant: toTenant(store.get(id) as TenantRow), key: key.issued };
     },
 
-    updateTenant: (id, changes) => updateTx(id, changes),
+    updateTenant(id, changes) {
+      const given = changes as Record<string, unknown>;
+      // Sealed before the store's transaction: a missing master key writes nothing.
+      const columns: Record<string, ColumnValue> = {};
+      for (const setting of settings) {
+        const value = given[setting.property];
+        if (value !== undefined) columns[setting.column] = toColumn(setting, value);
+      }
+      const next = store.update(id, (row) => ({ ...row, ...columns }));
+      return next === undefined ? undefined : toTenant(next);
+    },
 
     listTenants() {
-      return selectTenants.all().map(toTenant);
+      return store.list().map(toTenant);
     },
 
     getTenant(id) {
-      const row = selectTenant.get(id);
+      const row = store.get(id);
       return row ? toTenant(row) : undefined;
     },
 
     issueKey(tenantId, keyOptions) {
-      if (!selectTenant.get(tenantId)) return undefined;
-      return insertNewKey(tenantId, keyOptions);
+      if (!store.get(tenantId)) return undefined;
+      const key = newKey(tenantId, keyOptions);
+      store.addKey(key.row);
+      return key.issued;
     },
 
     listKeys(tenantId) {
-      if (!selectTenant.get(tenantId)) return undefined;
-      return selectKeys.all(tenantId).map(toKeyInfo);
+      if (!store.get(tenantId)) return undefined;
+      return store.keys(tenantId).map(toKeyInfo);
     },
 
     revokeKey(tenantId, keyId) {
-      revoke.run(clock.now(), tenantId, keyId);
-      const row = selectKey.get(tenantId, keyId);
+      store.revoke(tenantId, keyId, clock.now());
+      const row = store.key(tenantId, keyId);
       return row ? toKeyInfo(row) : undefined;
     },
 
     authenticate(apiKey) {
       // Looked up by the hash of the presented key: the time taken says
       // nothing about how close it is to any stored key.
-      const row = selectByKey.get(hashApiKey(apiKey));
+      const row = store.byKeyHash(hashApiKey(apiKey));
       if (!row) return undefined;
       const tenant = toTenant(row);
       if (tenant.disabled) return undefined;
       const now = clock.now();
       if (row.expires_at !== null && row.expires_at <= now) return undefined;
       if (row.last_used_at === null || now - row.last_used_at >= lastUsedResolutionMs) {
-        touchKey.run(now, row.key_id);
+        store.touchKey(row.key_id, now);
       }
       return tenant;
     },
 
     upstreamCredential(tenant) {
       if (tenant.hasUpstreamKey && masterKey) {
-        const row = selectTenant.get(tenant.id);
+        const row = store.get(tenant.id);
         const sealed = row?.[upstreamKeyColumn];
         if (typeof sealed === "string") return unseal(masterKey, sealed);
       }

@@ -15,6 +15,7 @@ import {
   MasterKeyError,
   rotateMasterKey,
 } from "../../src/stores/sqlite/master-key.js";
+import { createSqliteTenantStore } from "../../src/stores/sqlite/tenants.js";
 import { UnsealError } from "../../src/tenancy/secrets.js";
 import { createVault } from "../../src/tenancy/vault.js";
 
@@ -46,7 +47,7 @@ function addChannel(masterKey: Buffer, name: string, apiKey: string): string {
 }
 
 function addTenant(masterKey: Buffer, upstreamKey: string): string {
-  const vault = createVault({ db, clock: systemClock, masterKey });
+  const vault = createVault({ store: createSqliteTenantStore(db), clock: systemClock, masterKey });
   return vault.createTenant({ name: "byok", upstreamKey }).tenant.id;
 }
 
@@ -84,7 +85,11 @@ describe("master key over channel credentials", () => {
       .map((channel) => channel.credential);
     expect(opened.sort()).toEqual(["sk-channel-a", "sk-channel-b"]);
     expect(() => channels(oldKey).loadAll()).toThrow(UnsealError);
-    const vault = createVault({ db, clock: systemClock, masterKey: newKey });
+    const vault = createVault({
+      store: createSqliteTenantStore(db),
+      clock: systemClock,
+      masterKey: newKey,
+    });
     const tenant = vault.getTenant(tenantId);
     expect(tenant && vault.upstreamCredential(tenant)).toBe("sk-tenant-1");
     checkMasterKey(db, newKey);

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/clock.js";
 import { InvalidRequestError } from "../../src/errors.js";
 import { type Db, openStore } from "../../src/stores/sqlite/database.js";
+import { createSqliteTenantStore } from "../../src/stores/sqlite/tenants.js";
 import {
   type FlagContext,
   type KindName,
@@ -104,7 +105,11 @@ let vault: Vault;
 beforeEach(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "imagegate-tenant-settings-"));
   db = openStore(dataDir);
-  vault = createVault({ db, clock: systemClock, masterKey: randomBytes(32) });
+  vault = createVault({
+    store: createSqliteTenantStore(db),
+    clock: systemClock,
+    masterKey: randomBytes(32),
+  });
 });
 afterEach(async () => {
   db.close();

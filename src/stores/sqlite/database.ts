@@ -133,3 +133,8 @@ export function migrate(db: Db): void {
     })();
   }
 }
+
+/** Whether the database answers a query (readiness). */
+export function databaseAnswers(db: Db): boolean {
+  return db.prepare("SELECT 1 AS ok").get() !== undefined;
+}
