@@ -21,7 +21,6 @@ import {
   resolveDelivery,
 } from "../generation/references.js";
 import { resumeUnfinished } from "../generation/resume.js";
-import { sqliteLatencyStore } from "../stores/sqlite/latency.js";
 import { type ConcurrencyGate, createConcurrencyGate } from "../tenancy/limits.js";
 import { createLatencyModel } from "../upstream/latency-model.js";
 import { createPoller, type PollerOptions } from "../upstream/poller.js";
@@ -68,11 +67,11 @@ export interface GenerationPluginOptions {
 
 async function generation(app: FastifyInstance, options: GenerationPluginOptions): Promise<void> {
   const { config, clock, models } = options;
-  const { db, ledger, vault } = app.store;
+  const { ledger, vault, latencyStore } = app.store;
   const { blobs, spool, signer } = app.images;
   const channels = app.channels;
   const latency = createLatencyModel({
-    store: sqliteLatencyStore(db, () => clock.now()),
+    store: latencyStore,
     clock,
     onError: (err) => app.log.warn({ err }, "learned latencies could not be saved"),
   });

@@ -15,7 +15,6 @@ import {
   type UrlSigner,
 } from "../storage/blobs.js";
 import { createUploadSpool, type UploadSpool } from "../storage/upload-spool.js";
-import { sqliteSmallBlobs } from "../stores/sqlite/small-blobs.js";
 import { deriveKey } from "../tenancy/secrets.js";
 import { storePluginName } from "./store.js";
 
@@ -42,9 +41,8 @@ export interface ImagesPluginOptions {
 }
 
 async function images(app: FastifyInstance, { config, clock }: ImagesPluginOptions): Promise<void> {
-  const { db, writes } = app.store;
   const blobs = createLocalBlobStore(join(config.dataDir, "images"), {
-    small: sqliteSmallBlobs(db, writes),
+    small: app.store.smallBlobs,
     now: () => clock.now(),
   });
   const spool = createUploadSpool(join(config.dataDir, "uploads"));

@@ -1,6 +1,8 @@
 // The embedded database and what lives in it: the vault (tenants, keys), the
-// generation records, the operator's channels, and the one group commit that
-// every write goes through. Closed last: everything else writes into it.
+// generation records, the operator's channels, the learned latencies, small
+// result images, and the one group commit that every write goes through. The
+// one place that chooses the store's engine. Closed last: everything else
+// writes into it.
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import type { ChannelStore } from "../channels/store.js";
@@ -8,13 +10,17 @@ import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type { GenerationRecords } from "../generation/record.js";
 import { describeMadePrivate, makePrivate } from "../storage/private-files.js";
+import type { SmallBlobs } from "../storage/small-blobs.js";
 import { createSqliteChannelStore } from "../stores/sqlite/channels.js";
 import { type Db, openStore } from "../stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "../stores/sqlite/generation-records.js";
+import { sqliteLatencyStore } from "../stores/sqlite/latency.js";
 import { checkMasterKey } from "../stores/sqlite/master-key.js";
+import { sqliteSmallBlobs } from "../stores/sqlite/small-blobs.js";
 import { createSqliteTenantStore } from "../stores/sqlite/tenants.js";
 import { createWriteQueue, type WriteQueue } from "../stores/sqlite/write-queue.js";
 import { createVault, type Vault } from "../tenancy/vault.js";
+import type { LatencyStore } from "../upstream/latency-model.js";
 
 export interface StoreParts {
   db: Db;
@@ -22,6 +28,8 @@ export interface StoreParts {
   ledger: GenerationRecords;
   vault: Vault;
   channelStore: ChannelStore;
+  latencyStore: LatencyStore;
+  smallBlobs: SmallBlobs;
 }
 
 declare module "fastify" {
@@ -64,6 +72,8 @@ async function store(app: FastifyInstance, { config, clock }: StorePluginOptions
     ledger: createSqliteGenerationRecords(db, clock, { writes }),
     vault: createVault({ store: createSqliteTenantStore(db), clock, masterKey: config.masterKey }),
     channelStore: createSqliteChannelStore({ db, clock, masterKey: config.masterKey }),
+    latencyStore: sqliteLatencyStore(db, () => clock.now()),
+    smallBlobs: sqliteSmallBlobs(db, writes),
   });
   app.addHook("onClose", async () => {
     writes.close();
