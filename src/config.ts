@@ -244,3 +244,16 @@ export function parseMasterKey(variable: string, value: string | undefined): Buf
   }
   return parsed.data;
 }
+
+/** Parses the environment or exits with one line naming the bad variable. */
+export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`imagegate: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

@@ -3,21 +3,10 @@ import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import sharp from "sharp";
 import { buildApp } from "./app.js";
-import { type Config, ConfigError, loadConfig } from "./config.js";
+import { type Config, configOrExit } from "./config.js";
 import { closeGracefully } from "./shutdown.js";
 
-/** Parses the environment or exits with one line naming the bad variable. */
-export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
-  try {
-    return loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`imagegate: ${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
-}
+export { configOrExit };
 
 export async function serve(config: Config): Promise<void> {
   // sharp's operation cache is process-wide (hence set here, once): it keeps

@@ -220,7 +220,8 @@ describe("imagegate channels", { timeout: 90_000 }, () => {
       "--priority",
       "10",
     ]);
-    // A running gateway loads channels at start.
+    // A running gateway takes a change made by the CLI up within a second;
+    // a restart makes it certain at once.
     await gw.restart();
     await gw.client.images.generate({ model: "nano-banana", prompt: "a banana" });
     expect(gw.sim.submits.map((submit) => submit.key)).toEqual([apiKey]);
@@ -233,7 +234,7 @@ describe("imagegate channels", { timeout: 90_000 }, () => {
     // since a restart could no longer collect the task.
     const slow = gw.client.images.generate({
       model: "nano-banana",
-      prompt: "a slow banana [sim:duration=6000]",
+      prompt: "a slow banana [sim:duration=1500]",
     });
     await gw.sim.waitForSubmits(2);
     const inUse = await fails(["channels", "delete", id]);
