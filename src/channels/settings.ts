@@ -71,7 +71,8 @@ export const updateChannelSchema = z
   })
   .refine((body) => Object.keys(body).length > 0, "give at least one field to change");
 
-export function newChannelOf(body: z.output<typeof createChannelSchema>): NewChannel {
+/** An update body (snake_case) as the store's changes: each field given, renamed. */
+export function channelChangesOf(body: z.output<typeof updateChannelSchema>): ChannelChanges {
   return {
     name: body.name,
     provider: body.provider,
@@ -85,17 +86,14 @@ export function newChannelOf(body: z.output<typeof createChannelSchema>): NewCha
   };
 }
 
-export function channelChangesOf(body: z.output<typeof updateChannelSchema>): ChannelChanges {
+/** A create body as a new channel: the same renaming, with the required fields. */
+export function newChannelOf(body: z.output<typeof createChannelSchema>): NewChannel {
   return {
+    ...channelChangesOf(body),
     name: body.name,
     provider: body.provider,
     baseUrl: body.base_url,
     apiKey: body.api_key,
-    models: body.models,
-    priority: body.priority,
-    weight: body.weight,
-    maxConcurrent: body.max_concurrent,
-    enabled: body.enabled,
   };
 }
 

@@ -57,13 +57,15 @@ export interface Download {
   body: Readable;
 }
 
-function record(value: unknown): Record<string, unknown> | undefined {
+/** A JSON object (not an array), or undefined. */
+export function record(value: unknown): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value)
     ? (value as Record<string, unknown>)
     : undefined;
 }
 
-function nonEmptyString(value: unknown): string | undefined {
+/** A string with something in it, trimmed, or undefined. */
+export function nonEmptyString(value: unknown): string | undefined {
   return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
 }
 

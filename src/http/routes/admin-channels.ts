@@ -2,7 +2,6 @@
 // behind IMAGEGATE_ADMIN_TOKEN. The api_key is taken, sealed, and never shown.
 // Every change reloads the registry, so the next request routes by it.
 import type { FastifyPluginAsync } from "fastify";
-import { z } from "zod";
 import { defaultChannelId } from "../../channels/channel.js";
 import type { ChannelRegistry } from "../../channels/registry.js";
 import {
@@ -15,10 +14,10 @@ import {
 import type { ChannelStore } from "../../channels/store.js";
 import type { Clock } from "../../clock.js";
 import { type GatewayError, gatewayError } from "../../errors.js";
-import { type GenerationRecords, utcDay } from "../../generation/record.js";
-import { isUtcDay } from "../../validation.js";
+import type { GenerationRecords } from "../../generation/record.js";
 import { adminAuth } from "../auth.js";
 import { parseBody } from "../schemas.js";
+import { usageRange } from "../usage-range.js";
 
 export interface AdminChannelRouteOptions {
   store: ChannelStore;
@@ -27,11 +26,6 @@ export interface AdminChannelRouteOptions {
   clock: Clock;
   adminToken: string;
 }
-
-const usageQuerySchema = z.object({
-  from: z.string().refine(isUtcDay, "a UTC day, YYYY-MM-DD").optional(),
-  to: z.string().refine(isUtcDay, "a UTC day, YYYY-MM-DD").optional(),
-});
 
 function fromEnvironment(id: string): GatewayError {
   return gatewayError("channel_from_environment", { channel: id });
@@ -102,13 +96,7 @@ export const adminChannelRoutes: FastifyPluginAsync<AdminChannelRouteOptions> = 
   app.get<{ Params: { id: string } }>("/channels/:id/usage", async (request) => {
     const { id } = request.params;
     view(id);
-    const query = parseBody(usageQuerySchema, request.query ?? {});
-    const now = clock.now();
-    const to = query.to ?? utcDay(now);
-    const from = query.from ?? utcDay(now - 29 * 86_400_000);
-    if (from > to) {
-      throw gatewayError("invalid_value", { detail: "from is after to." }, { param: "from" });
-    }
+    const { from, to } = usageRange(request.query, clock.now());
     return ledger.channelReport(id, from, to);
   });
 };

@@ -3,16 +3,16 @@
 // The bodies and views are the tenancy's own (tenancy/settings.ts, keys.ts),
 // shared with the CLI.
 import type { FastifyPluginAsync } from "fastify";
-import { z } from "zod";
 import { builtInModelMap, type ModelMap, type ModelMapRow } from "../../catalog/model-map.js";
 import type { Clock } from "../../clock.js";
 import { gatewayError } from "../../errors.js";
-import { type GenerationRecords, utcDay } from "../../generation/record.js";
+import type { GenerationRecords } from "../../generation/record.js";
 import { expiryFrom, issuedKeyView, issueKeySchema, keyView } from "../../tenancy/keys.js";
 import { newTenantOf, tenantChanges, tenantSchemas, tenantView } from "../../tenancy/settings.js";
 import type { Tenant, Vault } from "../../tenancy/vault.js";
-import { isUtcDay, parseBody } from "../../validation.js";
+import { parseBody } from "../../validation.js";
 import { adminAuth } from "../auth.js";
+import { usageRange } from "../usage-range.js";
 
 export interface AdminRouteOptions {
   vault: Vault;
@@ -24,12 +24,6 @@ export interface AdminRouteOptions {
 }
 
 // A real UTC day (validation.ts); exported here too for the channel routes.
-
-const utcDayParam = z.string().refine(isUtcDay, "a UTC day, YYYY-MM-DD");
-const usageQuerySchema = z.object({
-  from: utcDayParam.optional(),
-  to: utcDayParam.optional(),
-});
 
 /** One name of the effective model map, as GET /admin/models shows it. */
 export function modelView(row: ModelMapRow) {
@@ -117,13 +111,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
 
   app.get<{ Params: { id: string } }>("/tenants/:id/usage", async (request) => {
     const tenant = tenantOr404(request.params.id);
-    const query = parseBody(usageQuerySchema, request.query ?? {});
-    const now = clock.now();
-    const to = query.to ?? utcDay(now);
-    const from = query.from ?? utcDay(now - 29 * 86_400_000);
-    if (from > to) {
-      throw gatewayError("invalid_value", { detail: "from is after to." }, { param: "from" });
-    }
+    const { from, to } = usageRange(request.query, clock.now());
     return { ...ledger.report(tenant.id, from, to), images_per_day: tenant.imagesPerDay };
   });
 };

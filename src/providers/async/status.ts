@@ -3,6 +3,7 @@
 // the new-api `{code, message, data}` wrapper or a bare task object, results
 // in `data.data[]`, `data[]` or only `result_url`.
 import { lookupTable } from "../../lookup-table.js";
+import { nonEmptyString, record } from "../failures.js";
 
 export type TaskState = "pending" | "succeeded" | "failed";
 
@@ -49,16 +50,6 @@ export function normaliseProgress(progress: unknown): number | undefined {
     Number.isInteger(value);
   const fraction = percent ? value / 100 : value;
   return Math.min(fraction, 1);
-}
-
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
-}
-
-function nonEmptyString(value: unknown): string | undefined {
-  return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
 }
 
 /** Counts result entries wherever the family puts them. */
