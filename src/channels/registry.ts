@@ -338,7 +338,6 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
       });
     },
     async close() {
-      await Promise.all([...clients.values()].map((client) => client.close()));
       if (ownsDispatcher) await dispatcher.close();
     },
   };

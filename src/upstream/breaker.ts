@@ -195,6 +195,5 @@ export function observedClient(
     read: (credential, taskId) => observe(client.read(credential, taskId), false),
     download: (credential, taskId, index) =>
       observe(client.download(credential, taskId, index), false),
-    close: () => client.close(),
   };
 }

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { appendFile, mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Pool } from "undici";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createUpstreamClient, type UpstreamClient } from "../../src/providers/async/client.js";
 import { UpstreamError } from "../../src/providers/failures.js";
@@ -19,24 +20,24 @@ const jpeg = (size: number) =>
 
 let sim: Simulator;
 let dir: string;
-let client: UpstreamClient | undefined;
+let pool: Pool;
 beforeEach(async () => {
   sim = await startSimulator({ keys: ["k"] });
+  pool = new Pool(sim.url);
   dir = await mkdtemp(join(tmpdir(), "imagegate-submit-body-"));
 });
 afterEach(async () => {
-  await client?.close();
-  client = undefined;
+  await pool.close();
   await sim.close();
   await rm(dir, { recursive: true, force: true });
 });
 
 function connect(maxBodyBytes?: number): UpstreamClient {
-  client = createUpstreamClient({
+  return createUpstreamClient({
     baseUrl: sim.url,
+    dispatcher: pool,
     ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
   });
-  return client;
 }
 
 async function file(name: string, bytes: Buffer, type: string): Promise<FileDataUri> {
@@ -130,7 +131,6 @@ describe("submit with uploaded files", () => {
     expect(sim.counts.submit).toBe(0);
     expect(sim.requests).toEqual([]);
 
-    await client?.close();
     const taskId = await connect(length).submit("k", body);
     expect(sim.counts.submit).toBe(1);
     expect(sim.submits.map((s) => s.taskId)).toEqual([taskId]);

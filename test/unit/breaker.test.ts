@@ -74,7 +74,6 @@ describe("circuit breaker", () => {
       download: async () => {
         throw new UpstreamError(kind, "x");
       },
-      close: async () => {},
     });
     for (const kind of ["refused", "rate_limited", "task_not_exist", "gone"] as const) {
       await expect(observedClient(failing(kind), breakers, "k").submit("k", {})).rejects.toThrow();
@@ -99,7 +98,6 @@ describe("circuit breaker", () => {
       },
       read: async () => ({ state: "pending" }) as never,
       download: async () => ({}) as never,
-      close: async () => {},
     };
     const client = observedClient(healthyReads, breakers, "k");
     await expect(client.submit("k", {})).rejects.toThrow();
@@ -122,7 +120,6 @@ describe("circuit breaker", () => {
       },
       read: async () => ({ state: "pending" }) as never,
       download: async () => ({}) as never,
-      close: async () => {},
     };
     const failing = observedClient(base, breakers, "ch_bad");
     const healthy = observedClient(base, breakers, "ch_good");
@@ -146,7 +143,6 @@ describe("circuit breaker", () => {
         },
         read: async () => ({ state: "pending" }) as never,
         download: async () => ({}) as never,
-        close: async () => {},
       },
       breakers,
       "k",
@@ -173,7 +169,6 @@ describe("circuit breaker", () => {
         },
         read: async () => ({ state: "pending" }) as never,
         download: async () => ({}) as never,
-        close: async () => {},
       },
       breakers,
       "k",

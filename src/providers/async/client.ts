@@ -2,7 +2,7 @@
 // download. Takes a base URL, a credential and a body; knows nothing of
 // tenants, Fastify or OpenAI shapes. Its failures are UpstreamErrors
 // (providers/failures.ts).
-import { type Dispatcher, Pool } from "undici";
+import type { Dispatcher } from "undici";
 import {
   type Download,
   errorCode,
@@ -24,24 +24,24 @@ export interface UpstreamClient {
   read(credential: string, taskId: string): Promise<TaskSnapshot>;
   /** Opens result `index`; the caller must consume or destroy `body`. */
   download(credential: string, taskId: string, index: number): Promise<Download>;
-  close(): Promise<void>;
 }
 
 export interface UpstreamClientOptions {
   baseUrl: string;
-  /** A Pool in production, a MockAgent in unit tests. */
-  dispatcher?: Dispatcher;
+  /**
+   * The connections, the caller's to close: the registry's Agent in
+   * production, a MockAgent in unit tests (DESIGN.md "How the code should feel", 7).
+   */
+  dispatcher: Dispatcher;
   /** Longest wait for a submit's answer before it counts as ambiguous. */
   submitTimeoutMs?: number;
   readTimeoutMs?: number;
   /** Longest silence between chunks of a download. */
   downloadIdleTimeoutMs?: number;
-  connections?: number;
   /** Largest body the upstream takes: a larger submit is refused before it is sent. */
   maxBodyBytes?: number;
 }
 
-// Connection errors raised before a request could be written.
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
   const base = new URL(options.baseUrl);
   const origin = base.origin;
@@ -50,14 +50,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   const readTimeoutMs = options.readTimeoutMs ?? 30_000;
   const downloadIdleTimeoutMs = options.downloadIdleTimeoutMs ?? 60_000;
   const maxBodyBytes = options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
-  const ownsDispatcher = options.dispatcher === undefined;
-  const dispatcher: Dispatcher =
-    options.dispatcher ??
-    new Pool(origin, {
-      connections: options.connections ?? 128,
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 120_000,
-    });
+  const { dispatcher } = options;
 
   const authorization = (credential: string) => `Bearer ${credential}`;
 
@@ -237,10 +230,6 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
         contentLength: Number.isFinite(length) ? length : undefined,
         body: response.body,
       };
-    },
-
-    async close() {
-      if (ownsDispatcher) await dispatcher.close();
     },
   };
 }
