@@ -18,7 +18,7 @@ import {
 } from "../upstream/breaker.js";
 import { type Channel, defaultChannelId, privateChannelId, serves } from "./channel.js";
 import { routeOrder } from "./routing.js";
-import type { ChannelStore } from "./store.js";
+import { type ChannelStore, channelDefaults } from "./store.js";
 
 /** Why the last submit through a channel was refused for its credential (401/403). */
 export interface CredentialRefusal {
@@ -130,23 +130,27 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
   const clientOptions = { dispatcher, maxBodyBytes: options.maxBodyBytes };
   const syncClients = new Map<string, SyncImagesClient>();
 
+  /** A channel not in the store (the environment's, a tenant's own): the async API at IMAGEGATE_UPSTREAM_URL, every model, the defaults. */
+  const unstoredChannel = (
+    given: Pick<Channel, "id" | "name" | "credential" | "source" | "owner">,
+  ): Channel => ({
+    ...channelDefaults,
+    ...given,
+    provider: "async",
+    baseUrl: options.upstreamUrl,
+    models: [],
+    createdAt: 0,
+  });
+
   const environment: Channel | undefined =
     options.upstreamKey === undefined
       ? undefined
-      : {
+      : unstoredChannel({
           id: defaultChannelId,
           name: "default",
-          provider: "async",
-          baseUrl: options.upstreamUrl,
           credential: options.upstreamKey,
-          models: [],
-          priority: 0,
-          weight: 1,
-          maxConcurrent: null,
-          enabled: true,
           source: "environment",
-          createdAt: 0,
-        };
+        });
   let stored: Channel[] = [];
   let version = -1;
   let checkedAt = Number.NEGATIVE_INFINITY;
@@ -211,21 +215,13 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
       return shared().find((channel) => channel.id === id);
     },
     privateChannel(tenantId, credential) {
-      return {
+      return unstoredChannel({
         id: privateChannelId(tenantId),
         name: `tenant ${tenantId}`,
-        provider: "async",
-        baseUrl: options.upstreamUrl,
         credential,
-        models: [],
-        priority: 0,
-        weight: 1,
-        maxConcurrent: null,
-        enabled: true,
         source: "tenant",
         owner: tenantId,
-        createdAt: 0,
-      };
+      });
     },
     route(upstreamModel, privateChannel) {
       const serving = privateChannel

@@ -2,12 +2,12 @@
 // data dir): the round trip, a running gateway routing through a channel the
 // CLI stored, the admin API's strictness, and the api key kept out of every
 // output and through a master-key rotation.
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type CliRun, runCliProcess } from "../helpers/cli.js";
 import {
   buildTestApp,
   type CompiledSources,
@@ -38,11 +38,7 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 const rotatedKey = "sk-rotated-channel-key-9876";
 
@@ -57,25 +53,11 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<Ru
 }
 
 function runCli(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    // The Node that runs the suite, not whichever `node` is first on PATH.
-    execFile(
-      process.execPath,
-      [compiled.entry("cli.ts"), ...args],
-      {
-        env: {
-          PATH: process.env.PATH ?? "",
-          HOME: process.env.HOME ?? "",
-          IMAGEGATE_DATA_DIR: dataDir,
-          IMAGEGATE_MASTER_KEY: masterKey,
-          CHANNEL_KEY: apiKey,
-          ...env,
-        },
-      },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-      },
-    );
+  return runCliProcess(compiled.entry("cli.ts"), args, {
+    IMAGEGATE_DATA_DIR: dataDir,
+    IMAGEGATE_MASTER_KEY: masterKey,
+    CHANNEL_KEY: apiKey,
+    ...env,
   });
 }
 

@@ -1,12 +1,12 @@
 // The `imagegate` CLI, run as an operator would (a separate process on the
 // data dir), round-tripping with a running gateway on the same data dir.
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type CliRun, runCliProcess } from "../helpers/cli.js";
 import {
   buildTestApp,
   type CompiledSources,
@@ -36,32 +36,13 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    // The Node that runs the suite, not whichever `node` is first on PATH
-    // (a Node 20 CLI beside a Node 24 suite).
-    execFile(
-      process.execPath,
-      [compiled.entry("cli.ts"), ...args],
-      {
-        env: {
-          PATH: process.env.PATH ?? "",
-          HOME: process.env.HOME ?? "",
-          IMAGEGATE_DATA_DIR: dataDir,
-          IMAGEGATE_MASTER_KEY: masterKey,
-          ...env,
-        },
-      },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-      },
-    );
+  return runCliProcess(compiled.entry("cli.ts"), args, {
+    IMAGEGATE_DATA_DIR: dataDir,
+    IMAGEGATE_MASTER_KEY: masterKey,
+    ...env,
   });
 }
 
