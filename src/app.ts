@@ -31,7 +31,7 @@ import { generationPlugin } from "./plugins/generation.js";
 import { imagesPlugin } from "./plugins/images.js";
 import { storePlugin } from "./plugins/store.js";
 import { randomId } from "./random-ids.js";
-import { databaseAnswers } from "./stores/sqlite/database.js";
+import { unavailableDependency } from "./stores/unavailable.js";
 import { createUploadBudget } from "./tenancy/upload-budget.js";
 import type { PollerOptions } from "./upstream/poller.js";
 import type { ScheduleTuning } from "./upstream/schedule.js";
@@ -117,7 +117,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     scheduleTuning: deps.scheduleTuning,
     retryTiming: deps.retryTiming,
   });
-  const { db, ledger, vault, channelStore } = app.store;
+  const { ledger, vault, channelStore } = app.store;
   const { blobs, spool, signer } = app.images;
   const channels = app.channels;
   const { service: generation, admission, deliverer, gate, referenceDelivery } = app.generation;
@@ -143,7 +143,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const response = toErrorResponse(err);
+    // A shared engine that does not answer is a 503 with retry-after, not a 500.
+    const response = toErrorResponse(unavailableDependency(err) ?? err);
     // The tenant is named in the line itself: a child logger per request
     // would cost memory on every held request.
     const tenant = request.tenant?.id;
@@ -166,9 +167,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   let closing = false;
   const upstreamModels = catalogue.map((model) => model.id);
   await app.register(healthRoutes, {
-    ready: () => {
+    ready: async () => {
       if (closing) return { ready: false, details: { shutting_down: true } };
-      if (!databaseAnswers(db)) {
+      if (!(await app.store.answers())) {
         return { ready: false, details: { database: "unavailable" } };
       }
       // Ready while every model an operator gave channels has one that takes submits.

@@ -18,10 +18,7 @@ import { systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { gatewayError } from "./errors.js";
 import { type GenerationRecords, utcDay } from "./generation/record.js";
-import { createSqliteChannelStore } from "./stores/sqlite/channels.js";
-import type { Db } from "./stores/sqlite/database.js";
-import { createSqliteGenerationRecords } from "./stores/sqlite/generation-records.js";
-import { checkMasterKey } from "./stores/sqlite/master-key.js";
+import type { Stores } from "./stores/open.js";
 import { isUtcDay, parseBody } from "./validation.js";
 
 export const channelsUsage = `  channels create --name NAME --base-url URL --api-key-env VAR [--provider async]
@@ -47,8 +44,8 @@ GET /admin/channels.`;
 export class ChannelsUsageError extends Error {}
 
 export interface ChannelsCommandDeps {
-  /** Opens the data dir's database as the gateway does (made private first). */
-  openStore(dataDir: string): Db;
+  /** Opens the store as the gateway does (the data dir made private first, the master key checked). */
+  openStores(config: Config): Promise<Stores>;
   /** Writes the command's JSON result to stdout. */
   print(value: unknown): void;
 }
@@ -196,8 +193,9 @@ function requireFlags(values: SettingValues, flags: ReadonlyArray<keyof SettingV
 }
 
 /** A stored channel by id, else by name (names are unique). */
-function channelOrFail(store: ChannelStore, ref: string): ChannelSettings {
-  const found = store.get(ref) ?? store.list().find((channel) => channel.name === ref);
+async function channelOrFail(store: ChannelStore, ref: string): Promise<ChannelSettings> {
+  const found =
+    (await store.get(ref)) ?? (await store.list()).find((channel) => channel.name === ref);
   if (found) return found;
   if (ref === defaultChannelId) {
     throw gatewayError("channel_from_environment", { channel: ref, cli: true });
@@ -208,21 +206,22 @@ function channelOrFail(store: ChannelStore, ref: string): ChannelSettings {
 const view = (channel: ChannelSettings) => channelView(channel, healthAtStart);
 
 /** A command read and checked in full before the data dir is opened: a mistake writes nothing. */
-type Command = (opened: Opened) => unknown;
+type Command = (opened: Opened) => Promise<unknown>;
 
 function create(args: string[]): Command {
   const { values, positionals } = parseSettings(args);
   if (positionals.length > 0) throw new ChannelsUsageError("channels create takes no CHANNEL");
   requireFlags(values, ["name", "base-url", "api-key-env"]);
   const body = parseBody(createChannelSchema, bodyOf(values));
-  return ({ store }) => view(store.create(newChannelOf(body)));
+  return async ({ store }) => view(await store.create(newChannelOf(body)));
 }
 
 function update(args: string[]): Command {
   const { values, positionals } = parseSettings(args);
   const ref = onlyChannel(positionals, "update");
   const body = parseBody(updateChannelSchema, bodyOf(values));
-  return ({ store }) => view(store.update(channelOrFail(store, ref).id, channelChangesOf(body)));
+  return async ({ store }) =>
+    view(await store.update((await channelOrFail(store, ref)).id, channelChangesOf(body)));
 }
 
 /**
@@ -231,15 +230,15 @@ function update(args: string[]): Command {
  * (the gateway may be running, or stopped with tasks a restart resumes
  * through this channel and would otherwise lose).
  */
-function runningThrough(ledger: GenerationRecords, channelId: string): number {
-  return ledger
-    .unfinished()
-    .filter((record) => record.state === "running" && record.channelId === channelId).length;
+async function runningThrough(ledger: GenerationRecords, channelId: string): Promise<number> {
+  return (await ledger.unfinished()).filter(
+    (record) => record.state === "running" && record.channelId === channelId,
+  ).length;
 }
 
-function remove(store: ChannelStore, ledger: GenerationRecords, ref: string) {
-  const channel = channelOrFail(store, ref);
-  const running = runningThrough(ledger, channel.id);
+async function remove(store: ChannelStore, ledger: GenerationRecords, ref: string) {
+  const channel = await channelOrFail(store, ref);
+  const running = await runningThrough(ledger, channel.id);
   if (running > 0) {
     throw gatewayError("channel_in_use", {
       channel: channel.id,
@@ -247,7 +246,7 @@ function remove(store: ChannelStore, ledger: GenerationRecords, ref: string) {
       disableWith: `channels update ${channel.id} --disabled`,
     });
   }
-  store.remove(channel.id);
+  await store.remove(channel.id);
   return { id: channel.id, object: "channel", deleted: true };
 }
 
@@ -263,9 +262,9 @@ function usageOf(args: string[]): Command {
   const to = day(values.to ?? utcDay(now), "--to");
   const from = day(values.from ?? utcDay(now - 29 * 86_400_000), "--from");
   if (from > to) throw new ChannelsUsageError(`--from ${from} is after --to ${to}`);
-  return ({ store, ledger }) => {
+  return async ({ store, ledger }) => {
     // The default channel is not stored, but the ledger holds what it was given.
-    const id = ref === defaultChannelId ? ref : channelOrFail(store, ref).id;
+    const id = ref === defaultChannelId ? ref : (await channelOrFail(store, ref)).id;
     return ledger.channelReport(id, from, to);
   };
 }
@@ -275,15 +274,17 @@ interface Opened {
   ledger: GenerationRecords;
 }
 
-/** The store and ledger on the data dir, after the gateway's own master-key check. */
-function withChannels<T>(config: Config, deps: ChannelsCommandDeps, run: (opened: Opened) => T): T {
-  const db = deps.openStore(config.dataDir);
+/** The channels and the ledger of the configured store, after the gateway's own master-key check. */
+async function withChannels<T>(
+  config: Config,
+  deps: ChannelsCommandDeps,
+  run: (opened: Opened) => Promise<T>,
+): Promise<T> {
+  const stores = await deps.openStores(config);
   try {
-    checkMasterKey(db, config.masterKey);
-    const store = createSqliteChannelStore({ db, clock: systemClock, masterKey: config.masterKey });
-    return run({ store, ledger: createSqliteGenerationRecords(db, systemClock) });
+    return await run({ store: stores.channels, ledger: stores.ledger });
   } finally {
-    db.close();
+    await stores.close();
   }
 }
 
@@ -294,16 +295,16 @@ function commandOf(args: string[]): Command {
       return create(rest);
     case "list":
       noArgs(rest, "list");
-      return ({ store }) => ({ object: "list", data: store.list().map(view) });
+      return async ({ store }) => ({ object: "list", data: (await store.list()).map(view) });
     case "show": {
       const ref = channelArg(rest, "show");
-      return ({ store }) => view(channelOrFail(store, ref));
+      return async ({ store }) => view(await channelOrFail(store, ref));
     }
     case "update":
       return update(rest);
     case "delete": {
       const ref = channelArg(rest, "delete");
-      return ({ store, ledger }) => remove(store, ledger, ref);
+      return async ({ store, ledger }) => remove(store, ledger, ref);
     }
     case "usage":
       return usageOf(rest);
@@ -313,7 +314,11 @@ function commandOf(args: string[]): Command {
 }
 
 /** `imagegate channels ARGS`: prints the result as JSON; throws ChannelsUsageError for a bad call. */
-export function channelsCommand(args: string[], config: Config, deps: ChannelsCommandDeps): void {
+export async function channelsCommand(
+  args: string[],
+  config: Config,
+  deps: ChannelsCommandDeps,
+): Promise<void> {
   const command = commandOf(args);
-  deps.print(withChannels(config, deps, command));
+  deps.print(await withChannels(config, deps, command));
 }

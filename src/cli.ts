@@ -19,11 +19,8 @@ import { systemClock } from "./clock.js";
 import { type Config, ConfigError, configOrExit, parseMasterKey } from "./config.js";
 import { GatewayError, gatewayError } from "./errors.js";
 import { utcDay } from "./generation/record.js";
-import { describeMadePrivate, makePrivate } from "./storage/private-files.js";
-import { type Db, openStore } from "./stores/sqlite/database.js";
-import { createSqliteGenerationRecords } from "./stores/sqlite/generation-records.js";
-import { checkMasterKey, MasterKeyError, rotateMasterKey } from "./stores/sqlite/master-key.js";
-import { createSqliteTenantStore } from "./stores/sqlite/tenants.js";
+import { MasterKeyError } from "./stores/master-key.js";
+import { openStores, type Stores } from "./stores/open.js";
 import { expiryFrom, issuedKeyView, issueKeySchema, keyView } from "./tenancy/keys.js";
 import {
   type FlagContext,
@@ -126,39 +123,49 @@ function defined(body: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
- * Opens the store as the gateway does, data dir made private first. What was
- * fixed is said in one line on stderr: stdout stays the command's JSON, and an
- * operator bootstrapping on an existing volume learns that modes changed.
+ * Opens the store as the gateway does (IMAGEGATE_DATABASE_URL, else the data
+ * dir, made private first). What was fixed is said in one line on stderr:
+ * stdout stays the command's JSON, and an operator bootstrapping on an
+ * existing volume learns that modes changed.
  */
-function openPrivateStore(dataDir: string): Db {
-  const note = describeMadePrivate(dataDir, makePrivate(dataDir));
-  if (note) process.stderr.write(`imagegate: ${note}\n`);
-  return openStore(dataDir);
+function openConfiguredStores(config: Config, checkMasterKey = true): Promise<Stores> {
+  return openStores({
+    dataDir: config.dataDir,
+    databaseUrl: config.databaseUrl,
+    masterKey: config.masterKey,
+    clock: systemClock,
+    checkMasterKey,
+    onWriteError: (err) =>
+      process.stderr.write(`imagegate: a write failed: ${(err as Error).message}\n`),
+    onNote: (note) => process.stderr.write(`imagegate: ${note}\n`),
+  });
 }
 
-function withVault<T>(config: Config, run: (vault: Vault, db: Db) => T): T {
-  const db = openPrivateStore(config.dataDir);
+async function withVault<T>(
+  config: Config,
+  run: (vault: Vault, stores: Stores) => Promise<T>,
+): Promise<T> {
+  const stores = await openConfiguredStores(config);
   try {
-    checkMasterKey(db, config.masterKey);
     const vault = createVault({
-      store: createSqliteTenantStore(db),
+      store: stores.tenants,
       clock: systemClock,
       masterKey: config.masterKey,
     });
-    return run(vault, db);
+    return await run(vault, stores);
   } finally {
-    db.close();
+    await stores.close();
   }
 }
 
-function tenantOrFail(vault: Vault, id: string | undefined) {
+async function tenantOrFail(vault: Vault, id: string | undefined) {
   if (id === undefined) throw new UsageError("give a tenant id");
-  const tenant = vault.getTenant(id);
+  const tenant = await vault.getTenant(id);
   if (!tenant) throw gatewayError("tenant_not_found", { tenant: id });
   return tenant;
 }
 
-function tenants(args: string[], config: Config): void {
+async function tenants(args: string[], config: Config): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -167,33 +174,36 @@ function tenants(args: string[], config: Config): void {
   const [action, id] = positionals;
   // Allowlists name the same models the gateway answers to (IMAGEGATE_MODELS_FILE).
   const schemas = tenantSchemas(createModelMap(config.modelOverrides));
-  withVault(config, (vault) => {
+  await withVault(config, async (vault) => {
     switch (action) {
       case "create": {
         const body = parseBody(schemas.create, tenantBodyFromFlags(values, "create", flagContext));
-        const { tenant, key } = vault.createTenant(newTenantOf(body));
+        const { tenant, key } = await vault.createTenant(newTenantOf(body));
         print({ ...tenantView(tenant), api_key: key.apiKey, key_id: key.id });
         return;
       }
       case "list":
-        print({ object: "list", data: vault.listTenants().map(tenantView) });
+        print({ object: "list", data: (await vault.listTenants()).map(tenantView) });
         return;
       case "show": {
-        const tenant = tenantOrFail(vault, id);
-        print({ ...tenantView(tenant), keys: (vault.listKeys(tenant.id) ?? []).map(keyView) });
+        const tenant = await tenantOrFail(vault, id);
+        print({
+          ...tenantView(tenant),
+          keys: ((await vault.listKeys(tenant.id)) ?? []).map(keyView),
+        });
         return;
       }
       case "update":
       case "disable":
       case "enable": {
-        const tenant = tenantOrFail(vault, id);
+        const tenant = await tenantOrFail(vault, id);
         const body = parseBody(
           schemas.update,
           action === "update"
             ? tenantBodyFromFlags(values, "update", flagContext)
             : { disabled: action === "disable" },
         );
-        const updated = vault.updateTenant(tenant.id, tenantChanges(body));
+        const updated = await vault.updateTenant(tenant.id, tenantChanges(body));
         print(updated ? tenantView(updated) : null);
         return;
       }
@@ -203,15 +213,15 @@ function tenants(args: string[], config: Config): void {
   });
 }
 
-function keys(args: string[], config: Config): void {
+async function keys(args: string[], config: Config): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: { name: { type: "string" }, "expires-in": { type: "string" } },
   });
   const [action, tenantId, keyId] = positionals;
-  withVault(config, (vault) => {
-    const tenant = tenantOrFail(vault, tenantId);
+  await withVault(config, async (vault) => {
+    const tenant = await tenantOrFail(vault, tenantId);
     switch (action) {
       case "issue": {
         const expiresIn = limitFlag(values["expires-in"], "--expires-in");
@@ -220,7 +230,7 @@ function keys(args: string[], config: Config): void {
           defined({ name: values.name, expires_in: expiresIn }),
         );
         const now = systemClock.now();
-        const key = vault.issueKey(tenant.id, {
+        const key = await vault.issueKey(tenant.id, {
           name: body.name,
           expiresAt: expiryFrom(body, now),
         });
@@ -228,11 +238,11 @@ function keys(args: string[], config: Config): void {
         return;
       }
       case "list":
-        print({ object: "list", data: (vault.listKeys(tenant.id) ?? []).map(keyView) });
+        print({ object: "list", data: ((await vault.listKeys(tenant.id)) ?? []).map(keyView) });
         return;
       case "revoke": {
         if (keyId === undefined) throw new UsageError("keys revoke needs TENANT and KEY");
-        const key = vault.revokeKey(tenant.id, keyId);
+        const key = await vault.revokeKey(tenant.id, keyId);
         if (!key) throw new UsageError(`no key ${keyId} for tenant ${tenant.id}`);
         print(keyView(key));
         return;
@@ -243,26 +253,26 @@ function keys(args: string[], config: Config): void {
   });
 }
 
-function usageReport(args: string[], config: Config): void {
+async function usageReport(args: string[], config: Config): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: { from: { type: "string" }, to: { type: "string" } },
   });
-  withVault(config, (vault, db) => {
-    const tenant = tenantOrFail(vault, positionals[0]);
+  await withVault(config, async (vault, stores) => {
+    const tenant = await tenantOrFail(vault, positionals[0]);
     const now = systemClock.now();
     const to = values.to ?? utcDay(now);
     const from = values.from ?? utcDay(now - 29 * 86_400_000);
     for (const day of [from, to]) {
       if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new UsageError(`${day} is not a YYYY-MM-DD day`);
     }
-    const report = createSqliteGenerationRecords(db, systemClock).report(tenant.id, from, to);
+    const report = await stores.ledger.report(tenant.id, from, to);
     print({ ...report, images_per_day: tenant.imagesPerDay });
   });
 }
 
-function masterKey(args: string[], config: Config): void {
+async function masterKey(args: string[], config: Config): Promise<void> {
   const [action] = args;
   if (action === "generate") {
     process.stdout.write(`${randomBytes(32).toString("base64")}\n`);
@@ -272,12 +282,12 @@ function masterKey(args: string[], config: Config): void {
     throw new UsageError(`unknown master-key command ${action ?? ""}`.trim());
   const oldKey = parseMasterKey("IMAGEGATE_OLD_MASTER_KEY", process.env.IMAGEGATE_OLD_MASTER_KEY);
   if (!config.masterKey) throw new ConfigError("IMAGEGATE_MASTER_KEY", "is not set (the new key)");
-  const db = openPrivateStore(config.dataDir);
+  const stores = await openConfiguredStores(config, false);
   try {
-    const resealed = rotateMasterKey(db, oldKey, config.masterKey);
+    const resealed = await stores.rotateMasterKey(oldKey, config.masterKey);
     print({ object: "master_key_rotation", resealed_credentials: resealed });
   } finally {
-    db.close();
+    await stores.close();
   }
 }
 
@@ -348,19 +358,19 @@ async function main(argv: string[]): Promise<void> {
       await demo(rest);
       return;
     case "tenants":
-      tenants(rest, configOrExit());
+      await tenants(rest, configOrExit());
       return;
     case "keys":
-      keys(rest, configOrExit());
+      await keys(rest, configOrExit());
       return;
     case "usage":
-      usageReport(rest, configOrExit());
+      await usageReport(rest, configOrExit());
       return;
     case "channels":
-      channelsCommand(rest, configOrExit(), { openStore: openPrivateStore, print });
+      await channelsCommand(rest, configOrExit(), { openStores: openConfiguredStores, print });
       return;
     case "master-key":
-      masterKey(rest, configOrExit());
+      await masterKey(rest, configOrExit());
       return;
     case undefined:
     case "help":

@@ -89,6 +89,23 @@ const envSchema = z.object({
   // Edits with a mask: composite the upstream's result over the original
   // through the mask (OpenAI's semantics), or refuse the mask with a 400.
   IMAGEGATE_MASKS: z.enum(["composite", "refuse"]).default("composite"),
+  // Shared state for replicas: PostgreSQL instead of the embedded SQLite file.
+  IMAGEGATE_DATABASE_URL: z
+    .string()
+    .trim()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+  // Limits shared by replicas (rpm, concurrency slots, upload shares) in Redis.
+  IMAGEGATE_REDIS_URL: z
+    .string()
+    .trim()
+    .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+    .optional(),
+  // Prepended to every Redis key: several installations (or tests) on one Redis.
+  IMAGEGATE_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1-64 letters, digits or _.:-")
+    .default("imagegate:"),
 });
 
 export interface Config {
@@ -127,6 +144,11 @@ export interface Config {
   modelsFile: string | undefined;
   /** The model file's names, validated (empty without a file): laid over the built-in table. */
   modelOverrides: ModelOverrides;
+  /** IMAGEGATE_DATABASE_URL: PostgreSQL shared by replicas; undefined: SQLite in the data dir. */
+  databaseUrl: string | undefined;
+  /** IMAGEGATE_REDIS_URL: limits shared by replicas; undefined: in process. */
+  redisUrl: string | undefined;
+  redisPrefix: string;
 }
 
 export class ConfigError extends Error {
@@ -230,6 +252,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     masks: e.IMAGEGATE_MASKS,
     modelsFile: e.IMAGEGATE_MODELS_FILE,
     modelOverrides,
+    databaseUrl: e.IMAGEGATE_DATABASE_URL,
+    redisUrl: e.IMAGEGATE_REDIS_URL,
+    redisPrefix: e.IMAGEGATE_REDIS_PREFIX,
   };
 }
 

@@ -457,6 +457,15 @@ export const errorCatalogue = {
       `No upstream account is configured for model ${model}; nothing was submitted.`,
     headers: { "retry-after": "30" },
   }),
+  /** A shared engine (PostgreSQL, Redis) is not answering: nothing was started. */
+  dependency_unavailable: entry({
+    status: 503,
+    type: "server_error",
+    retryable: true,
+    message: ({ dependency }: { dependency: "database" | "redis" }) =>
+      `The gateway's ${dependency === "database" ? "database" : "shared limits store"} is not answering; nothing was started. Retry shortly.`,
+    headers: { "retry-after": "2" },
+  }),
   /** The generation could not be recorded, so nothing was submitted. */
   record_unavailable: unavailable(
     "The gateway could not record this generation, so nothing was submitted. Try again in a moment.",

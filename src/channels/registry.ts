@@ -59,7 +59,13 @@ export interface ChannelRegistry {
    */
   route(upstreamModel: string, privateChannel?: Channel): RoutePlan;
   /** Reads the operator's channels again (after the admin API or CLI changed them). */
-  reload(): void;
+  reload(): Promise<void>;
+  /**
+   * Reloads if the stored channels changed since the last load, whoever
+   * changed them (another replica, the CLI): awaited before routing, so a
+   * change takes effect at the next request.
+   */
+  refresh(): Promise<void>;
   /** The channel's client (an `async` channel); every call reports to its breaker. */
   client(channel: Channel): UpstreamClient;
   /** The channel's client (an `openai` channel); every call reports to its breaker. */
@@ -94,7 +100,7 @@ export interface RegistryOptions {
   dispatcher?: Dispatcher | undefined;
   /** How long a channel whose credential was refused is passed over (default 60 s). */
   refusedCooldownMs?: number;
-  /** How often routing checks whether the stored channels changed (default 1 s). */
+  /** How often refresh() asks the store whether the channels changed (default 0: every call). */
   reloadCheckMs?: number;
   /** Where a channel's circuit opening or closing, and a refused key, are reported. */
   log?: {
@@ -151,27 +157,41 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
           credential: options.upstreamKey,
           source: "environment",
         });
+  // Until the first reload (the plugin awaits one at start) only the environment's channel.
   let stored: Channel[] = [];
   let version = -1;
   let checkedAt = Number.NEGATIVE_INFINITY;
-  const reloadCheckMs = options.reloadCheckMs ?? 1_000;
-  const reload = () => {
-    version = options.store?.version() ?? 0;
+  const reloadCheckMs = options.reloadCheckMs ?? 0;
+  const reload = async () => {
+    const store = options.store;
+    if (store === undefined) return;
     checkedAt = clock.now();
-    stored = options.store?.loadAll() ?? [];
+    // The version first: a change made between the two reads is seen at the next check.
+    const next = await store.version();
+    stored = await store.loadAll();
+    version = next;
   };
-  reload();
-  // Changes made elsewhere (the CLI on the same data dir) are taken up within a second.
-  const fresh = () => {
-    if (options.store === undefined || clock.now() - checkedAt < reloadCheckMs) return;
-    checkedAt = clock.now();
-    if (options.store.version() !== version) reload();
+  // One check at a time: concurrent requests share it.
+  let checking: Promise<void> | undefined;
+  const check = async (store: ChannelStore) => {
+    try {
+      if ((await store.version()) !== version) await reload();
+    } finally {
+      checking = undefined;
+    }
+  };
+  const refresh = async () => {
+    const store = options.store;
+    if (store === undefined) return;
+    if (checking === undefined) {
+      if (clock.now() - checkedAt < reloadCheckMs) return;
+      checkedAt = clock.now();
+      checking = check(store);
+    }
+    await checking;
   };
 
-  const shared = () => {
-    fresh();
-    return environment ? [environment, ...stored] : stored;
-  };
+  const shared = () => (environment ? [environment, ...stored] : stored);
 
   /** A task-style channel's client, one per provider and base URL. */
   function clientFor(channel: Channel): UpstreamClient {
@@ -254,6 +274,7 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
       };
     },
     reload,
+    refresh,
     client(channel) {
       // Keyed by the base URL too: a channel moved to another URL gets a client for it.
       const key = `${channel.id} ${channel.baseUrl}`;

@@ -22,20 +22,20 @@ export type ChannelChanges = Partial<Omit<NewChannel, "maxConcurrent">> & {
 };
 
 export interface ChannelStore {
-  list(): ChannelSettings[];
-  get(id: string): ChannelSettings | undefined;
+  list(): Promise<ChannelSettings[]>;
+  get(id: string): Promise<ChannelSettings | undefined>;
   /** Every enabled and disabled channel with its credential opened, for the registry. */
-  loadAll(): Channel[];
-  create(input: NewChannel): ChannelSettings;
-  update(id: string, changes: ChannelChanges): ChannelSettings;
+  loadAll(): Promise<Channel[]>;
+  create(input: NewChannel): Promise<ChannelSettings>;
+  update(id: string, changes: ChannelChanges): Promise<ChannelSettings>;
   /** Throws channel_not_found for an unknown id. */
-  remove(id: string): void;
+  remove(id: string): Promise<void>;
   /**
    * A number that changes with every change to the channels, whoever made
    * it (the admin API, the CLI on the same data dir): a running gateway
    * reloads when it moves.
    */
-  version(): number;
+  version(): Promise<number>;
 }
 
 export const channelDefaults = { priority: 0, weight: 1, maxConcurrent: null, enabled: true };

@@ -36,7 +36,12 @@ import {
   type RunningGeneration,
   taskLifetimeMs,
 } from "./generate.js";
-import type { GenerationRecord, GenerationRecords, MaskBlobs } from "./record.js";
+import {
+  type GenerationRecord,
+  type GenerationRecords,
+  IdempotencyKeyTaken,
+  type MaskBlobs,
+} from "./record.js";
 import type { ReferenceImage, ReferencePublisher } from "./references.js";
 
 export interface AdmissionDeps {
@@ -129,9 +134,8 @@ function idempotencyKeyOf(caller: Caller): string | undefined {
   return value;
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === "SQLITE_CONSTRAINT_UNIQUE";
-}
+/** How often a caller waiting on another replica's generation reads its record. */
+const finalReadEveryMs = 1_000;
 
 export function createAdmission(deps: AdmissionDeps) {
   const { generation, references, vault, gate, ledger, clock } = deps;
@@ -141,9 +145,9 @@ export function createAdmission(deps: AdmissionDeps) {
   const startingUp = new Map<string, Promise<RunningGeneration | undefined>>();
 
   /** The channels this tenant's task may go to (its own upstream key alone, when it has one). */
-  function channelsFor(tenant: Tenant, translation: Translation): Channel[] {
-    const own = vault.upstreamCredential(tenant);
-    return generation.channelsFor(
+  async function channelsFor(tenant: Tenant, translation: Translation): Promise<Channel[]> {
+    const own = await vault.upstreamCredential(tenant);
+    return await generation.channelsFor(
       translation.model.spec.id,
       translation.model.requested,
       own === undefined ? undefined : { owner: tenant.id, credential: own },
@@ -182,25 +186,25 @@ export function createAdmission(deps: AdmissionDeps) {
     attach(record.id, response);
     const running = generation.running(record.id) ?? (await startingUp.get(record.id));
     // Re-read when nothing runs: it may have finished (or failed to start) meanwhile.
-    const latest = running === undefined ? (ledger.get(record.id) ?? record) : record;
+    const latest = running === undefined ? ((await ledger.get(record.id)) ?? record) : record;
     return { kind: "joined", record: latest, generation: running };
   }
 
   /** The earlier generation this request repeats, if any. */
-  function earlier(
+  async function earlier(
     tenant: Tenant,
     requestHash: string,
     key: string | undefined,
     retryCount: number,
-  ): GenerationRecord | undefined {
+  ): Promise<GenerationRecord | undefined> {
     const now = clock.now();
     if (key !== undefined) {
-      const record = ledger.byIdempotencyKey(tenant.id, key);
+      const record = await ledger.byIdempotencyKey(tenant.id, key);
       if (record === undefined) return undefined;
       // An expired key, or one whose submit was refused (nothing was
       // charged, and the upstream may have recovered): start afresh.
       if (record.createdAt < now - idempotencyWindowMs || record.state === "refused") {
-        ledger.releaseIdempotencyKey(record.id);
+        await ledger.releaseIdempotencyKey(record.id);
         return undefined;
       }
       if (record.requestHash !== requestHash) {
@@ -213,12 +217,11 @@ export function createAdmission(deps: AdmissionDeps) {
     // lifetime) or finished within the wait window. The SDK retries only once
     // its previous attempt is over: a generation another request is still
     // waiting on belongs to that request.
-    return ledger
-      .joinableForRequest(tenant.id, requestHash, {
-        createdSince: now - taskLifetimeMs - deps.maxWaitMs,
-        finishedSince: now - deps.maxWaitMs - 60_000,
-      })
-      .find((record) => (attached.get(record.id) ?? 0) === 0);
+    const joinable = await ledger.joinableForRequest(tenant.id, requestHash, {
+      createdSince: now - taskLifetimeMs - deps.maxWaitMs,
+      finishedSince: now - deps.maxWaitMs - 60_000,
+    });
+    return joinable.find((record) => (attached.get(record.id) ?? 0) === 0);
   }
 
   return {
@@ -227,11 +230,11 @@ export function createAdmission(deps: AdmissionDeps) {
      * judged from its headers alone (before its body is read): an SDK retry,
      * or an Idempotency-Key this tenant has used.
      */
-    mayJoin(caller: Caller): boolean {
+    async mayJoin(caller: Caller): Promise<boolean> {
       if (caller.retryCount > 0) return true;
       const key = caller.idempotencyKey;
       if (typeof key !== "string" || !idempotencyKeyPattern.test(key)) return false;
-      const record = ledger.byIdempotencyKey(caller.tenant.id, key);
+      const record = await ledger.byIdempotencyKey(caller.tenant.id, key);
       return record !== undefined && record.state !== "refused";
     },
 
@@ -266,9 +269,9 @@ export function createAdmission(deps: AdmissionDeps) {
           translation.model.requested,
           deps.models,
         );
-        channels = channelsFor(tenant, translation);
+        channels = await channelsFor(tenant, translation);
         key = idempotencyKeyOf(caller);
-        const previous = earlier(tenant, requestHash, key, caller.retryCount);
+        const previous = await earlier(tenant, requestHash, key, caller.retryCount);
         if (previous !== undefined) {
           // The earlier attempt's task holds its own slot; this one needs none.
           discard();
@@ -301,7 +304,7 @@ export function createAdmission(deps: AdmissionDeps) {
       try {
         // Past the daily image budget this is a 429; otherwise the images are
         // reserved and the generation recorded.
-        recordId = ledger.reserve({
+        recordId = await ledger.reserve({
           tenant,
           model: translation.model.spec.id,
           requestedModel: translation.model.requested,
@@ -321,8 +324,8 @@ export function createAdmission(deps: AdmissionDeps) {
         void references.forget(kept);
         // Two requests with one Idempotency-Key at once: the second joins the
         // first, if it asks the same (else it is the same key reused: a 409).
-        if (key !== undefined && isUniqueViolation(err)) {
-          const record = ledger.byIdempotencyKey(tenant.id, key);
+        if (key !== undefined && err instanceof IdempotencyKeyTaken) {
+          const record = await ledger.byIdempotencyKey(tenant.id, key);
           if (record !== undefined && record.requestHash !== requestHash) {
             throw gatewayError("idempotency_key_reused");
           }
@@ -374,10 +377,62 @@ export function createAdmission(deps: AdmissionDeps) {
      */
     async result(admission: Admission, receivedAt: number): Promise<GeneratedImages> {
       const running = admission.generation;
-      if (running !== undefined) return waitAtMost(running, receivedAt + deps.maxWaitMs);
-      return fromRecord(admission.kind === "joined" ? admission.record : undefined);
+      const until = receivedAt + deps.maxWaitMs;
+      if (running !== undefined) return waitAtMost(running, until);
+      const record = admission.kind === "joined" ? admission.record : undefined;
+      // Shared records: another replica may be watching it; its outcome is
+      // announced to every replica (and read now and then, should one be missed).
+      if (record !== undefined && unfinished(record) && ledger.subscribe !== undefined) {
+        return fromRecord((await finalRecord(record.id, until)) ?? record);
+      }
+      return fromRecord(record);
     },
   };
+
+  function unfinished(record: GenerationRecord): boolean {
+    return record.state === "pending" || record.state === "running";
+  }
+
+  /** The record once final, or undefined when `until` comes first. */
+  function finalRecord(id: string, until: number): Promise<GenerationRecord | undefined> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const timers = new Set<ReturnType<Clock["setTimeout"]>>();
+      const finish = (record: GenerationRecord | undefined) => {
+        if (settled) return;
+        settled = true;
+        unsubscribe?.();
+        for (const timer of timers) clock.clearTimeout(timer);
+        resolve(record);
+      };
+      const check = async () => {
+        try {
+          const record = await ledger.get(id);
+          if (record !== undefined && !unfinished(record)) finish(record);
+        } catch (err) {
+          deps.log.warn(
+            { err, recordId: id },
+            "could not read a generation another replica watches",
+          );
+        }
+      };
+      const unsubscribe = ledger.subscribe?.((finished) => {
+        if (finished === id) void check();
+      });
+      const poll = () => {
+        const timer = clock.setTimeout(() => {
+          timers.delete(timer);
+          void check().then(() => {
+            if (!settled) poll();
+          });
+        }, finalReadEveryMs);
+        timers.add(timer);
+      };
+      timers.add(clock.setTimeout(() => finish(undefined), Math.max(0, until - clock.now())));
+      void check();
+      poll();
+    });
+  }
 
   async function waitAtMost(running: RunningGeneration, until: number): Promise<GeneratedImages> {
     let timer: ReturnType<Clock["setTimeout"]> | undefined;

@@ -116,9 +116,10 @@ export interface GenerationService {
   /**
    * The channels a new task for `upstreamModel` may go to, in order: the
    * caller's own account alone when it brings one, else the shared channels
-   * that serve the model. Throws the 503 to answer when none may take it now.
+   * that serve the model, as changed anywhere up to now (another replica, the
+   * CLI). Throws the 503 to answer when none may take it now.
    */
-  channelsFor(upstreamModel: string, callerModel: string, own?: OwnAccount): Channel[];
+  channelsFor(upstreamModel: string, callerModel: string, own?: OwnAccount): Promise<Channel[]>;
   start(command: StartCommand): RunningGeneration;
   resume(command: ResumeCommand): RunningGeneration;
   /** A generation still running in this process. */
@@ -552,7 +553,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     translate: (request, options) =>
       translateRequest(request, deps.models ? { ...options, models: deps.models } : options),
 
-    channelsFor(upstreamModel, callerModel, own) {
+    async channelsFor(upstreamModel, callerModel, own) {
+      await channels.refresh();
       const plan = channels.route(
         upstreamModel,
         own === undefined ? undefined : channels.privateChannel(own.owner, own.credential),

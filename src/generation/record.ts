@@ -176,10 +176,26 @@ export interface ReserveRequest {
   idempotencyKey?: string | undefined;
 }
 
+/**
+ * A reservation whose Idempotency-Key this tenant already holds (another
+ * request with the key got there first, on this replica or another): the
+ * store's unique index said so, whatever its engine.
+ */
+export class IdempotencyKeyTaken extends Error {
+  constructor() {
+    super("this tenant already has a generation with this Idempotency-Key");
+    this.name = "IdempotencyKeyTaken";
+  }
+}
+
 /** The repository of generation records (SQLite by default). */
 export interface GenerationRecords {
-  /** Records a generation about to be submitted; throws 429 insufficient_quota past the daily budget. */
-  reserve(request: ReserveRequest): string;
+  /**
+   * Records a generation about to be submitted; throws 429 insufficient_quota
+   * past the daily budget (checked and reserved atomically, across replicas),
+   * IdempotencyKeyTaken when the key is already this tenant's.
+   */
+  reserve(request: ReserveRequest): Promise<string>;
   /**
    * Settles once the reservation is on disk (with the others of its turn):
    * its submit goes out only then. Rejects if it could not be written.
@@ -187,14 +203,15 @@ export interface GenerationRecords {
   reserved(id: string): Promise<void>;
   /** Settles once the task id (and its channel) is on disk: only then is the task announced. */
   submitted(id: string, upstreamTaskId: string, channelId?: string): Promise<void>;
+  /** Written in the background: every later read of this store sees it. */
   finished(id: string, outcome: GenerationOutcome): void;
   /** Images counted against the tenant's budget today. */
-  imagesToday(tenantId: string): number;
-  report(tenantId: string, from: string, to: string): UsageReport;
+  imagesToday(tenantId: string): Promise<number>;
+  report(tenantId: string, from: string, to: string): Promise<UsageReport>;
   /** What one channel (upstream account) was given, by day: what the account will bill. */
-  channelReport(channelId: string, from: string, to: string): ChannelUsageReport;
-  get(id: string): GenerationRecord | undefined;
-  byIdempotencyKey(tenantId: string, key: string): GenerationRecord | undefined;
+  channelReport(channelId: string, from: string, to: string): Promise<ChannelUsageReport>;
+  get(id: string): Promise<GenerationRecord | undefined>;
+  byIdempotencyKey(tenantId: string, key: string): Promise<GenerationRecord | undefined>;
   /**
    * This tenant's generations of the same request that a retry may join,
    * newest first: not refused, never delivered, created at or after
@@ -204,13 +221,40 @@ export interface GenerationRecords {
     tenantId: string,
     requestHash: string,
     since: { createdSince: number; finishedSince: number },
-  ): GenerationRecord[];
-  /** Records that a caller received the generation's images. */
+  ): Promise<GenerationRecord[]>;
+  /** Records that a caller received the generation's images (in the background, like finished). */
   delivered(id: string): void;
   /** Generations a restart must pick up: reserved or running. */
-  unfinished(): GenerationRecord[];
+  unfinished(): Promise<GenerationRecord[]>;
   /** Frees an expired Idempotency-Key for reuse. */
-  releaseIdempotencyKey(id: string): void;
+  releaseIdempotencyKey(id: string): Promise<void>;
+  /**
+   * Present when replicas share the records (PostgreSQL): which replica
+   * watches each unfinished generation. Absent: this process alone does.
+   */
+  leases?: TaskLeases;
+  /**
+   * Tells `listener` the id of each generation that became final, whichever
+   * replica finished it (PostgreSQL's LISTEN/NOTIFY). Absent: only this
+   * process writes outcomes. Returns the unsubscribe.
+   */
+  subscribe?(listener: (id: string) => void): () => void;
+}
+
+/**
+ * Each unfinished generation is watched by exactly one live replica, under a
+ * lease it renews while it runs. A replica that dies stops renewing; another
+ * takes its generations over once their leases have run out.
+ */
+export interface TaskLeases {
+  /** How long a lease lasts without renewal. */
+  readonly leaseMs: number;
+  /** Extends every lease this replica holds; called well within the lease. */
+  renew(): Promise<void>;
+  /** Takes over up to `limit` unfinished generations whose lease ran out; returns them. */
+  claimExpired(limit: number): Promise<GenerationRecord[]>;
+  /** At shutdown: this replica's leases end now, so that another takes them over at once. */
+  release(): Promise<void>;
 }
 
 /** The UTC calendar day of a clock time, `YYYY-MM-DD`. */

@@ -1,4 +1,5 @@
-// At start: pick up the generations a previous process left unfinished. A task
+// Picking up generations no process watches: at start, those a previous
+// process left unfinished; with replicas, those of a replica that died. A task
 // the upstream accepted is watched and collected again; a submit that was in
 // flight when the process stopped may or may not have reached the upstream,
 // so it is never sent again (a second submit is a second charge).
@@ -28,10 +29,10 @@ export interface ResumeDeps {
  * older than channels, what served its tenant then (its own key, else the
  * environment's default account).
  */
-function channelOf(record: GenerationRecord, deps: ResumeDeps): Channel | undefined {
+async function channelOf(record: GenerationRecord, deps: ResumeDeps): Promise<Channel | undefined> {
   const { vault, channels } = deps;
-  const tenant = vault.getTenant(record.tenantId);
-  const own = tenant === undefined ? undefined : vault.upstreamCredential(tenant);
+  const tenant = await vault.getTenant(record.tenantId);
+  const own = tenant === undefined ? undefined : await vault.upstreamCredential(tenant);
   const id =
     record.channelId ?? (own === undefined ? defaultChannelId : privateChannelId(record.tenantId));
   if (id === privateChannelId(record.tenantId)) {
@@ -40,13 +41,29 @@ function channelOf(record: GenerationRecord, deps: ResumeDeps): Channel | undefi
   return channels.byId(id);
 }
 
-/** Returns how many generations were resumed. */
-export function resumeUnfinished(deps: ResumeDeps): number {
-  const { ledger, generation, log } = deps;
+/** At start, with the embedded store: everything the last process left. Returns how many were resumed. */
+export async function resumeUnfinished(deps: ResumeDeps): Promise<number> {
+  const resumed = await resumeRecords(await deps.ledger.unfinished(), deps);
+  if (resumed > 0) {
+    deps.log.info({ resumed }, "resumed generations left running by the last process");
+  }
+  return resumed;
+}
+
+/**
+ * Picks up unfinished generations no process watches any more (after a
+ * restart, or taken over from a replica that died). Returns how many are
+ * watched again.
+ */
+export async function resumeRecords(
+  records: readonly GenerationRecord[],
+  deps: ResumeDeps,
+): Promise<number> {
+  const { ledger, generation } = deps;
   let resumed = 0;
-  for (const record of ledger.unfinished()) {
+  for (const record of records) {
     const taskId = record.state === "running" ? record.upstreamTaskId : null;
-    const channel = taskId === null ? undefined : channelOf(record, deps);
+    const channel = taskId === null ? undefined : await channelOf(record, deps);
     const submitting = taskId === null;
     // A synchronous call died with the process that made it: its answer is
     // gone, and it may have been billed, so it is not made again.
@@ -81,6 +98,5 @@ export function resumeUnfinished(deps: ResumeDeps): number {
     if (release !== undefined) running.done.then(release, release);
     resumed++;
   }
-  if (resumed > 0) log.info({ resumed }, "resumed generations left running by the last process");
   return resumed;
 }

@@ -26,7 +26,7 @@ export function tenantAuth(vault: Vault) {
     if (token === undefined) {
       throw gatewayError("invalid_api_key", { missing: true });
     }
-    const tenant = vault.authenticate(token);
+    const tenant = await vault.authenticate(token);
     if (!tenant) throw gatewayError("invalid_api_key");
     request.tenant = tenant;
   };

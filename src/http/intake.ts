@@ -43,7 +43,7 @@ export interface IntakeOptions {
    * SDK retry, a known Idempotency-Key): the earlier task holds a slot already,
    * so such a request is not refused here when the tenant is at its cap.
    */
-  mayJoin(request: FastifyRequest): boolean;
+  mayJoin(request: FastifyRequest): Promise<boolean>;
 }
 
 // Bodies this small are not worth a reservation (a prompt and a few fields).
@@ -96,7 +96,7 @@ export function intakeHook(options: IntakeOptions) {
       bytes > smallBodyBytes ? budget.reserve(tenant.id, bytes * weight) : () => {};
     let slot: (() => void) | undefined;
     try {
-      slot = options.mayJoin(request)
+      slot = (await options.mayJoin(request))
         ? gate.tryAcquire(tenant.id, tenant.maxConcurrent)
         : gate.acquire(tenant.id, tenant.maxConcurrent);
     } catch (err) {

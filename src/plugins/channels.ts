@@ -34,6 +34,7 @@ async function channels(app: FastifyInstance, options: ChannelsPluginOptions): P
     dispatcher: options.dispatcher,
     log: app.log,
   });
+  await registry.reload();
   app.decorate("channels", registry);
   app.addHook("onClose", async () => {
     await registry.close();

@@ -20,7 +20,8 @@ import {
   type ReferenceDelivery,
   resolveDelivery,
 } from "../generation/references.js";
-import { resumeUnfinished } from "../generation/resume.js";
+import { resumeRecords, resumeUnfinished } from "../generation/resume.js";
+import { startTakeover, type Takeover } from "../generation/takeover.js";
 import { type ConcurrencyGate, createConcurrencyGate } from "../tenancy/limits.js";
 import { createLatencyModel } from "../upstream/latency-model.js";
 import { createPoller, type PollerOptions } from "../upstream/poller.js";
@@ -73,8 +74,10 @@ async function generation(app: FastifyInstance, options: GenerationPluginOptions
   const latency = createLatencyModel({
     store: latencyStore,
     clock,
-    onError: (err) => app.log.warn({ err }, "learned latencies could not be saved"),
+    onError: (err) => app.log.warn({ err }, "learned latencies could not be read or saved"),
   });
+  // The first tasks are read on the learned schedule, as after every start.
+  await latency.loaded();
   const poller = createPoller({
     clock,
     latency,
@@ -115,16 +118,30 @@ async function generation(app: FastifyInstance, options: GenerationPluginOptions
   const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
   app.decorate("generation", { service, admission, deliverer, gate, referenceDelivery });
 
+  const resumeDeps = { ledger, vault, generation: service, channels, log: app.log, gate };
+  let takeover: Takeover | undefined;
   app.addHook("onReady", async () => {
-    resumeUnfinished({ ledger, vault, generation: service, channels, log: app.log, gate });
+    const leases = ledger.leases;
+    // Shared records: only what no live replica watches (leases run out), now
+    // and whenever a replica dies. Embedded: all the last process left.
+    if (leases !== undefined) {
+      takeover = startTakeover({
+        leases,
+        resume: (records) => resumeRecords(records, resumeDeps),
+        clock,
+        log: app.log,
+      });
+    } else await resumeUnfinished(resumeDeps);
   });
   app.addHook("onClose", async () => {
-    // What is still running stays recorded as running; the next start resumes it.
+    // What is still running stays recorded as running; the next start (or,
+    // with replicas, another replica at once) resumes it.
     service.close();
     poller.close();
     // Downloads that were under way are stored and recorded before the store closes.
     await service.settled();
-    latency.close();
+    await takeover?.close();
+    await latency.close();
   });
 }
 

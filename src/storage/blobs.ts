@@ -221,7 +221,7 @@ export function createLocalBlobStore(dir: string, options: LocalBlobStoreOptions
     async open(id) {
       if (!isBlobId(id)) return undefined;
       await pending.get(id)?.catch(() => {});
-      const row = small?.get(id);
+      const row = await small?.get(id);
       if (row !== undefined) {
         return {
           stream: Readable.from([row]),
@@ -247,13 +247,13 @@ export function createLocalBlobStore(dir: string, options: LocalBlobStoreOptions
     async remove(id) {
       if (!isBlobId(id)) return;
       await pending.get(id)?.catch(() => {});
-      small?.remove(id);
+      await small?.remove(id);
       await rm(join(dir, id), { force: true });
     },
 
     async sweep(olderThan) {
       await ensureDir();
-      let removed = small?.sweep(olderThan) ?? 0;
+      let removed = (await small?.sweep(olderThan)) ?? 0;
       for (const name of await readdir(dir)) {
         const path = join(dir, name);
         try {

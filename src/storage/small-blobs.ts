@@ -10,8 +10,8 @@ export const smallBlobLimit = 128 * 1024;
 export interface SmallBlobs {
   /** Settles once the row is committed. */
   put(id: string, bytes: Buffer, createdAt: number): Promise<void>;
-  get(id: string): Buffer | undefined;
-  remove(id: string): void;
+  get(id: string): Promise<Buffer | undefined>;
+  remove(id: string): Promise<void>;
   /** Deletes rows written before `olderThan`; returns how many. */
-  sweep(olderThan: number): number;
+  sweep(olderThan: number): Promise<number>;
 }

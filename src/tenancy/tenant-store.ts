@@ -38,17 +38,17 @@ export type KeyHolderRow = TenantRow & {
 
 export interface TenantStore {
   /** A new tenant with its first key, in one transaction. */
-  create(tenant: TenantRow, key: NewKeyRow): void;
+  create(tenant: TenantRow, key: NewKeyRow): Promise<void>;
   /** Reads the row, lets `change` make the next one, writes it: one transaction. */
-  update(id: string, change: (row: TenantRow) => TenantRow): TenantRow | undefined;
-  get(id: string): TenantRow | undefined;
-  list(): TenantRow[];
-  addKey(key: NewKeyRow): void;
+  update(id: string, change: (row: TenantRow) => TenantRow): Promise<TenantRow | undefined>;
+  get(id: string): Promise<TenantRow | undefined>;
+  list(): Promise<TenantRow[]>;
+  addKey(key: NewKeyRow): Promise<void>;
   /** The holder of an unrevoked key with this hash. */
-  byKeyHash(hash: string): KeyHolderRow | undefined;
-  touchKey(keyId: string, at: number): void;
-  keys(tenantId: string): KeyRow[];
-  key(tenantId: string, keyId: string): KeyRow | undefined;
+  byKeyHash(hash: string): Promise<KeyHolderRow | undefined>;
+  touchKey(keyId: string, at: number): Promise<void>;
+  keys(tenantId: string): Promise<KeyRow[]>;
+  key(tenantId: string, keyId: string): Promise<KeyRow | undefined>;
   /** Revokes an unrevoked key; a revoked one keeps its first revocation time. */
-  revoke(tenantId: string, keyId: string, at: number): void;
+  revoke(tenantId: string, keyId: string, at: number): Promise<void>;
 }

@@ -47,19 +47,22 @@ export interface ApiKeyInfo {
 }
 
 export interface Vault {
-  createTenant(settings: TenantSettings, key?: KeyOptions): { tenant: Tenant; key: IssuedKey };
+  createTenant(
+    settings: TenantSettings,
+    key?: KeyOptions,
+  ): Promise<{ tenant: Tenant; key: IssuedKey }>;
   /** Undefined when there is no such tenant. */
-  updateTenant(id: string, changes: TenantChanges): Tenant | undefined;
-  listTenants(): Tenant[];
-  getTenant(id: string): Tenant | undefined;
-  issueKey(tenantId: string, options?: KeyOptions): IssuedKey | undefined;
-  listKeys(tenantId: string): ApiKeyInfo[] | undefined;
+  updateTenant(id: string, changes: TenantChanges): Promise<Tenant | undefined>;
+  listTenants(): Promise<Tenant[]>;
+  getTenant(id: string): Promise<Tenant | undefined>;
+  issueKey(tenantId: string, options?: KeyOptions): Promise<IssuedKey | undefined>;
+  listKeys(tenantId: string): Promise<ApiKeyInfo[] | undefined>;
   /** Revokes at once: the next request with the key is refused. Idempotent. */
-  revokeKey(tenantId: string, keyId: string): ApiKeyInfo | undefined;
+  revokeKey(tenantId: string, keyId: string): Promise<ApiKeyInfo | undefined>;
   /** The tenant behind a presented API key, if the key and its tenant are live. */
-  authenticate(apiKey: string): Tenant | undefined;
+  authenticate(apiKey: string): Promise<Tenant | undefined>;
   /** The tenant's own upstream key (its private channel), if it brought one. */
-  upstreamCredential(tenant: Tenant): string | undefined;
+  upstreamCredential(tenant: Tenant): Promise<string | undefined>;
 }
 
 export interface VaultOptions {
@@ -67,6 +70,8 @@ export interface VaultOptions {
   store: TenantStore;
   clock: Clock;
   masterKey: Buffer | undefined;
+  /** A background write (a key's last use) that failed. */
+  onWriteError?: ((err: unknown) => void) | undefined;
 }
 
 const settings: readonly SettingEntry[] = tenantSettings;
@@ -137,7 +142,7 @@ export function createVault(options: VaultOptions): Vault {
   }
 
   return {
-    createTenant(values, keyOptions) {
+    async createTenant(values, keyOptions) {
       const id = newId("ten");
       // Sealed before the transaction: a missing master key writes nothing.
       const row: TenantRow = { id, created_at: clock.now() };
@@ -147,11 +152,11 @@ export function createVault(options: VaultOptions): Vault {
         row[setting.column] = toColumn(setting, value ?? kindOf(setting).initial);
       }
       const key = newKey(id, keyOptions);
-      store.create(row, key.row);
-      return { tenant: toTenant(store.get(id) as TenantRow), key: key.issued };
+      await store.create(row, key.row);
+      return { tenant: toTenant((await store.get(id)) as TenantRow), key: key.issued };
     },
 
-    updateTenant(id, changes) {
+    async updateTenant(id, changes) {
       const given = changes as Record<string, unknown>;
       // Sealed before the store's transaction: a missing master key writes nothing.
       const columns: Record<string, ColumnValue> = {};
@@ -159,55 +164,56 @@ export function createVault(options: VaultOptions): Vault {
         const value = given[setting.property];
         if (value !== undefined) columns[setting.column] = toColumn(setting, value);
       }
-      const next = store.update(id, (row) => ({ ...row, ...columns }));
+      const next = await store.update(id, (row) => ({ ...row, ...columns }));
       return next === undefined ? undefined : toTenant(next);
     },
 
-    listTenants() {
-      return store.list().map(toTenant);
+    async listTenants() {
+      return (await store.list()).map(toTenant);
     },
 
-    getTenant(id) {
-      const row = store.get(id);
+    async getTenant(id) {
+      const row = await store.get(id);
       return row ? toTenant(row) : undefined;
     },
 
-    issueKey(tenantId, keyOptions) {
-      if (!store.get(tenantId)) return undefined;
+    async issueKey(tenantId, keyOptions) {
+      if (!(await store.get(tenantId))) return undefined;
       const key = newKey(tenantId, keyOptions);
-      store.addKey(key.row);
+      await store.addKey(key.row);
       return key.issued;
     },
 
-    listKeys(tenantId) {
-      if (!store.get(tenantId)) return undefined;
-      return store.keys(tenantId).map(toKeyInfo);
+    async listKeys(tenantId) {
+      if (!(await store.get(tenantId))) return undefined;
+      return (await store.keys(tenantId)).map(toKeyInfo);
     },
 
-    revokeKey(tenantId, keyId) {
-      store.revoke(tenantId, keyId, clock.now());
-      const row = store.key(tenantId, keyId);
+    async revokeKey(tenantId, keyId) {
+      await store.revoke(tenantId, keyId, clock.now());
+      const row = await store.key(tenantId, keyId);
       return row ? toKeyInfo(row) : undefined;
     },
 
-    authenticate(apiKey) {
+    async authenticate(apiKey) {
       // Looked up by the hash of the presented key: the time taken says
       // nothing about how close it is to any stored key.
-      const row = store.byKeyHash(hashApiKey(apiKey));
+      const row = await store.byKeyHash(hashApiKey(apiKey));
       if (!row) return undefined;
       const tenant = toTenant(row);
       if (tenant.disabled) return undefined;
       const now = clock.now();
       if (row.expires_at !== null && row.expires_at <= now) return undefined;
       if (row.last_used_at === null || now - row.last_used_at >= lastUsedResolutionMs) {
-        store.touchKey(row.key_id, now);
+        // In the background: authentication does not wait on the write.
+        store.touchKey(row.key_id, now).catch((err) => options.onWriteError?.(err));
       }
       return tenant;
     },
 
-    upstreamCredential(tenant) {
+    async upstreamCredential(tenant) {
       if (tenant.hasUpstreamKey && masterKey) {
-        const row = store.get(tenant.id);
+        const row = await store.get(tenant.id);
         const sealed = row?.[upstreamKeyColumn];
         if (typeof sealed === "string") return unseal(masterKey, sealed);
       }

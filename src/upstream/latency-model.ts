@@ -17,8 +17,8 @@ export interface LatencyStats {
 }
 
 export interface LatencyStore {
-  load(): LatencyStats[];
-  save(rows: readonly LatencyStats[]): void;
+  load(): Promise<LatencyStats[]>;
+  save(rows: readonly LatencyStats[]): Promise<void>;
 }
 
 export interface LatencyModel {
@@ -29,8 +29,11 @@ export interface LatencyModel {
   /** The learned figures for one model (tests and diagnostics). */
   stats(model: string): LatencyStats | undefined;
   /** Writes what changed since the last write. */
-  flush(): void;
-  close(): void;
+  /** Settles once the stored figures are read (or could not be). */
+  loaded(): Promise<void>;
+  /** Writes what changed; settles once written (a failed write goes to onError). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** Before anything is learned: the catalogue's figure, give or take 2.5×. */
@@ -52,26 +55,26 @@ export function createLatencyModel(options: {
   const { store, clock } = options;
   const stats = new Map<string, LatencyStats>();
   const dirty = new Set<string>();
-  try {
-    for (const row of store?.load() ?? []) stats.set(row.model, row);
-  } catch (err) {
-    // Start from the catalogue's figures: a little lag until it is learned again.
-    options.onError?.(err);
-  }
+  // Read in the background; a model observed before its row arrives keeps what
+  // it learned. On failure: the catalogue's figures, a little lag until learned again.
+  const loaded = (store?.load() ?? Promise.resolve([])).then(
+    (rows) => {
+      for (const row of rows) if (!stats.has(row.model)) stats.set(row.model, row);
+    },
+    (err: unknown) => options.onError?.(err),
+  );
   let timer: TimerHandle | undefined;
+  let saving: Promise<void> = Promise.resolve();
 
-  function flush(): void {
+  function flush(): Promise<void> {
     if (timer !== undefined) clock.clearTimeout(timer);
     timer = undefined;
-    if (dirty.size === 0 || store === undefined) return;
-    const rows = [...dirty].map((model) => stats.get(model) as LatencyStats);
+    if (dirty.size === 0 || store === undefined) return saving;
+    const rows = [...dirty].map((model) => ({ ...(stats.get(model) as LatencyStats) }));
     dirty.clear();
-    try {
-      store.save(rows);
-    } catch (err) {
-      // Learning is an optimisation: losing a write costs a little lag, never a result.
-      options.onError?.(err);
-    }
+    // Learning is an optimisation: losing a write costs a little lag, never a result.
+    saving = saving.then(() => store.save(rows)).catch((err: unknown) => options.onError?.(err));
+    return saving;
   }
 
   return {
@@ -110,6 +113,7 @@ export function createLatencyModel(options: {
       const row = stats.get(model);
       return row === undefined ? undefined : { ...row };
     },
+    loaded: () => loaded,
     flush,
     close: flush,
   };

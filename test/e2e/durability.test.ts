@@ -202,7 +202,7 @@ describe("a restart", () => {
     const db = openStore(gw.config.dataDir);
     const ledger = createSqliteGenerationRecords(db, systemClock);
     const tenant = { id: gw.tenantId, imagesPerDay: null } as never;
-    const id = ledger.reserve({
+    const id = await ledger.reserve({
       tenant,
       model: "gpt-image-2",
       requestedModel: "gpt-image-2",

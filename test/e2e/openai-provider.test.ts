@@ -78,10 +78,13 @@ interface TaskAnswer {
 }
 
 /** Reads the gateway's generation records through a second connection to its database. */
-function readLedger<T>(g: TestGateway, read: (ledger: GenerationRecords) => T): T {
+async function readLedger<T>(
+  g: TestGateway,
+  read: (ledger: GenerationRecords) => Promise<T>,
+): Promise<T> {
   const db = openStore(g.config.dataDir);
   try {
-    return read(createSqliteGenerationRecords(db, systemClock));
+    return await read(createSqliteGenerationRecords(db, systemClock));
   } finally {
     db.close();
   }
@@ -341,7 +344,7 @@ describe("no failover once a sync call may have been made", () => {
       expect(asyncCalls(gw.sim)).toBe(0);
       // The account may bill it: its usage counts it, as a failure.
       await until(
-        () => readLedger(gw, (ledger) => ledger.unfinished()).length === 0,
+        async () => (await readLedger(gw, (ledger) => ledger.unfinished())).length === 0,
         "the outcome to be recorded",
       );
       const usage = await admin(gw, "GET", `/admin/channels/${channelId}/usage`);
@@ -379,7 +382,7 @@ describe("a refusal of the request itself", () => {
     expect(syncCalls(oa)).toBe(1);
     // The refusal is on record (refused, and kept out of the tenant's budget) …
     await until(
-      () => readLedger(gw, (ledger) => ledger.unfinished()).length === 0,
+      async () => (await readLedger(gw, (ledger) => ledger.unfinished())).length === 0,
       "the refusal to be recorded",
     );
     // … and, as for an async channel's refused submit, it is no task the account accepted.
@@ -405,7 +408,7 @@ describe("a restart while a sync call is in flight", () => {
 
     // While the call runs, its record already says it was sent: running, a
     // sync_ task id, the openai channel.
-    const inFlight = readLedger(gw, (ledger) => ledger.unfinished());
+    const inFlight = await readLedger(gw, (ledger) => ledger.unfinished());
     expect(inFlight).toHaveLength(1);
     const [record] = inFlight;
     const id = record?.id ?? "";
@@ -418,7 +421,7 @@ describe("a restart while a sync call is in flight", () => {
     await gw.restart();
     await first;
 
-    const after = readLedger(gw, (ledger) => ledger.get(id));
+    const after = await readLedger(gw, (ledger) => ledger.get(id));
     expect(after?.state).toBe("unknown");
     expect(after?.error?.code).toBe("upstream_submit_unconfirmed");
 

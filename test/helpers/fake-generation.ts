@@ -166,7 +166,7 @@ export function fakeGenerationService(
     starts,
     channelRequests,
     translate: (request, options) => translateRequest(request, options),
-    channelsFor(upstreamModel, callerModel, own) {
+    async channelsFor(upstreamModel, callerModel, own) {
       channelRequests.push({ upstreamModel, callerModel, own });
       return [fakeChannel];
     },

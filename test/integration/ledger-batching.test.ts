@@ -8,7 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/clock.js";
-import { type GenerationRecords, utcDay } from "../../src/generation/record.js";
+import {
+  type GenerationRecords,
+  IdempotencyKeyTaken,
+  utcDay,
+} from "../../src/generation/record.js";
 import { type Db, openStore } from "../../src/stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "../../src/stores/sqlite/generation-records.js";
 import type { Tenant } from "../../src/tenancy/vault.js";
@@ -47,23 +51,27 @@ const onDisk = (id: string) =>
 describe("ledger on the group commit", () => {
   it("commits a reservation with the others of its turn; reserved() settles once it is on disk", async () => {
     const unlimited = { ...tenant, imagesPerDay: null };
-    const ids = [1, 2, 3].map(() =>
+    // Three reservations started in one turn, none awaited before the next.
+    const pending = [1, 2, 3].map(() =>
       ledger.reserve({ tenant: unlimited, model: "m", requestedModel: "m", n: 1 }),
     );
+    const ids = await Promise.all(pending);
     // Not yet: the submits wait for reserved().
     for (const id of ids) expect(onDisk(id)).toBeUndefined();
     await Promise.all(ids.map((id) => ledger.reserved(id)));
     for (const id of ids) expect(onDisk(id)).toMatchObject({ state: "pending" });
   });
 
-  it("commits a reservation with an Idempotency-Key at once (the unique index must see it)", () => {
-    const id = reserve(1, { idempotencyKey: "key-now" });
+  it("commits a reservation with an Idempotency-Key at once (the unique index must see it)", async () => {
+    const id = await reserve(1, { idempotencyKey: "key-now" });
     expect(onDisk(id)).toMatchObject({ state: "pending" });
-    expect(() => reserve(1, { idempotencyKey: "key-now" })).toThrow(/UNIQUE/);
+    await expect(reserve(1, { idempotencyKey: "key-now" })).rejects.toBeInstanceOf(
+      IdempotencyKeyTaken,
+    );
   });
 
   it("submitted() settles once the task id is on disk: only then may the task be announced (regression)", async () => {
-    const id = reserve();
+    const id = await reserve();
     await ledger.reserved(id);
     const written = ledger.submitted(id, "task-1");
     expect(onDisk(id)).toMatchObject({ state: "pending", upstream_task_id: null });
@@ -76,7 +84,7 @@ describe("ledger on the group commit", () => {
   });
 
   it("commits finished and delivered at the end of the turn", async () => {
-    const id = reserve();
+    const id = await reserve();
     await ledger.submitted(id, "task-1");
     ledger.finished(id, { state: "succeeded", images: 1 });
     ledger.delivered(id);
@@ -91,71 +99,74 @@ describe("ledger on the group commit", () => {
   });
 
   it("a write that must be on disk at once commits the writes queued before it", async () => {
-    const first = reserve();
+    const first = await reserve();
     await ledger.submitted(first, "task-1");
     ledger.finished(first, { state: "succeeded", images: 1 });
     expect(onDisk(first)).toMatchObject({ state: "running" });
-    reserve(1, { idempotencyKey: "key-2" });
+    await reserve(1, { idempotencyKey: "key-2" });
     expect(onDisk(first)).toMatchObject({ state: "succeeded", upstream_task_id: "task-1" });
   });
 
   // Each read, in the turn of a deferred write, must see it (flush on read).
-  const reads: Array<[string, (id: string) => void]> = [
-    ["get", (id) => expect(ledger.get(id)?.state).toBe("succeeded")],
+  const reads: Array<[string, (id: string) => Promise<void>]> = [
+    ["get", async (id) => expect((await ledger.get(id))?.state).toBe("succeeded")],
     [
       "byIdempotencyKey",
-      () => expect(ledger.byIdempotencyKey(tenant.id, "key-1")?.state).toBe("succeeded"),
+      async () =>
+        expect((await ledger.byIdempotencyKey(tenant.id, "key-1"))?.state).toBe("succeeded"),
     ],
-    ["unfinished", () => expect(ledger.unfinished()).toEqual([])],
+    ["unfinished", async () => expect(await ledger.unfinished()).toEqual([])],
     [
       "joinableForRequest",
       // Delivered: no longer joinable.
-      () =>
+      async () =>
         expect(
-          ledger.joinableForRequest(tenant.id, "hash-1", { createdSince: 0, finishedSince: 0 }),
+          await ledger.joinableForRequest(tenant.id, "hash-1", {
+            createdSince: 0,
+            finishedSince: 0,
+          }),
         ).toEqual([]),
     ],
     [
       "report",
-      () => {
+      async () => {
         const today = utcDay(systemClock.now());
-        expect(ledger.report(tenant.id, today, today).totals).toMatchObject({
+        expect((await ledger.report(tenant.id, today, today)).totals).toMatchObject({
           succeeded: 1,
           images: 1,
         });
       },
     ],
   ];
-  it.each(reads)("%s reads the writes deferred in its own turn", (_name, read) => {
-    const id = reserve(1, { requestHash: "hash-1", idempotencyKey: "key-1" });
+  it.each(reads)("%s reads the writes deferred in its own turn", async (_name, read) => {
+    const id = await reserve(1, { requestHash: "hash-1", idempotencyKey: "key-1" });
     void ledger.submitted(id, "task-1");
     ledger.finished(id, { state: "succeeded", images: 1 });
     ledger.delivered(id);
     expect(onDisk(id)?.state).toBe("pending"); // the rest is still queued
-    read(id);
+    await read(id);
   });
 
-  it("imagesToday reads a refusal deferred in its own turn", () => {
-    const id = reserve(3);
+  it("imagesToday reads a refusal deferred in its own turn", async () => {
+    const id = await reserve(3);
     ledger.finished(id, { state: "refused", errorCode: "refused" });
-    expect(ledger.imagesToday(tenant.id)).toBe(0);
+    expect(await ledger.imagesToday(tenant.id)).toBe(0);
   });
 
-  it("keeps the daily budget exact over many reservations in one turn", () => {
-    const outcomes = Array.from({ length: 8 }, () => {
-      try {
-        return reserve();
-      } catch (err) {
-        return (err as { code?: string }).code;
-      }
-    });
+  it("keeps the daily budget exact over many reservations in one turn", async () => {
+    // All eight started before any is awaited.
+    const started = Array.from({ length: 8 }, () => reserve());
+    const outcomes = (await Promise.allSettled(started)).map((settled) =>
+      settled.status === "fulfilled" ? settled.value : (settled.reason as { code?: string }).code,
+    );
     expect(outcomes.filter((o) => o === "insufficient_quota")).toHaveLength(3);
-    expect(ledger.imagesToday(tenant.id)).toBe(5);
+    expect(await ledger.imagesToday(tenant.id)).toBe(5);
     // A refusal queued in this turn gives its image back to the very next reservation.
     const first = outcomes[0] as string;
+    expect(first).toMatch(/^gen/);
     ledger.finished(first, { state: "refused", errorCode: "refused" });
-    expect(() => reserve()).not.toThrow();
-    expect(() => reserve()).toThrow(/budget/);
+    await expect(reserve()).resolves.toEqual(expect.any(String));
+    await expect(reserve()).rejects.toThrow(/budget/);
     const counted = other
       .prepare<[string], { used: number }>(
         "SELECT SUM(n) AS used FROM generations WHERE tenant_id = ? AND state <> 'refused'",

@@ -19,7 +19,7 @@ import {
   requestDigest,
 } from "../../src/generation/admission.js";
 import { taskLifetimeMs } from "../../src/generation/generate.js";
-import type { GenerationRecords } from "../../src/generation/record.js";
+import { type GenerationRecords, IdempotencyKeyTaken } from "../../src/generation/record.js";
 import type { ReferenceImage, ReferencePublisher } from "../../src/generation/references.js";
 import { type Db, openStore } from "../../src/stores/sqlite/database.js";
 import { createSqliteGenerationRecords } from "../../src/stores/sqlite/generation-records.js";
@@ -115,7 +115,7 @@ function stubVault(upstreamKey?: string): Vault {
     listKeys: unused,
     revokeKey: unused,
     authenticate: unused,
-    upstreamCredential: () => upstreamKey,
+    upstreamCredential: async () => upstreamKey,
   };
 }
 
@@ -262,7 +262,7 @@ describe("SDK retries (X-Stainless-Retry-Count)", () => {
     await generation.starts[0]?.succeed();
     response.finish(200);
     await nextTurn();
-    expect(ledger.get(recordIdOf(first))?.deliveredAt).toBe(clock.now());
+    expect((await ledger.get(recordIdOf(first)))?.deliveredAt).toBe(clock.now());
 
     const retry = await admission.admit(caller(tenant(), { retryCount: 1 }), request());
 
@@ -281,7 +281,7 @@ describe("SDK retries (X-Stainless-Retry-Count)", () => {
     // A 5xx answer went out (say, the wait ran out just before the images came).
     response.finish(504);
     await nextTurn();
-    expect(ledger.get(recordIdOf(first))?.deliveredAt).toBeNull();
+    expect((await ledger.get(recordIdOf(first)))?.deliveredAt).toBeNull();
 
     const retry = await admission.admit(caller(tenant(), { retryCount: 1 }), request());
 
@@ -425,7 +425,7 @@ describe("Idempotency-Key", () => {
       caller(tenant(), { idempotencyKey: "order-42" }),
       request(undefined, { releaseWith: new FakeResponse() }),
     );
-    expect(admission.mayJoin(caller(tenant(), { idempotencyKey: "order-42" }))).toBe(true);
+    expect(await admission.mayJoin(caller(tenant(), { idempotencyKey: "order-42" }))).toBe(true);
 
     const second = await admission.admit(
       caller(tenant(), { idempotencyKey: "order-42" }),
@@ -485,7 +485,7 @@ describe("Idempotency-Key", () => {
       request(),
     );
     await generation.starts[0]?.refuse(upstreamRefusal());
-    expect(admission.mayJoin(caller(tenant(), { idempotencyKey: "order-42" }))).toBe(false);
+    expect(await admission.mayJoin(caller(tenant(), { idempotencyKey: "order-42" }))).toBe(false);
 
     const second = await admission.admit(
       caller(tenant(), { idempotencyKey: "order-42" }),
@@ -494,8 +494,11 @@ describe("Idempotency-Key", () => {
 
     expect(second.kind).toBe("started");
     expect(generation.starts).toHaveLength(2);
-    expect(ledger.byIdempotencyKey("ten_acme", "order-42")?.id).toBe(recordIdOf(second));
-    expect(ledger.get(recordIdOf(first))).toMatchObject({ state: "refused", idempotencyKey: null });
+    expect((await ledger.byIdempotencyKey("ten_acme", "order-42"))?.id).toBe(recordIdOf(second));
+    expect(await ledger.get(recordIdOf(first))).toMatchObject({
+      state: "refused",
+      idempotencyKey: null,
+    });
   });
 
   it.each([
@@ -519,8 +522,8 @@ describe("Idempotency-Key", () => {
     expect(second.kind).toBe(outcome);
     expect(generation.starts).toHaveLength(outcome === "joined" ? 1 : 2);
     if (outcome === "started") {
-      expect(ledger.get(recordIdOf(first))?.idempotencyKey).toBeNull();
-      expect(ledger.byIdempotencyKey("ten_acme", "order-42")?.id).toBe(recordIdOf(second));
+      expect((await ledger.get(recordIdOf(first)))?.idempotencyKey).toBeNull();
+      expect((await ledger.byIdempotencyKey("ten_acme", "order-42"))?.id).toBe(recordIdOf(second));
     }
   });
 
@@ -538,7 +541,7 @@ describe("Idempotency-Key", () => {
       const who = tenant({ maxConcurrent: 1 });
       // The slot the intake took before the body was read.
       const takeSlot = () => gate.acquire(who.id, who.maxConcurrent);
-      expect(admission.mayJoin(caller(who, { idempotencyKey: key }))).toBe(false);
+      expect(await admission.mayJoin(caller(who, { idempotencyKey: key }))).toBe(false);
 
       await expect(
         admission.admit(caller(who, { idempotencyKey: key, takeSlot }), request()),
@@ -560,15 +563,15 @@ describe("Idempotency-Key", () => {
   });
 
   it("two requests with one key at once, both past the key lookup before either reserved: one submit (the unique index)", async () => {
-    const reserves: Array<"reserved" | "unique violation"> = [];
+    const reserves: Array<"reserved" | "unique violation" | "another failure"> = [];
     const reserve = ledger.reserve.bind(ledger);
-    ledger.reserve = (req) => {
+    ledger.reserve = async (req) => {
       try {
-        const id = reserve(req);
+        const id = await reserve(req);
         reserves.push("reserved");
         return id;
       } catch (err) {
-        reserves.push("unique violation");
+        reserves.push(err instanceof IdempotencyKeyTaken ? "unique violation" : "another failure");
         throw err;
       }
     };
@@ -682,12 +685,12 @@ describe("mayJoin (from the headers alone, before the body is read)", () => {
   it("is true for an SDK retry and for a key in use, false otherwise", async () => {
     await admission.admit(caller(tenant(), { idempotencyKey: "order-42" }), request());
 
-    expect(admission.mayJoin(caller(tenant(), { retryCount: 1 }))).toBe(true);
-    expect(admission.mayJoin(caller(tenant(), { idempotencyKey: "order-42" }))).toBe(true);
-    expect(admission.mayJoin(caller(tenant()))).toBe(false);
-    expect(admission.mayJoin(caller(tenant(), { idempotencyKey: "order-43" }))).toBe(false);
+    expect(await admission.mayJoin(caller(tenant(), { retryCount: 1 }))).toBe(true);
+    expect(await admission.mayJoin(caller(tenant(), { idempotencyKey: "order-42" }))).toBe(true);
+    expect(await admission.mayJoin(caller(tenant()))).toBe(false);
+    expect(await admission.mayJoin(caller(tenant(), { idempotencyKey: "order-43" }))).toBe(false);
     expect(
-      admission.mayJoin(caller(tenant({ id: "ten_other" }), { idempotencyKey: "order-42" })),
+      await admission.mayJoin(caller(tenant({ id: "ten_other" }), { idempotencyKey: "order-42" })),
     ).toBe(false);
   });
 });
@@ -809,7 +812,7 @@ describe("the daily image budget (images_per_day)", () => {
     const retry = await admission.admit(caller(who, { retryCount: 1 }), request());
 
     expect(retry.kind).toBe("joined");
-    expect(ledger.imagesToday(who.id)).toBe(1);
+    expect(await ledger.imagesToday(who.id)).toBe(1);
     expect(generation.starts).toHaveLength(1);
   });
 });
@@ -847,7 +850,7 @@ describe("result()", () => {
       retryable: false,
       message: expect.stringContaining(`task ${recordId} (upstream task task_upstream_1)`),
     });
-    expect(ledger.get(recordId)?.state).toBe("running");
+    expect((await ledger.get(recordId))?.state).toBe("running");
     // It goes on: its images arrive later and a retry joins them.
     await task?.succeed();
     const retry = await admission.admit(caller(tenant(), { retryCount: 1 }), request());
@@ -906,7 +909,7 @@ describe("result()", () => {
   it("a joined generation recorded as running but not running in this process is the 504 naming it", async () => {
     // Reserved by another attempt whose task this process does not run (being resumed).
     const admit = request();
-    const recordId = ledger.reserve({
+    const recordId = await ledger.reserve({
       tenant: tenant(),
       model: admit.translation.model.spec.id,
       requestedModel: admit.translation.model.requested,

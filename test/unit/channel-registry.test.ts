@@ -81,18 +81,25 @@ describe("channel registry", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** The registry, with the environment's default channel unless `withDefault` is false. */
-  const registryOf = (withDefault = true) =>
-    createChannelRegistry({
+  /**
+   * The registry, with the environment's default channel unless `withDefault`
+   * is false, loaded from the store (as the plugin does at start).
+   */
+  const registryOf = async (withDefault = true, options: { reloadCheckMs?: number } = {}) => {
+    const registry = createChannelRegistry({
       store,
       clock,
       upstreamUrl: "http://127.0.0.1:9",
       upstreamKey: withDefault ? "env-key" : undefined,
       random: () => 0.5,
+      ...options,
     });
+    await registry.reload();
+    return registry;
+  };
 
   it("routes a model to the enabled channels that serve it, the environment's among them", async () => {
-    store.create({
+    await store.create({
       name: "gpt-only",
       provider: "async",
       baseUrl: "http://127.0.0.1:10",
@@ -100,7 +107,7 @@ describe("channel registry", () => {
       models: ["gpt-image-2"],
       priority: 5,
     });
-    store.create({
+    await store.create({
       name: "off",
       provider: "async",
       baseUrl: "http://127.0.0.1:11",
@@ -108,13 +115,13 @@ describe("channel registry", () => {
       enabled: false,
       priority: 9,
     });
-    store.create({
+    await store.create({
       name: "oa",
       provider: "openai",
       baseUrl: "http://127.0.0.1:12/v1",
       apiKey: "k3",
     });
-    const registry = registryOf();
+    const registry = await registryOf();
     const gpt = registry.route("gpt-image-2");
     expect(gpt.candidates.map((c) => c.name)).toEqual(["gpt-only", "default", "oa"]);
     // The openai provider serves only OpenAI's model unless it lists others.
@@ -125,13 +132,13 @@ describe("channel registry", () => {
   });
 
   it("a private channel is the only candidate, whatever else serves the model", async () => {
-    store.create({
+    await store.create({
       name: "shared",
       provider: "async",
       baseUrl: "http://127.0.0.1:10",
       apiKey: "k1",
     });
-    const registry = registryOf();
+    const registry = await registryOf();
     const own = registry.privateChannel("ten_1", "tenant-key");
     const plan = registry.route("gpt-image-2", own);
     expect(plan.candidates.map((c) => c.id)).toEqual(["tenant:ten_1"]);
@@ -140,14 +147,14 @@ describe("channel registry", () => {
   });
 
   it("leaves out a channel at its max_concurrent until a slot is given back", async () => {
-    const capped = store.create({
+    const capped = await store.create({
       name: "capped",
       provider: "async",
       baseUrl: "http://127.0.0.1:10",
       apiKey: "k1",
       maxConcurrent: 1,
     });
-    const registry = registryOf(false);
+    const registry = await registryOf(false);
     const channel = registry.byId(capped.id);
     if (channel === undefined) throw new Error("channel not loaded");
     const release = registry.acquire(channel);
@@ -168,10 +175,20 @@ describe("channel registry", () => {
   });
 
   it("a refused credential goes last for a minute, and a later acceptance clears it", async () => {
-    store.create({ name: "a", provider: "async", baseUrl: "http://127.0.0.1:10", apiKey: "k1" });
-    const registry = registryOf(false);
-    store.create({ name: "b", provider: "async", baseUrl: "http://127.0.0.1:11", apiKey: "k2" });
-    clock.advance(1_000);
+    await store.create({
+      name: "a",
+      provider: "async",
+      baseUrl: "http://127.0.0.1:10",
+      apiKey: "k1",
+    });
+    const registry = await registryOf(false);
+    await store.create({
+      name: "b",
+      provider: "async",
+      baseUrl: "http://127.0.0.1:11",
+      apiKey: "k2",
+    });
+    await registry.refresh();
     const [a, b] = ["a", "b"].map((name) => registry.shared().find((c) => c.name === name));
     if (a === undefined || b === undefined) throw new Error("channels not loaded");
     registry.refused(
@@ -195,31 +212,62 @@ describe("channel registry", () => {
     await registry.close();
   });
 
-  it("takes up changes another process made to the store within a second", async () => {
-    const registry = registryOf(false);
+  it("takes up changes another process made to the store at the next refresh", async () => {
+    const registry = await registryOf(false);
     expect(registry.shared()).toEqual([]);
-    const made = store.create({
+    const made = await store.create({
+      name: "from-cli",
+      provider: "async",
+      baseUrl: "http://127.0.0.1:10",
+      apiKey: "k1",
+    });
+    // Nothing is read until a refresh (awaited before routing).
+    expect(registry.shared()).toEqual([]);
+    await registry.refresh();
+    expect(registry.shared().map((c) => c.id)).toEqual([made.id]);
+    await store.update(made.id, { enabled: false });
+    await registry.refresh();
+    expect(registry.route("gpt-image-2").serving).toBe(0);
+    await store.remove(made.id);
+    await registry.refresh();
+    expect(registry.byId(made.id)).toBeUndefined();
+    await registry.close();
+  });
+
+  it("with reloadCheckMs, asks the store again only once that much time has passed", async () => {
+    const registry = await registryOf(false, { reloadCheckMs: 1_000 });
+    expect(registry.shared()).toEqual([]);
+    const made = await store.create({
       name: "from-cli",
       provider: "async",
       baseUrl: "http://127.0.0.1:10",
       apiKey: "k1",
     });
     clock.advance(999);
+    await registry.refresh();
     expect(registry.shared()).toEqual([]);
     clock.advance(1);
+    await registry.refresh();
     expect(registry.shared().map((c) => c.id)).toEqual([made.id]);
-    store.update(made.id, { enabled: false });
+    await store.update(made.id, { enabled: false });
     clock.advance(1_000);
+    await registry.refresh();
     expect(registry.route("gpt-image-2").serving).toBe(0);
-    store.remove(made.id);
+    await store.remove(made.id);
     clock.advance(1_000);
+    await registry.refresh();
     expect(registry.byId(made.id)).toBeUndefined();
     await registry.close();
   });
 
   it("a model is unserved only when every enabled channel serving it has its circuit open", async () => {
-    store.create({ name: "a", provider: "async", baseUrl: "http://127.0.0.1:10", apiKey: "k1" });
-    const registry = registryOf();
+    await store.create({
+      name: "a",
+      provider: "async",
+      baseUrl: "http://127.0.0.1:10",
+      apiKey: "k1",
+    });
+    const registry = await registryOf();
     const models = ["gpt-image-2"];
     expect(registry.unservedModels(models)).toEqual([]);
     const [a] = registry.shared().filter((c) => c.name === "a");

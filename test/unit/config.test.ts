@@ -45,6 +45,9 @@ describe("loadConfig defaults (DESIGN.md)", () => {
       masks: "composite",
       modelsFile: undefined,
       modelOverrides: {},
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      redisPrefix: "imagegate:",
     });
   });
 
@@ -121,6 +124,9 @@ describe("loadConfig values", () => {
       masks: "refuse",
       modelsFile: undefined,
       modelOverrides: {},
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      redisPrefix: "imagegate:",
     });
   });
 

@@ -54,15 +54,15 @@ describe("the SQLite store keeps to it", () => {
   const reserve = () => records.reserve({ tenant, model: "m", requestedModel: "m", n: 1 });
 
   it("moves pending → running → succeeded, then stays", async () => {
-    const id = reserve();
+    const id = await reserve();
     await records.submitted(id, "task-1", "ch_a");
-    expect(records.get(id)).toMatchObject({ state: "running", channelId: "ch_a" });
+    expect(await records.get(id)).toMatchObject({ state: "running", channelId: "ch_a" });
     records.finished(id, { state: "succeeded", images: 1 });
-    expect(records.get(id)).toMatchObject({ state: "succeeded", images: 1 });
+    expect(await records.get(id)).toMatchObject({ state: "succeeded", images: 1 });
     // A late outcome, or a late task id, changes nothing.
     records.finished(id, { state: "error", errorCode: "late" });
     await records.submitted(id, "task-2", "ch_b");
-    expect(records.get(id)).toMatchObject({
+    expect(await records.get(id)).toMatchObject({
       state: "succeeded",
       upstreamTaskId: "task-1",
       channelId: "ch_a",
@@ -71,17 +71,17 @@ describe("the SQLite store keeps to it", () => {
   });
 
   it("a refused generation is final: no submit is ever recorded on it", async () => {
-    const id = reserve();
+    const id = await reserve();
     records.finished(id, { state: "refused", errorCode: "upstream_rejected" });
     await records.submitted(id, "task-1", "ch_a");
-    expect(records.get(id)).toMatchObject({ state: "refused", upstreamTaskId: null });
+    expect(await records.get(id)).toMatchObject({ state: "refused", upstreamTaskId: null });
   });
 
-  it("a delivery is recorded even when it is committed before the succeeded outcome", () => {
-    const id = reserve();
+  it("a delivery is recorded even when it is committed before the succeeded outcome", async () => {
+    const id = await reserve();
     records.delivered(id);
     records.finished(id, { state: "succeeded", images: 1 });
-    const record = records.get(id);
+    const record = await records.get(id);
     expect(record?.state).toBe("succeeded");
     expect(record?.deliveredAt).not.toBeNull();
   });

@@ -57,14 +57,17 @@ function memoryStore(initial: LatencyStats[] = []) {
   const saves: LatencyStats[][] = [];
   const store: LatencyStore & { saves: LatencyStats[][]; fail?: Error } = {
     saves,
-    load: () => initial,
-    save(rows) {
+    load: async () => initial,
+    async save(rows) {
       if (store.fail) throw store.fail;
       saves.push(rows.map((row) => ({ ...row })));
     },
   };
   return store;
 }
+
+/** One event-loop turn: a write the model started (from its timer) has settled. */
+const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const expectedMs = 10_000;
 /** Before anything is learned the window is the catalogue's figure give or take 2.5×. */
@@ -156,14 +159,14 @@ describe("latency model: the prior", () => {
       expected: Number.POSITIVE_INFINITY,
     },
     { why: "NaN, against a NaN expectation", observedMs: Number.NaN, expected: Number.NaN },
-  ])("ignores an observation that is $why", ({ observedMs, expected }) => {
+  ])("ignores an observation that is $why", async ({ observedMs, expected }) => {
     const store = memoryStore();
     const clock = new ManualClock();
     const model = createLatencyModel({ store, clock });
     model.observe("gpt-image-2", expected, observedMs);
     expect(model.stats("gpt-image-2")).toBeUndefined();
     expect(clock.timers.size).toBe(0);
-    model.flush();
+    await model.flush();
     expect(store.saves).toEqual([]);
     // The prior is still the catalogue's, and finite.
     const prior = model.prior("gpt-image-2", expectedMs);
@@ -210,7 +213,7 @@ describe("latency model: the prior", () => {
 });
 
 describe("latency model: persistence", () => {
-  it("writes in the background: one timer per batch, nothing before it fires", () => {
+  it("writes in the background: one timer per batch, nothing before it fires", async () => {
     const store = memoryStore();
     const clock = new ManualClock();
     const model = createLatencyModel({ store, clock, flushEveryMs: 5_000 });
@@ -219,8 +222,10 @@ describe("latency model: persistence", () => {
     model.observe("nano-banana", expectedMs, expectedMs);
     expect(clock.timers.size).toBe(1);
     clock.advance(4_999);
+    await settled();
     expect(store.saves).toEqual([]);
     clock.advance(1);
+    await settled();
     expect(store.saves).toHaveLength(1);
     expect(store.saves[0]?.map((row) => [row.model, row.samples])).toEqual([
       ["gpt-image-2", 2],
@@ -229,18 +234,20 @@ describe("latency model: persistence", () => {
     expect(clock.timers.size).toBe(0);
     // Nothing changed since: the next timer is armed by the next change only.
     clock.advance(60_000);
+    await settled();
     expect(store.saves).toHaveLength(1);
   });
 
-  it("writes only the rows that changed since the last write", () => {
+  it("writes only the rows that changed since the last write", async () => {
     const store = memoryStore();
     const clock = new ManualClock();
     const model = createLatencyModel({ store, clock });
     model.observe("gpt-image-2", expectedMs, expectedMs);
     model.observe("nano-banana", expectedMs, expectedMs);
-    model.flush();
+    await model.flush();
     model.observe("nano-banana", expectedMs, 2 * expectedMs);
     clock.advance(30_000); // the default interval
+    await settled();
     expect(store.saves.map((rows) => rows.map((row) => row.model))).toEqual([
       ["gpt-image-2", "nano-banana"],
       ["nano-banana"],
@@ -248,38 +255,40 @@ describe("latency model: persistence", () => {
     expect(store.saves[1]?.[0]).toEqual(model.stats("nano-banana"));
   });
 
-  it("flush() writes at once and disarms the timer; flush() with nothing new writes nothing", () => {
+  it("flush() writes at once and disarms the timer; flush() with nothing new writes nothing", async () => {
     const store = memoryStore();
     const clock = new ManualClock();
     const model = createLatencyModel({ store, clock });
     model.observe("gpt-image-2", expectedMs, expectedMs);
-    model.flush();
-    expect(store.saves).toHaveLength(1);
+    const written = model.flush();
     expect(clock.timers.size).toBe(0);
-    model.flush();
+    await written;
+    expect(store.saves).toHaveLength(1);
+    await model.flush();
     clock.advance(60_000);
+    await settled();
     expect(store.saves).toHaveLength(1);
   });
 
-  it("close() writes what is pending", () => {
+  it("close() writes what is pending", async () => {
     const store = memoryStore();
     const clock = new ManualClock();
     const model = createLatencyModel({ store, clock });
     model.observe("gpt-image-2", expectedMs, expectedMs);
-    model.close();
+    await model.close();
     expect(store.saves).toHaveLength(1);
     expect(clock.timers.size).toBe(0);
   });
 
-  it("without a store, arms no timer", () => {
+  it("without a store, arms no timer", async () => {
     const clock = new ManualClock();
     const model = createLatencyModel({ clock });
     model.observe("gpt-image-2", expectedMs, expectedMs);
     expect(clock.timers.size).toBe(0);
-    expect(() => model.close()).not.toThrow();
+    await model.close();
   });
 
-  it("reports a failed write to onError and never throws, from the timer or from flush()", () => {
+  it("reports a failed write to onError and never throws, from the timer or from flush()", async () => {
     const store = memoryStore();
     store.fail = new Error("SQLITE_BUSY");
     const clock = new ManualClock();
@@ -287,31 +296,34 @@ describe("latency model: persistence", () => {
     const model = createLatencyModel({ store, clock, onError: (err) => errors.push(err) });
     model.observe("gpt-image-2", expectedMs, expectedMs);
     expect(() => clock.advance(30_000)).not.toThrow();
+    await settled();
     expect(errors).toEqual([store.fail]);
     model.observe("gpt-image-2", expectedMs, expectedMs);
-    expect(() => model.flush()).not.toThrow();
+    // Settles (never rejects) once the failure is reported.
+    await model.flush();
     expect(errors).toHaveLength(2);
     // Learning goes on in memory, and the next write carries it.
     store.fail = undefined;
     model.observe("gpt-image-2", expectedMs, expectedMs);
-    model.flush();
+    await model.flush();
     expect(store.saves[0]?.[0]?.samples).toBe(3);
   });
 
-  it("never throws on a failed write even without onError", () => {
+  it("never throws on a failed write even without onError", async () => {
     const store = memoryStore();
     store.fail = new Error("disk full");
     const clock = new ManualClock();
     const model = createLatencyModel({ store, clock });
     model.observe("gpt-image-2", expectedMs, expectedMs);
     expect(() => clock.advance(30_000)).not.toThrow();
-    expect(() => model.close()).not.toThrow();
+    await settled();
+    await model.close();
   });
 
-  it("reports a failed load to onError and starts from the catalogue's figures", () => {
+  it("reports a failed load to onError and starts from the catalogue's figures", async () => {
     const failure = new Error("SQLITE_CORRUPT");
     const store = memoryStore();
-    store.load = () => {
+    store.load = async () => {
       throw failure;
     };
     const clock = new ManualClock();
@@ -320,33 +332,36 @@ describe("latency model: persistence", () => {
     expect(() => {
       model = createLatencyModel({ store, clock, onError: (err) => errors.push(err) });
     }).not.toThrow();
-    expect(errors).toEqual([failure]);
     const started = model as LatencyModel;
+    await started.loaded();
+    expect(errors).toEqual([failure]);
     expect(started.stats("gpt-image-2")).toBeUndefined();
     const prior = started.prior("gpt-image-2", expectedMs);
     expect(prior.lowMs).toBeCloseTo(expectedMs / initialFactor, 6);
     expect(prior.highMs).toBeCloseTo(expectedMs * initialFactor, 6);
     // It learns, and writes, as usual.
     started.observe("gpt-image-2", expectedMs, 2 * expectedMs);
-    started.flush();
+    await started.flush();
     expect(store.saves.map((rows) => rows.map((row) => [row.model, row.samples]))).toEqual([
       [["gpt-image-2", 1]],
     ]);
     expect(errors).toHaveLength(1);
   });
 
-  it("never throws on a failed load even without onError", () => {
+  it("never throws on a failed load even without onError", async () => {
     const store = memoryStore();
-    store.load = () => {
+    store.load = async () => {
       throw new Error("no such table");
     };
     const clock = new ManualClock();
     expect(() => createLatencyModel({ store, clock })).not.toThrow();
-    const prior = createLatencyModel({ store, clock }).prior("nano-banana", expectedMs);
+    const model = createLatencyModel({ store, clock });
+    await model.loaded();
+    const prior = model.prior("nano-banana", expectedMs);
     expect(prior.lowMs).toBeCloseTo(expectedMs / initialFactor, 6);
   });
 
-  it("starts from the rows the store holds", () => {
+  it("starts from the rows the store holds", async () => {
     const row: LatencyStats = {
       model: "gpt-image-2",
       samples: 80,
@@ -354,6 +369,7 @@ describe("latency model: persistence", () => {
       varLog: 0.01,
     };
     const model = createLatencyModel({ store: memoryStore([row]), clock: new ManualClock() });
+    await model.loaded();
     expect(model.stats("gpt-image-2")).toEqual(row);
     const prior = model.prior("gpt-image-2", expectedMs);
     expect(prior.lowMs).toBeCloseTo(2 * expectedMs * Math.exp(-1.645 * 0.1), 6);
@@ -378,7 +394,7 @@ describe("latency model: SQLite store", () => {
     return db;
   }
 
-  it("loads at start what an earlier process learned, per model", () => {
+  it("loads at start what an earlier process learned, per model", async () => {
     const clock = new ManualClock();
     const first = open();
     const learned = createLatencyModel({
@@ -387,7 +403,7 @@ describe("latency model: SQLite store", () => {
     });
     for (let i = 0; i < 30; i++) learned.observe("gpt-image-2", expectedMs, 2 * expectedMs);
     for (let i = 0; i < 10; i++) learned.observe("nano-banana", 8_000, 4_000);
-    learned.close();
+    await learned.close();
     first.close();
     dbs.splice(0);
 
@@ -396,6 +412,7 @@ describe("latency model: SQLite store", () => {
       store: sqliteLatencyStore(second, () => clock.now()),
       clock,
     });
+    await restarted.loaded();
     for (const model of ["gpt-image-2", "nano-banana"]) {
       expect(restarted.stats(model)).toEqual(learned.stats(model));
       expect(restarted.prior(model, expectedMs)).toEqual(learned.prior(model, expectedMs));
@@ -403,15 +420,15 @@ describe("latency model: SQLite store", () => {
     expect(restarted.stats("nano-banana-pro")).toBeUndefined();
   });
 
-  it("updates a model's row in place, with the write time", () => {
+  it("updates a model's row in place, with the write time", async () => {
     const clock = new ManualClock();
     const db = open();
     const model = createLatencyModel({ store: sqliteLatencyStore(db, () => clock.now()), clock });
     model.observe("gpt-image-2", expectedMs, expectedMs);
-    model.flush();
+    await model.flush();
     clock.advance(5_000);
     model.observe("gpt-image-2", expectedMs, expectedMs);
-    model.flush();
+    await model.flush();
     const rows = db.prepare("SELECT model, samples, updated_at FROM model_latency").all();
     expect(rows).toEqual([{ model: "gpt-image-2", samples: 2, updated_at: clock.now() }]);
   });

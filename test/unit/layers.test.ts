@@ -112,10 +112,12 @@ const rules: Record<string, { may: string[]; why: string }> = {
       "catalog",
       ...leaves,
       "better-sqlite3",
+      "pg",
+      "ioredis",
       "node:path",
       "node:crypto",
     ],
-    why: "stores/ implement the repositories their users own (generation/record.ts), with SQL",
+    why: "stores/ implement the repositories and shared limits their users own (generation/record.ts, tenancy/limits.ts), with SQL and Lua",
   },
   tenancy: {
     may: [

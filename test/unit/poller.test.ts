@@ -275,8 +275,9 @@ function stubLatency(prior: LatencyPrior) {
       observed.push([model, expectedMs, observedMs]);
     },
     stats: () => undefined,
-    flush() {},
-    close() {},
+    loaded: async () => {},
+    flush: async () => {},
+    close: async () => {},
   };
   return { model, priors, observed };
 }

@@ -114,7 +114,7 @@ describe("sqliteSmallBlobs", () => {
   it("reads a put of the same turn (get commits the queue first)", async () => {
     const written = small.put("a.png", png(100), now);
     expect(row("a.png")).toBeUndefined(); // deferred to the end of the turn
-    expect(small.get("a.png")).toHaveLength(100);
+    expect(await small.get("a.png")).toHaveLength(100);
     expect(row("a.png")).toHaveLength(100);
     await written;
   });
@@ -125,9 +125,9 @@ describe("sqliteSmallBlobs", () => {
       small.put("b.png", png(10), 2),
       small.put("c.png", png(10), 3),
     ]);
-    small.remove("a.png");
+    await small.remove("a.png");
     expect(row("a.png")).toBeUndefined();
-    expect(small.sweep(3)).toBe(1);
+    expect(await small.sweep(3)).toBe(1);
     expect(row("b.png")).toBeUndefined();
     expect(row("c.png")).toBeDefined();
   });

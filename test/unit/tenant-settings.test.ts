@@ -192,12 +192,12 @@ describe("the tenant settings table", () => {
         }
       });
 
-      it("is shown by the view, a secret only as has_<field>", () => {
-        const created = vault.createTenant(
+      it("is shown by the view, a secret only as has_<field>", async () => {
+        const { tenant: created } = await vault.createTenant(
           tenantChanges(parseBody(create, everything(creatable))) as Parameters<
             Vault["createTenant"]
           >[0],
-        ).tenant;
+        );
         const view = tenantView(created) as Record<string, unknown>;
         expect(view).toHaveProperty([viewField(setting)]);
         if (setting.kind === "secret") {
@@ -211,40 +211,42 @@ describe("the tenant settings table", () => {
     },
   );
 
-  it("round-trips every setting through the vault, and clears them again", () => {
+  it("round-trips every setting through the vault, and clears them again", async () => {
     const body = parseBody(create, everything(creatable));
-    const { tenant } = vault.createTenant(
+    const { tenant } = await vault.createTenant(
       tenantChanges(body) as Parameters<Vault["createTenant"]>[0],
     );
     const later = settings.filter((setting) => setting.onCreate === "never");
-    const updated = vault.updateTenant(
+    const updated = (await vault.updateTenant(
       tenant.id,
       tenantChanges(parseBody(update, everything(later))),
-    ) as Tenant;
-    const read = vault.getTenant(tenant.id) as Tenant;
+    )) as Tenant;
+    const read = (await vault.getTenant(tenant.id)) as Tenant;
     expect(read).toEqual(updated);
     const shown = read as unknown as Record<string, unknown>;
     for (const setting of settings) {
       expect(shown[shownProperty(setting)], setting.field).toEqual(sample(setting).shown);
     }
-    expect(vault.upstreamCredential(read)).toBe(secretValue);
-    expect(vault.listTenants()).toEqual([read]);
+    expect(await vault.upstreamCredential(read)).toBe(secretValue);
+    expect(await vault.listTenants()).toEqual([read]);
 
     const clearable = settings.filter((setting) => sample(setting).cleared !== undefined);
-    const cleared = vault.updateTenant(
+    const cleared = (await vault.updateTenant(
       tenant.id,
       tenantChanges(
         parseBody(update, Object.fromEntries(clearable.map((setting) => [setting.field, null]))),
       ),
-    ) as unknown as Record<string, unknown>;
+    )) as unknown as Record<string, unknown>;
     for (const setting of clearable) {
       expect(cleared[shownProperty(setting)], setting.field).toEqual(sample(setting).cleared);
     }
-    expect(vault.upstreamCredential(vault.getTenant(tenant.id) as Tenant)).toBeUndefined();
+    expect(
+      await vault.upstreamCredential((await vault.getTenant(tenant.id)) as Tenant),
+    ).toBeUndefined();
   });
 
-  it("leaves a setting not given at its default: no limit, every model, no key, enabled", () => {
-    const { tenant } = vault.createTenant(
+  it("leaves a setting not given at its default: no limit, every model, no key, enabled", async () => {
+    const { tenant } = await vault.createTenant(
       tenantChanges(parseBody(create, minimal())) as Parameters<Vault["createTenant"]>[0],
     );
     const shown = tenant as unknown as Record<string, unknown>;

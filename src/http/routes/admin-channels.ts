@@ -38,8 +38,9 @@ export const adminChannelRoutes: FastifyPluginAsync<AdminChannelRouteOptions> = 
   const { store, registry, ledger, clock } = options;
   app.addHook("onRequest", adminAuth(options.adminToken));
 
-  const view = (id: string) => {
-    const channel = registry.byId(id) ?? store.get(id);
+  const view = async (id: string) => {
+    await registry.refresh();
+    const channel = registry.byId(id) ?? (await store.get(id));
     if (!channel) throw gatewayError("channel_not_found", { channel: id });
     return channelView(channel, registry.health(channel.id));
   };
@@ -49,24 +50,28 @@ export const adminChannelRoutes: FastifyPluginAsync<AdminChannelRouteOptions> = 
 
   app.post("/channels", async (request, reply) => {
     const body = parseBody(createChannelSchema, request.body);
-    const channel = store.create(newChannelOf(body));
-    registry.reload();
+    const channel = await store.create(newChannelOf(body));
+    await registry.reload();
     request.log.info({ channelId: channel.id, name: channel.name }, "admin: channel created");
-    return reply.code(201).send(view(channel.id));
+    return reply.code(201).send(await view(channel.id));
   });
 
-  app.get("/channels", async () => ({
-    object: "list",
-    data: registry.shared().map((channel) => channelView(channel, registry.health(channel.id))),
-  }));
+  app.get("/channels", async () => {
+    // Changes made on another replica or by the CLI are shown at once.
+    await registry.refresh();
+    return {
+      object: "list",
+      data: registry.shared().map((channel) => channelView(channel, registry.health(channel.id))),
+    };
+  });
 
   app.get<{ Params: { id: string } }>("/channels/:id", async (request) => view(request.params.id));
 
   app.patch<{ Params: { id: string } }>("/channels/:id", async (request) => {
     storedOnly(request.params.id);
     const body = parseBody(updateChannelSchema, request.body);
-    const channel = store.update(request.params.id, channelChangesOf(body));
-    registry.reload();
+    const channel = await store.update(request.params.id, channelChangesOf(body));
+    await registry.reload();
     // Field names only: values may be secrets (api_key).
     request.log.info(
       { channelId: channel.id, fields: Object.keys(body) },
@@ -78,7 +83,7 @@ export const adminChannelRoutes: FastifyPluginAsync<AdminChannelRouteOptions> = 
   app.delete<{ Params: { id: string } }>("/channels/:id", async (request) => {
     const { id } = request.params;
     storedOnly(id);
-    const shown = view(id);
+    const shown = await view(id);
     // Its tasks in flight are read through it until they end: disable it first.
     if (shown.health.in_flight > 0) {
       throw gatewayError("channel_in_use", {
@@ -87,15 +92,15 @@ export const adminChannelRoutes: FastifyPluginAsync<AdminChannelRouteOptions> = 
         disableWith: 'PATCH {"enabled": false}',
       });
     }
-    store.remove(id);
-    registry.reload();
+    await store.remove(id);
+    await registry.reload();
     request.log.info({ channelId: id }, "admin: channel deleted");
     return { id, object: "channel", deleted: true };
   });
 
   app.get<{ Params: { id: string } }>("/channels/:id/usage", async (request) => {
     const { id } = request.params;
-    view(id);
+    await view(id);
     const { from, to } = usageRange(request.query, clock.now());
     return ledger.channelReport(id, from, to);
   });

@@ -47,32 +47,32 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
   const schemas = tenantSchemas(modelMap);
   app.get("/models", async () => ({ object: "list", data: modelMap.rows().map(modelView) }));
 
-  const tenantOr404 = (id: string): Tenant => {
-    const tenant = vault.getTenant(id);
+  const tenantOr404 = async (id: string): Promise<Tenant> => {
+    const tenant = await vault.getTenant(id);
     if (!tenant) throw gatewayError("tenant_not_found", { tenant: id });
     return tenant;
   };
 
   app.post("/tenants", async (request, reply) => {
     const body = parseBody(schemas.create, request.body);
-    const { tenant, key } = vault.createTenant(newTenantOf(body));
+    const { tenant, key } = await vault.createTenant(newTenantOf(body));
     request.log.info({ tenantId: tenant.id, keyId: key.id }, "admin: tenant created");
     return reply.code(201).send({ ...tenantView(tenant), api_key: key.apiKey, key_id: key.id });
   });
 
   app.get("/tenants", async () => ({
     object: "list",
-    data: vault.listTenants().map(tenantView),
+    data: (await vault.listTenants()).map(tenantView),
   }));
 
   app.get<{ Params: { id: string } }>("/tenants/:id", async (request) => {
-    const tenant = tenantOr404(request.params.id);
-    return { ...tenantView(tenant), keys: (vault.listKeys(tenant.id) ?? []).map(keyView) };
+    const tenant = await tenantOr404(request.params.id);
+    return { ...tenantView(tenant), keys: ((await vault.listKeys(tenant.id)) ?? []).map(keyView) };
   });
 
   app.patch<{ Params: { id: string } }>("/tenants/:id", async (request) => {
     const body = parseBody(schemas.update, request.body);
-    const tenant = vault.updateTenant(request.params.id, tenantChanges(body));
+    const tenant = await vault.updateTenant(request.params.id, tenantChanges(body));
     if (!tenant) throw gatewayError("tenant_not_found", { tenant: request.params.id });
     // Field names only: values may be secrets (upstream_key).
     request.log.info({ tenantId: tenant.id, fields: Object.keys(body) }, "admin: tenant updated");
@@ -82,7 +82,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
   app.post<{ Params: { id: string } }>("/tenants/:id/keys", async (request, reply) => {
     const body = parseBody(issueKeySchema, request.body ?? {});
     const now = clock.now();
-    const key = vault.issueKey(request.params.id, {
+    const key = await vault.issueKey(request.params.id, {
       name: body.name,
       expiresAt: expiryFrom(body, now),
     });
@@ -92,7 +92,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
   });
 
   app.get<{ Params: { id: string } }>("/tenants/:id/keys", async (request) => {
-    const keys = vault.listKeys(request.params.id);
+    const keys = await vault.listKeys(request.params.id);
     if (!keys) throw gatewayError("tenant_not_found", { tenant: request.params.id });
     return { object: "list", data: keys.map(keyView) };
   });
@@ -101,8 +101,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
     "/tenants/:id/keys/:keyId",
     async (request) => {
       const { id, keyId } = request.params;
-      tenantOr404(id);
-      const key = vault.revokeKey(id, keyId);
+      await tenantOr404(id);
+      const key = await vault.revokeKey(id, keyId);
       if (!key) throw gatewayError("key_not_found", { key: keyId, tenant: id });
       request.log.info({ tenantId: id, keyId }, "admin: key revoked");
       return keyView(key);
@@ -110,8 +110,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, op
   );
 
   app.get<{ Params: { id: string } }>("/tenants/:id/usage", async (request) => {
-    const tenant = tenantOr404(request.params.id);
+    const tenant = await tenantOr404(request.params.id);
     const { from, to } = usageRange(request.query, clock.now());
-    return { ...ledger.report(tenant.id, from, to), images_per_day: tenant.imagesPerDay };
+    return { ...(await ledger.report(tenant.id, from, to)), images_per_day: tenant.imagesPerDay };
   });
 };

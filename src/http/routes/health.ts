@@ -10,7 +10,7 @@ export interface Readiness {
 
 export interface HealthRouteOptions {
   /** Throws or says not ready when the gateway cannot serve (database gone, shutting down, no upstream). */
-  ready: () => Readiness;
+  ready: () => Readiness | Promise<Readiness>;
 }
 
 export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, options) => {
@@ -19,7 +19,7 @@ export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, 
   app.get("/readyz", async (_request, reply) => {
     let readiness: Readiness;
     try {
-      readiness = options.ready();
+      readiness = await options.ready();
     } catch {
       readiness = { ready: false, details: { database: "unavailable" } };
     }

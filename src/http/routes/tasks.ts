@@ -66,9 +66,11 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
     `${base}/v1/images/tasks/${id}/content?index=${index}`;
 
   /** The tenant's own task, or a 404 (another tenant's looks exactly like none). */
-  function ownTask(request: FastifyRequest<{ Params: { id: string } }>): GenerationRecord {
+  async function ownTask(
+    request: FastifyRequest<{ Params: { id: string } }>,
+  ): Promise<GenerationRecord> {
     const tenant = tenantOf(request);
-    const record = ledger.get(request.params.id);
+    const record = await ledger.get(request.params.id);
     if (record === undefined || record.tenantId !== tenant.id) {
       throw gatewayError("task_not_exist", { task: request.params.id });
     }
@@ -96,7 +98,7 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
   );
 
   app.get<{ Params: { id: string } }>("/images/tasks/:id", async (request) => {
-    const record = ownTask(request);
+    const record = await ownTask(request);
     const status = stateOf(record);
     const data: Record<string, unknown> = { task_id: record.id, status };
     if (status === "SUCCESS") {
@@ -118,7 +120,7 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
     "/images/tasks/:id/content",
     async (request, reply) => {
       const index = resultIndex(request.query.index);
-      const record = ownTask(request);
+      const record = await ownTask(request);
       const result = record.results[index];
       const blob = result === undefined ? undefined : await blobs.open(result.id);
       if (blob === undefined) {

@@ -1,51 +1,22 @@
 // The operator's channels in the embedded database (channels/store.ts's
 // repository). The credential is sealed with the master key on the way in and
-// opened only by loadAll(), for the registry.
-import type { ChannelSettings, ProviderKind } from "../../channels/channel.js";
-import { type ChannelStore, channelDefaults } from "../../channels/store.js";
+// opened only by loadAll(), for the registry; the rows themselves are made in
+// stores/channel-rows.ts, shared with PostgreSQL.
+import type { ChannelStore } from "../../channels/store.js";
 import type { Clock } from "../../clock.js";
-import { type GatewayError, gatewayError } from "../../errors.js";
-import { newId } from "../../tenancy/ids.js";
-import { seal, unseal } from "../../tenancy/secrets.js";
+import {
+  type ChannelRow,
+  changedChannelRow,
+  channelNotFound,
+  nameTaken,
+  newChannelRow,
+  openedChannel,
+  settingsOf,
+} from "../channel-rows.js";
 import type { Db } from "./database.js";
-
-interface ChannelRow {
-  id: string;
-  name: string;
-  provider: string;
-  base_url: string;
-  credential_sealed: string;
-  models: string;
-  priority: number;
-  weight: number;
-  max_concurrent: number | null;
-  enabled: number;
-  created_at: number;
-  updated_at: number;
-}
-
-function settingsOf(row: ChannelRow): ChannelSettings {
-  return {
-    id: row.id,
-    name: row.name,
-    provider: row.provider as ProviderKind,
-    baseUrl: row.base_url,
-    models: JSON.parse(row.models) as string[],
-    priority: row.priority,
-    weight: row.weight,
-    maxConcurrent: row.max_concurrent,
-    enabled: row.enabled === 1,
-    source: "admin",
-    createdAt: row.created_at,
-  };
-}
 
 function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === "SQLITE_CONSTRAINT_UNIQUE";
-}
-
-function nameTaken(name: string): GatewayError {
-  return gatewayError("channel_name_taken", { name });
 }
 
 export function createSqliteChannelStore(options: {
@@ -85,54 +56,26 @@ export function createSqliteChannelStore(options: {
       return result;
     })();
 
-  function sealed(apiKey: string): string {
-    if (!masterKey) {
-      throw gatewayError(
-        "master_key_required",
-        { secret: "a channel's api_key" },
-        { param: "api_key" },
-      );
-    }
-    return seal(masterKey, apiKey);
-  }
-
   function row(id: string): ChannelRow {
     const found = selectOne.get(id);
-    if (!found) throw gatewayError("channel_not_found", { channel: id });
+    if (!found) throw channelNotFound(id);
     return found;
   }
 
   return {
-    list: () => selectAll.all().map(settingsOf),
-    get(id) {
+    list: async () => selectAll.all().map(settingsOf),
+    async get(id) {
       const found = selectOne.get(id);
       return found ? settingsOf(found) : undefined;
     },
-    loadAll() {
+    async loadAll() {
       // Without the master key no stored credential can be opened (the
       // master-key check at start refuses a wrong one).
       if (!masterKey) return [];
-      return selectAll.all().map((found) => ({
-        ...settingsOf(found),
-        credential: unseal(masterKey, found.credential_sealed),
-      }));
+      return selectAll.all().map((found) => openedChannel(found, masterKey));
     },
-    create(input) {
-      const now = clock.now();
-      const next: ChannelRow = {
-        id: newId("ch"),
-        name: input.name,
-        provider: input.provider,
-        base_url: input.baseUrl,
-        credential_sealed: sealed(input.apiKey),
-        models: JSON.stringify(input.models ?? []),
-        priority: input.priority ?? channelDefaults.priority,
-        weight: input.weight ?? channelDefaults.weight,
-        max_concurrent: input.maxConcurrent ?? channelDefaults.maxConcurrent,
-        enabled: (input.enabled ?? channelDefaults.enabled) ? 1 : 0,
-        created_at: now,
-        updated_at: now,
-      };
+    async create(input) {
+      const next = newChannelRow(input, masterKey, clock.now());
       try {
         changing(() => insert.run(next));
       } catch (err) {
@@ -141,21 +84,8 @@ export function createSqliteChannelStore(options: {
       }
       return settingsOf(next);
     },
-    update(id, changes) {
-      const current = row(id);
-      const next: ChannelRow = {
-        ...current,
-        ...(changes.name === undefined ? {} : { name: changes.name }),
-        ...(changes.provider === undefined ? {} : { provider: changes.provider }),
-        ...(changes.baseUrl === undefined ? {} : { base_url: changes.baseUrl }),
-        ...(changes.apiKey === undefined ? {} : { credential_sealed: sealed(changes.apiKey) }),
-        ...(changes.models === undefined ? {} : { models: JSON.stringify(changes.models) }),
-        ...(changes.priority === undefined ? {} : { priority: changes.priority }),
-        ...(changes.weight === undefined ? {} : { weight: changes.weight }),
-        ...(changes.maxConcurrent === undefined ? {} : { max_concurrent: changes.maxConcurrent }),
-        ...(changes.enabled === undefined ? {} : { enabled: changes.enabled ? 1 : 0 }),
-        updated_at: clock.now(),
-      };
+    async update(id, changes) {
+      const next = changedChannelRow(row(id), changes, masterKey, clock.now());
       try {
         changing(() => replace.run(next));
       } catch (err) {
@@ -164,10 +94,10 @@ export function createSqliteChannelStore(options: {
       }
       return settingsOf(next);
     },
-    remove(id) {
+    async remove(id) {
       row(id);
       changing(() => deleteOne.run(id));
     },
-    version: () => Number(selectVersion.get()?.value ?? 0),
+    version: async () => Number(selectVersion.get()?.value ?? 0),
   };
 }

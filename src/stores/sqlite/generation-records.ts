@@ -13,63 +13,28 @@ import type { Clock } from "../../clock.js";
 import { gatewayError } from "../../errors.js";
 import {
   type ChannelUsageRow,
-  type FailureInfo,
   type GenerationOutcome,
-  type GenerationRecord,
   type GenerationRecords,
-  type GenerationState,
+  IdempotencyKeyTaken,
   predecessorsOf,
   type ReserveRequest,
-  type StoredResult,
-  type TaskPlan,
   type UsageRow,
   utcDay,
 } from "../../generation/record.js";
 import { newId } from "../../tenancy/ids.js";
+import {
+  channelUsageColumns,
+  channelUsageTotals,
+  countsAgainstBudget,
+  type GenerationRow,
+  reachedUpstream,
+  stateList,
+  toRecord,
+  usageColumns,
+  usageTotals,
+} from "../generation-rows.js";
 import type { Db } from "./database.js";
 import { createWriteQueue, type WriteQueue } from "./write-queue.js";
-
-interface GenerationRow {
-  id: string;
-  tenant_id: string;
-  created_at: number;
-  finished_at: number | null;
-  model: string;
-  requested_model: string;
-  n: number;
-  state: GenerationState;
-  upstream_task_id: string | null;
-  channel_id: string | null;
-  images: number;
-  plan: string | null;
-  results: string | null;
-  error: string | null;
-  request_hash: string | null;
-  idempotency_key: string | null;
-  delivered_at: number | null;
-}
-
-function toRecord(row: GenerationRow): GenerationRecord {
-  return {
-    id: row.id,
-    tenantId: row.tenant_id,
-    createdAt: row.created_at,
-    finishedAt: row.finished_at,
-    model: row.model,
-    requestedModel: row.requested_model,
-    n: row.n,
-    state: row.state,
-    upstreamTaskId: row.upstream_task_id,
-    channelId: row.channel_id,
-    images: row.images,
-    plan: row.plan === null ? null : (JSON.parse(row.plan) as TaskPlan),
-    results: row.results === null ? [] : (JSON.parse(row.results) as StoredResult[]),
-    error: row.error === null ? null : (JSON.parse(row.error) as FailureInfo),
-    requestHash: row.request_hash,
-    idempotencyKey: row.idempotency_key,
-    deliveredAt: row.delivered_at,
-  };
-}
 
 export interface LedgerOptions {
   /** The database's group commit, shared with the other writers of the same file. */
@@ -78,10 +43,6 @@ export interface LedgerOptions {
   onWriteError?: (err: unknown) => void;
 }
 
-// A refused submit created no task, so it costs nothing and uses no budget.
-const countsAgainstBudget = "state <> 'refused'";
-const reachedUpstream = "state NOT IN ('refused', 'pending')";
-
 const finalStates: ReadonlyArray<GenerationOutcome["state"]> = [
   "succeeded",
   "failed",
@@ -89,11 +50,6 @@ const finalStates: ReadonlyArray<GenerationOutcome["state"]> = [
   "unknown",
   "error",
 ];
-
-/** States as an SQL list; they are fixed words of record.ts, never input. */
-function stateList(states: readonly GenerationState[]): string {
-  return states.map((state) => `'${state}'`).join(", ");
-}
 
 export function createSqliteGenerationRecords(
   db: Db,
@@ -149,13 +105,7 @@ export function createSqliteGenerationRecords(
     "SELECT * FROM generations WHERE state IN ('pending', 'running') ORDER BY created_at",
   );
   const aggregate = db.prepare<[string, string, string], UsageRow>(
-    `SELECT day, model,
-            COUNT(*) AS requests,
-            SUM(CASE WHEN ${reachedUpstream} THEN 1 ELSE 0 END) AS upstream_tasks,
-            SUM(CASE WHEN ${reachedUpstream} THEN n ELSE 0 END) AS images_requested,
-            SUM(images) AS images,
-            SUM(CASE WHEN state = 'succeeded' THEN 1 ELSE 0 END) AS succeeded,
-            SUM(CASE WHEN state IN ('failed', 'unknown', 'error') THEN 1 ELSE 0 END) AS failed
+    `SELECT ${usageColumns}
        FROM generations
       WHERE tenant_id = ? AND day BETWEEN ? AND ?
       GROUP BY day, model
@@ -163,10 +113,7 @@ export function createSqliteGenerationRecords(
   );
 
   const channelAggregate = db.prepare<[string, string, string], ChannelUsageRow>(
-    `SELECT day,
-            COUNT(*) AS submits,
-            SUM(images) AS images,
-            SUM(CASE WHEN state IN ('failed', 'unknown', 'error') THEN 1 ELSE 0 END) AS failures
+    `SELECT ${channelUsageColumns}
        FROM generations
       WHERE channel_id = ? AND day BETWEEN ? AND ? AND ${reachedUpstream}
       GROUP BY day
@@ -180,7 +127,7 @@ export function createSqliteGenerationRecords(
   /** Reservations not yet committed, by record id. */
   const reservations = new Map<string, Promise<void>>();
 
-  const imagesToday = (tenantId: string) => {
+  const usedImages = (tenantId: string): number => {
     flush();
     return usedToday.get(tenantId, utcDay(clock.now()))?.used ?? 0;
   };
@@ -188,11 +135,11 @@ export function createSqliteGenerationRecords(
   // Check and insert with no await in between: better-sqlite3 is synchronous,
   // so two concurrent requests of this process cannot both take the last
   // images of the budget (and a single INSERT needs no explicit transaction).
-  const reserve = (request: ReserveRequest): string => {
+  const reserve = async (request: ReserveRequest): Promise<string> => {
     const { tenant, n } = request;
     const now = clock.now();
     if (tenant.imagesPerDay !== null) {
-      const used = imagesToday(tenant.id);
+      const used = usedImages(tenant.id);
       if (used + n > tenant.imagesPerDay) {
         throw gatewayError("insufficient_quota", { used, limit: tenant.imagesPerDay, asked: n });
       }
@@ -212,7 +159,14 @@ export function createSqliteGenerationRecords(
     };
     if (request.idempotencyKey !== undefined) {
       // At once: a second request with the key must meet the unique index now.
-      commit(() => insert.run(row));
+      try {
+        commit(() => insert.run(row));
+      } catch (err) {
+        if ((err as { code?: unknown } | null)?.code === "SQLITE_CONSTRAINT_UNIQUE") {
+          throw new IdempotencyKeyTaken();
+        }
+        throw err;
+      }
       return id;
     }
     // With the other reservations of this turn: one commit for all of them,
@@ -257,17 +211,17 @@ export function createSqliteGenerationRecords(
         }),
       );
     },
-    get(id) {
+    async get(id) {
       flush();
       const row = selectOne.get(id);
       return row ? toRecord(row) : undefined;
     },
-    byIdempotencyKey(tenantId, key) {
+    async byIdempotencyKey(tenantId, key) {
       flush();
       const row = selectByKey.get(tenantId, key);
       return row ? toRecord(row) : undefined;
     },
-    joinableForRequest(tenantId, requestHash, since) {
+    async joinableForRequest(tenantId, requestHash, since) {
       flush();
       return selectJoinable
         .all(tenantId, requestHash, since.createdSince, since.finishedSince)
@@ -277,41 +231,24 @@ export function createSqliteGenerationRecords(
       const deliveredAt = clock.now();
       defer(() => markDelivered.run(deliveredAt, id));
     },
-    unfinished() {
+    async unfinished() {
       flush();
       return selectUnfinished.all().map(toRecord);
     },
-    releaseIdempotencyKey(id) {
+    async releaseIdempotencyKey(id) {
       commit(() => clearKey.run(id));
     },
-    imagesToday,
-    report(tenantId, from, to) {
+    imagesToday: async (tenantId) => usedImages(tenantId),
+    async report(tenantId, from, to) {
       flush();
       const data = aggregate.all(tenantId, from, to);
-      const totals = {
-        requests: 0,
-        upstream_tasks: 0,
-        images_requested: 0,
-        images: 0,
-        succeeded: 0,
-        failed: 0,
-      };
-      for (const row of data) {
-        for (const field of Object.keys(totals) as Array<keyof typeof totals>) {
-          totals[field] += row[field];
-        }
-      }
+      const totals = usageTotals(data);
       return { object: "usage", tenant_id: tenantId, from, to, data, totals };
     },
-    channelReport(channelId, from, to) {
+    async channelReport(channelId, from, to) {
       flush();
       const data = channelAggregate.all(channelId, from, to);
-      const totals = { submits: 0, images: 0, failures: 0 };
-      for (const row of data) {
-        totals.submits += row.submits;
-        totals.images += row.images;
-        totals.failures += row.failures;
-      }
+      const totals = channelUsageTotals(data);
       return { object: "channel_usage", channel_id: channelId, from, to, data, totals };
     },
   };

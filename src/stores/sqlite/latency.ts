@@ -21,7 +21,7 @@ export function sqliteLatencyStore(db: Db, now: () => number): LatencyStore {
     for (const row of rows) upsert.run({ ...row, updatedAt });
   });
   return {
-    load() {
+    async load() {
       const rows = db
         .prepare("SELECT model, samples, mean_log, var_log FROM model_latency")
         .all() as Row[];
@@ -32,7 +32,7 @@ export function sqliteLatencyStore(db: Db, now: () => number): LatencyStore {
         varLog: row.var_log,
       }));
     },
-    save(rows) {
+    async save(rows) {
       saveAll(rows, now());
     },
   };

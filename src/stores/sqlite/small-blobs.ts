@@ -14,14 +14,14 @@ export function sqliteSmallBlobs(db: Db, writes: WriteQueue): SmallBlobs {
     put(id, bytes, createdAt) {
       return writes.defer(() => insert.run(id, bytes, createdAt));
     },
-    get(id) {
+    async get(id) {
       writes.flush();
       return select.get(id)?.bytes;
     },
-    remove(id) {
+    async remove(id) {
       writes.commit(() => remove.run(id));
     },
-    sweep(olderThan) {
+    async sweep(olderThan) {
       return writes.commit(() => sweep.run(olderThan)).changes;
     },
   };

@@ -58,16 +58,18 @@ export function createSqliteTenantStore(db: Db): TenantStore {
     },
   );
 
+  // better-sqlite3 is synchronous: each method does its work at once and
+  // answers a settled promise (async functions turn a throw into a rejection).
   return {
-    create: (tenant, key) => create(tenant, key),
-    update: (id, change) => update(id, change),
-    get: (id) => selectTenant.get(id),
-    list: () => selectTenants.all(),
-    addKey: (key) => void insertKey.run(key),
-    byKeyHash: (hash) => selectByKey.get(hash),
-    touchKey: (keyId, at) => void touch.run(at, keyId),
-    keys: (tenantId) => selectKeys.all(tenantId),
-    key: (tenantId, keyId) => selectKey.get(tenantId, keyId),
-    revoke: (tenantId, keyId, at) => void revokeKey.run(at, tenantId, keyId),
+    create: async (tenant, key) => create(tenant, key),
+    update: async (id, change) => update(id, change),
+    get: async (id) => selectTenant.get(id),
+    list: async () => selectTenants.all(),
+    addKey: async (key) => void insertKey.run(key),
+    byKeyHash: async (hash) => selectByKey.get(hash),
+    touchKey: async (keyId, at) => void touch.run(at, keyId),
+    keys: async (tenantId) => selectKeys.all(tenantId),
+    key: async (tenantId, keyId) => selectKey.get(tenantId, keyId),
+    revoke: async (tenantId, keyId, at) => void revokeKey.run(at, tenantId, keyId),
   };
 }
