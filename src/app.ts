@@ -29,6 +29,7 @@ import { tasksRoutes } from "./http/routes/tasks.js";
 import { channelsPlugin } from "./plugins/channels.js";
 import { generationPlugin } from "./plugins/generation.js";
 import { imagesPlugin } from "./plugins/images.js";
+import { limitsPlugin } from "./plugins/limits.js";
 import { storePlugin } from "./plugins/store.js";
 import { randomId } from "./random-ids.js";
 import { unavailableDependency } from "./stores/unavailable.js";
@@ -108,6 +109,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // them in the reverse order: the sweeper and the generations first, then the
   // upstream connections, the store last.
   await app.register(storePlugin, { config, clock });
+  await app.register(limitsPlugin, { config });
   await app.register(channelsPlugin, { config, clock, dispatcher: deps.upstreamDispatcher });
   await app.register(imagesPlugin, { config, clock });
   await app.register(generationPlugin, {
@@ -125,7 +127,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // What refuses an image request before its body is read (http/intake.ts).
   const intake: IntakeOptions = {
     gate,
-    budget: createUploadBudget({ totalBytes: config.maxUploadsInFlightBytes }),
+    budget: createUploadBudget({
+      totalBytes: config.maxUploadsInFlightBytes,
+      shares: app.limits.uploadShares,
+    }),
     // Inline data: URIs grow uploads by 4/3 in the submit body: past what the
     // upstream takes, a form is refused by its declared length, unread.
     maxMultipartBytes:
@@ -169,8 +174,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(healthRoutes, {
     ready: async () => {
       if (closing) return { ready: false, details: { shutting_down: true } };
-      if (!(await app.store.answers())) {
-        return { ready: false, details: { database: "unavailable" } };
+      // Which shared engine is missing, for the operator reading the probe.
+      const [database, redis] = await Promise.all([app.store.answers(), app.limits.answers()]);
+      if (!database || !redis) {
+        return {
+          ready: false,
+          details: {
+            ...(database ? {} : { database: "unavailable" }),
+            ...(redis ? {} : { redis: "unavailable" }),
+          },
+        };
       }
       // Ready while every model an operator gave channels has one that takes submits.
       const unserved = channels.unservedModels(upstreamModels);
@@ -183,7 +196,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(
     async (v1) => {
       v1.addHook("onRequest", tenantAuth(vault));
-      await registerTenantRateLimit(v1);
+      await registerTenantRateLimit(v1, app.limits.rateLimitStore);
       // Limits are set per route (uploads.ts); fields here are only defaults.
       await v1.register(multipart, { limits: { fileSize: config.maxUploadBytes } });
       await v1.register(imagesRoutes, {

@@ -279,7 +279,7 @@ export function createAdmission(deps: AdmissionDeps) {
         }
         // The slot counts the upstream task: it is held until the task is
         // final, whether or not the caller is still waiting for it.
-        release ??= gate.acquire(tenant.id, tenant.maxConcurrent);
+        release ??= await gate.acquire(tenant.id, tenant.maxConcurrent);
       } catch (err) {
         discard();
         throw err;

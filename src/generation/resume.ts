@@ -83,7 +83,14 @@ export async function resumeRecords(
       continue;
     }
     // Counted, never refused: the task runs upstream already.
-    const release = deps.gate?.acquire(record.tenantId, null);
+    const release = await deps.gate?.acquire(record.tenantId, null).catch((err: unknown) => {
+      // Watched all the same: the task runs upstream, and its outcome is what was paid for.
+      deps.log.warn(
+        { err, recordId: record.id },
+        "a resumed task could not be counted against its tenant's slots",
+      );
+      return undefined;
+    });
     const running = generation.resume({
       recordId: record.id,
       channel,

@@ -92,13 +92,19 @@ export function intakeHook(options: IntakeOptions) {
     }
     const weight = multipart ? 1 : jsonMemoryFactor;
     const bytes = Math.min(declared ?? most, most);
-    let releaseBytes =
-      bytes > smallBodyBytes ? budget.reserve(tenant.id, bytes * weight) : () => {};
+    // What is reserved may change once a body of unknown length is in: the
+    // release handed out stays the same function.
+    let held = bytes > smallBodyBytes ? await budget.reserve(tenant.id, bytes * weight) : () => {};
+    let bytesReleased = false;
+    const releaseBytes = () => {
+      bytesReleased = true;
+      held();
+    };
     let slot: (() => void) | undefined;
     try {
       slot = (await options.mayJoin(request))
-        ? gate.tryAcquire(tenant.id, tenant.maxConcurrent)
-        : gate.acquire(tenant.id, tenant.maxConcurrent);
+        ? await gate.tryAcquire(tenant.id, tenant.maxConcurrent)
+        : await gate.acquire(tenant.id, tenant.maxConcurrent);
     } catch (err) {
       releaseBytes();
       throw err;
@@ -129,12 +135,18 @@ export function intakeHook(options: IntakeOptions) {
     if (!multipart && declared === undefined && bytes > smallBodyBytes) {
       const counter = new ByteCounter();
       counter.once("end", () => {
-        if (reservationTaken) return;
-        releaseBytes();
-        releaseBytes =
-          counter.bytes > smallBodyBytes
-            ? budget.reserve(tenant.id, counter.bytes * weight, { force: true })
-            : () => {};
+        if (reservationTaken || bytesReleased) return;
+        held();
+        held = () => {};
+        if (counter.bytes <= smallBodyBytes) return;
+        // Forced (never refused); given back at once should the request be over first.
+        void budget.reserve(tenant.id, counter.bytes * weight, { force: true }).then(
+          (release) => {
+            if (bytesReleased) release();
+            else held = release;
+          },
+          () => {},
+        );
       });
       // pipeline: a body cut short errors the counter too, so the parser ends.
       pipeline(payload, counter, () => {});

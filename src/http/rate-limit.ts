@@ -1,14 +1,26 @@
 // Requests per minute per tenant through @fastify/rate-limit: keyed by tenant
 // (not IP), each tenant with its own `rpm`, answered as OpenAI does (429,
 // retry-after and the x-ratelimit-*-requests headers its clients read).
+// Counted in process, or on Redis across replicas (plugins/limits.ts).
 import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance } from "fastify";
+import type { Redis } from "ioredis";
 import { gatewayError } from "../errors.js";
 
 const windowMs = 60_000;
 
-export async function registerTenantRateLimit(app: FastifyInstance): Promise<void> {
+/**
+ * `shared`: @fastify/rate-limit's Redis store, so that a tenant's rpm counts
+ * on every replica; undefined: in process. Redis away: the request is a 503
+ * (the error handler knows Redis's errors), never let through uncounted.
+ */
+export async function registerTenantRateLimit(
+  app: FastifyInstance,
+  shared: { redis: Redis; nameSpace: string } | undefined,
+): Promise<void> {
   await app.register(rateLimit, {
+    ...(shared === undefined ? {} : { redis: shared.redis, nameSpace: shared.nameSpace }),
+    skipOnError: false,
     global: true,
     timeWindow: windowMs,
     // Runs after the scope's auth hook (route-level hooks follow instance-level ones).

@@ -22,12 +22,13 @@ import {
 } from "../generation/references.js";
 import { resumeRecords, resumeUnfinished } from "../generation/resume.js";
 import { startTakeover, type Takeover } from "../generation/takeover.js";
-import { type ConcurrencyGate, createConcurrencyGate } from "../tenancy/limits.js";
+import type { ConcurrencyGate } from "../tenancy/limits.js";
 import { createLatencyModel } from "../upstream/latency-model.js";
 import { createPoller, type PollerOptions } from "../upstream/poller.js";
 import type { ScheduleTuning } from "../upstream/schedule.js";
 import { channelsPluginName } from "./channels.js";
 import { imagesPluginName } from "./images.js";
+import { limitsPluginName } from "./limits.js";
 import { storePluginName } from "./store.js";
 
 export interface GenerationParts {
@@ -84,7 +85,7 @@ async function generation(app: FastifyInstance, options: GenerationPluginOptions
     ...(options.scheduleTuning ? { tuning: options.scheduleTuning } : {}),
     ...options.retryTiming?.poller,
   });
-  const gate = createConcurrencyGate();
+  const gate = app.limits.gate;
   const service = createGenerationService({
     channels,
     maxResultBytes: config.maxResultBytes,
@@ -147,6 +148,6 @@ async function generation(app: FastifyInstance, options: GenerationPluginOptions
 
 export const generationPlugin = fp(generation, {
   name: generationPluginName,
-  dependencies: [storePluginName, channelsPluginName, imagesPluginName],
+  dependencies: [storePluginName, limitsPluginName, channelsPluginName, imagesPluginName],
   fastify: "5.x",
 });

@@ -1,43 +1,47 @@
 // Per-tenant concurrency caps. A slot is taken before anything is submitted and
-// given back exactly once, however the request ends.
+// given back exactly once, however the request ends. In process by default;
+// shared by every replica on Redis (stores/redis/concurrency-gate.ts).
 import { builtInModelMap, type ModelMap } from "../catalog/model-map.js";
 import { gatewayError } from "../errors.js";
 
 export interface ConcurrencyGate {
-  /** Takes a slot or throws a 429; the returned function gives it back (idempotent). */
-  acquire(tenantId: string, max: number | null): () => void;
+  /**
+   * Takes a slot or throws a 429 (a 503 when the shared store is away); the
+   * returned function gives it back (idempotent). A null max is never refused
+   * but still counted.
+   */
+  acquire(tenantId: string, max: number | null): Promise<() => void>;
   /** Takes a slot if one is free; undefined (no error) when the tenant is at its max. */
-  tryAcquire(tenantId: string, max: number | null): (() => void) | undefined;
-  inFlight(tenantId: string): number;
+  tryAcquire(tenantId: string, max: number | null): Promise<(() => void) | undefined>;
+  inFlight(tenantId: string): Promise<number>;
 }
 
 export function createConcurrencyGate(): ConcurrencyGate {
   const counts = new Map<string, number>();
-  const gate: ConcurrencyGate = {
-    tryAcquire(tenantId, max) {
-      if (max !== null && (counts.get(tenantId) ?? 0) >= max) return undefined;
-      return gate.acquire(tenantId, max);
-    },
-    acquire(tenantId, max) {
-      const current = counts.get(tenantId) ?? 0;
-      if (max !== null && current >= max) {
-        throw gatewayError("concurrency_limit_exceeded", { max });
-      }
-      counts.set(tenantId, current + 1);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const left = (counts.get(tenantId) ?? 1) - 1;
-        if (left <= 0) counts.delete(tenantId);
-        else counts.set(tenantId, left);
-      };
-    },
-    inFlight(tenantId) {
-      return counts.get(tenantId) ?? 0;
-    },
+  // In process: each step is synchronous, behind a settled promise.
+  const take = (tenantId: string, max: number | null) => {
+    const current = counts.get(tenantId) ?? 0;
+    if (max !== null && current >= max) return undefined;
+    counts.set(tenantId, current + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (counts.get(tenantId) ?? 1) - 1;
+      if (left <= 0) counts.delete(tenantId);
+      else counts.set(tenantId, left);
+    };
   };
-  return gate;
+  return {
+    tryAcquire: async (tenantId, max) => take(tenantId, max),
+    async acquire(tenantId, max) {
+      const release = take(tenantId, max);
+      if (release === undefined)
+        throw gatewayError("concurrency_limit_exceeded", { max: max ?? 0 });
+      return release;
+    },
+    inFlight: async (tenantId) => counts.get(tenantId) ?? 0,
+  };
 }
 
 /**

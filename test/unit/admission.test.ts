@@ -459,12 +459,10 @@ describe("Idempotency-Key", () => {
   it("the same key with another body is a 409 idempotency_key_reused, with no submit and the slot given back", async () => {
     await admission.admit(caller(tenant(), { idempotencyKey: "order-42" }), request("a red fox"));
     const released: string[] = [];
-    const takeSlot = () => {
-      const slot = gate.acquire("ten_acme", null);
-      return () => {
-        released.push("slot");
-        slot();
-      };
+    const slot = await gate.acquire("ten_acme", null);
+    const takeSlot = () => () => {
+      released.push("slot");
+      slot();
     };
 
     await expect(
@@ -476,7 +474,7 @@ describe("Idempotency-Key", () => {
 
     expect(generation.starts).toHaveLength(1);
     expect(released).toEqual(["slot"]);
-    expect(gate.inFlight("ten_acme")).toBe(1);
+    expect(await gate.inFlight("ten_acme")).toBe(1);
   });
 
   it("a key whose first submit was definitely refused starts afresh, and the key moves to the new generation", async () => {
@@ -540,14 +538,15 @@ describe("Idempotency-Key", () => {
     async ({ key }) => {
       const who = tenant({ maxConcurrent: 1 });
       // The slot the intake took before the body was read.
-      const takeSlot = () => gate.acquire(who.id, who.maxConcurrent);
+      const slot = await gate.acquire(who.id, who.maxConcurrent);
+      const takeSlot = () => slot;
       expect(await admission.mayJoin(caller(who, { idempotencyKey: key }))).toBe(false);
 
       await expect(
         admission.admit(caller(who, { idempotencyKey: key, takeSlot }), request()),
       ).rejects.toMatchObject({ status: 400, code: "invalid_idempotency_key" });
 
-      expect(gate.inFlight(who.id)).toBe(0);
+      expect(await gate.inFlight(who.id)).toBe(0);
       expect(generation.starts).toHaveLength(0);
     },
   );
@@ -669,7 +668,7 @@ describe("Idempotency-Key", () => {
       code: "internal_error",
     });
     expect(generation.starts).toHaveLength(0);
-    expect(gate.inFlight(who.id)).toBe(0);
+    expect(await gate.inFlight(who.id)).toBe(0);
     // The SDK's retry of it starts afresh.
     references.publishError = undefined;
     const retry = await admission.admit(
@@ -711,34 +710,37 @@ describe("the concurrency gate (max_concurrent)", () => {
     const who = tenant({ maxConcurrent: 1 });
     await firstAttemptGone(undefined, who);
     // The intake of a request that may join only tries for a slot: none is free.
-    const takeSlot = () => gate.tryAcquire(who.id, who.maxConcurrent);
+    const slot = await gate.tryAcquire(who.id, who.maxConcurrent);
+    const takeSlot = () => slot;
 
     const retry = await admission.admit(caller(who, { retryCount: 1, takeSlot }), request());
 
     expect(retry.kind).toBe("joined");
-    expect(gate.inFlight(who.id)).toBe(1);
+    expect(await gate.inFlight(who.id)).toBe(1);
     expect(generation.starts).toHaveLength(1);
   });
 
   it("a joining retry gives back the slot its intake took", async () => {
     const who = tenant({ maxConcurrent: 2 });
     await firstAttemptGone(undefined, who);
-    const takeSlot = () => gate.tryAcquire(who.id, who.maxConcurrent);
+    const slot = await gate.tryAcquire(who.id, who.maxConcurrent);
+    const takeSlot = () => slot;
 
     const retry = await admission.admit(caller(who, { retryCount: 1, takeSlot }), request());
 
     expect(retry.kind).toBe("joined");
-    expect(gate.inFlight(who.id)).toBe(1);
+    expect(await gate.inFlight(who.id)).toBe(1);
   });
 
   it("the slot the intake took is the task's slot (not a second one)", async () => {
     const who = tenant({ maxConcurrent: 1 });
-    const takeSlot = () => gate.acquire(who.id, who.maxConcurrent);
+    const slot = await gate.acquire(who.id, who.maxConcurrent);
+    const takeSlot = () => slot;
 
     const admitted = await admission.admit(caller(who, { takeSlot }), request());
 
     expect(admitted.kind).toBe("started");
-    expect(gate.inFlight(who.id)).toBe(1);
+    expect(await gate.inFlight(who.id)).toBe(1);
   });
 
   it.each(["succeed", "fail", "refuse"] as const)(
@@ -746,13 +748,13 @@ describe("the concurrency gate (max_concurrent)", () => {
     async (outcome) => {
       const who = tenant({ maxConcurrent: 1 });
       const { task } = await firstAttemptGone("a red fox", who);
-      expect(gate.inFlight(who.id)).toBe(1);
+      expect(await gate.inFlight(who.id)).toBe(1);
 
       if (outcome === "succeed") await task?.succeed();
       else if (outcome === "fail") await task?.fail(upstreamRefusal());
       else await task?.refuse(upstreamRefusal());
 
-      expect(gate.inFlight(who.id)).toBe(0);
+      expect(await gate.inFlight(who.id)).toBe(0);
       const next = await admission.admit(caller(who), request("a blue fox"));
       expect(next.kind).toBe("started");
       expect(generation.starts).toHaveLength(2);
@@ -761,13 +763,14 @@ describe("the concurrency gate (max_concurrent)", () => {
 
   it("a model the tenant may not use is a 403 before anything is submitted; the intake's slot is given back", async () => {
     const who = tenant({ maxConcurrent: 1, models: ["nano-banana"] });
-    const takeSlot = () => gate.acquire(who.id, who.maxConcurrent);
+    const slot = await gate.acquire(who.id, who.maxConcurrent);
+    const takeSlot = () => slot;
 
     await expect(admission.admit(caller(who, { takeSlot }), request())).rejects.toMatchObject({
       status: 403,
       code: "model_not_allowed",
     });
-    expect(gate.inFlight(who.id)).toBe(0);
+    expect(await gate.inFlight(who.id)).toBe(0);
     expect(generation.starts).toHaveLength(0);
   });
 });
@@ -781,7 +784,7 @@ describe("the daily image budget (images_per_day)", () => {
       admission.admit(caller(who), request("a blue fox", { n: 2 })),
     ).rejects.toMatchObject({ status: 429, code: "insufficient_quota" });
     expect(generation.starts).toHaveLength(1);
-    expect(gate.inFlight(who.id)).toBe(1);
+    expect(await gate.inFlight(who.id)).toBe(1);
 
     // What is left of it may still be used.
     const last = await admission.admit(caller(who), request("a green fox", { n: 1 }));

@@ -5,9 +5,13 @@ import { GatewayError } from "../../src/errors.js";
 import { createUploadBudget, type UploadBudget } from "../../src/tenancy/upload-budget.js";
 
 /** The error `reserve` throws, or a failure when it admits the request. */
-function refusal(budget: UploadBudget, tenantId: string, bytes: number): GatewayError {
+async function refusal(
+  budget: UploadBudget,
+  tenantId: string,
+  bytes: number,
+): Promise<GatewayError> {
   try {
-    budget.reserve(tenantId, bytes);
+    await budget.reserve(tenantId, bytes);
   } catch (err) {
     expect(err).toBeInstanceOf(GatewayError);
     return err as GatewayError;
@@ -30,12 +34,12 @@ function expectServerBusy(err: GatewayError): void {
 }
 
 describe("upload budget", () => {
-  it("counts what is reserved and gives it back on release", () => {
+  it("counts what is reserved and gives it back on release", async () => {
     const budget = createUploadBudget({ totalBytes: 1000 });
     expect(budget.inFlight()).toBe(0);
-    const first = budget.reserve("a", 100);
-    const second = budget.reserve("b", 250);
-    const third = budget.reserve("a", 50);
+    const first = await budget.reserve("a", 100);
+    const second = await budget.reserve("b", 250);
+    const third = await budget.reserve("a", 50);
     expect(budget.inFlight()).toBe(400);
     second();
     expect(budget.inFlight()).toBe(150);
@@ -44,93 +48,93 @@ describe("upload budget", () => {
     expect(budget.inFlight()).toBe(0);
   });
 
-  it("holds one tenant to half the total by default: 429 with retry-after", () => {
+  it("holds one tenant to half the total by default: 429 with retry-after", async () => {
     const budget = createUploadBudget({ totalBytes: 101 });
-    budget.reserve("a", 30);
-    budget.reserve("a", 20);
+    await budget.reserve("a", 30);
+    await budget.reserve("a", 20);
     expect(budget.inFlight()).toBe(50);
-    expectTenantShareRefusal(refusal(budget, "a", 1));
+    expectTenantShareRefusal(await refusal(budget, "a", 1));
     // A refused request holds nothing.
     expect(budget.inFlight()).toBe(50);
   });
 
-  it("takes an explicit per-tenant share", () => {
+  it("takes an explicit per-tenant share", async () => {
     const budget = createUploadBudget({ totalBytes: 1000, perTenantBytes: 300 });
-    budget.reserve("a", 200);
-    budget.reserve("a", 100);
-    expectTenantShareRefusal(refusal(budget, "a", 1));
+    await budget.reserve("a", 200);
+    await budget.reserve("a", 100);
+    expectTenantShareRefusal(await refusal(budget, "a", 1));
     expect(budget.inFlight()).toBe(300);
   });
 
-  it("lets the tenant in again once one of its uploads is released", () => {
+  it("lets the tenant in again once one of its uploads is released", async () => {
     const budget = createUploadBudget({ totalBytes: 100 });
-    const release = budget.reserve("a", 40);
-    budget.reserve("a", 10);
-    expectTenantShareRefusal(refusal(budget, "a", 41));
+    const release = await budget.reserve("a", 40);
+    await budget.reserve("a", 10);
+    expectTenantShareRefusal(await refusal(budget, "a", 41));
     release();
-    budget.reserve("a", 40);
+    await budget.reserve("a", 40);
     expect(budget.inFlight()).toBe(50);
-    expectTenantShareRefusal(refusal(budget, "a", 1));
+    expectTenantShareRefusal(await refusal(budget, "a", 1));
   });
 
-  it("does not hold other tenants to one tenant's share", () => {
+  it("does not hold other tenants to one tenant's share", async () => {
     const budget = createUploadBudget({ totalBytes: 100 });
-    budget.reserve("a", 50);
-    expectTenantShareRefusal(refusal(budget, "a", 1));
-    budget.reserve("b", 30);
-    budget.reserve("b", 20);
+    await budget.reserve("a", 50);
+    expectTenantShareRefusal(await refusal(budget, "a", 1));
+    await budget.reserve("b", 30);
+    await budget.reserve("b", 20);
     expect(budget.inFlight()).toBe(100);
   });
 
-  it("refuses past the process cap with 503 server_busy and retry-after", () => {
+  it("refuses past the process cap with 503 server_busy and retry-after", async () => {
     const budget = createUploadBudget({ totalBytes: 100, perTenantBytes: 100 });
-    budget.reserve("a", 60);
-    budget.reserve("b", 40);
-    expectServerBusy(refusal(budget, "c", 1));
+    await budget.reserve("a", 60);
+    await budget.reserve("b", 40);
+    expectServerBusy(await refusal(budget, "c", 1));
     expect(budget.inFlight()).toBe(100);
   });
 
-  it("answers 503 when the tenants together fill the total under the default share", () => {
+  it("answers 503 when the tenants together fill the total under the default share", async () => {
     const budget = createUploadBudget({ totalBytes: 100 });
-    const a = budget.reserve("a", 50);
-    budget.reserve("b", 50);
-    expectServerBusy(refusal(budget, "c", 1));
+    const a = await budget.reserve("a", 50);
+    await budget.reserve("b", 50);
+    expectServerBusy(await refusal(budget, "c", 1));
     a();
-    budget.reserve("c", 50);
+    await budget.reserve("c", 50);
     expect(budget.inFlight()).toBe(100);
   });
 
-  it("checks the tenant's share before the process cap", () => {
+  it("checks the tenant's share before the process cap", async () => {
     const budget = createUploadBudget({ totalBytes: 100 });
-    budget.reserve("a", 50);
-    budget.reserve("b", 50);
-    expectTenantShareRefusal(refusal(budget, "a", 1));
+    await budget.reserve("a", 50);
+    await budget.reserve("b", 50);
+    expectTenantShareRefusal(await refusal(budget, "a", 1));
   });
 
-  it("admits one request larger than both caps when nothing is held", () => {
+  it("admits one request larger than both caps when nothing is held", async () => {
     const budget = createUploadBudget({ totalBytes: 100 });
-    const release = budget.reserve("a", 500);
+    const release = await budget.reserve("a", 500);
     expect(budget.inFlight()).toBe(500);
-    expectTenantShareRefusal(refusal(budget, "a", 1));
-    expectServerBusy(refusal(budget, "b", 1));
+    expectTenantShareRefusal(await refusal(budget, "a", 1));
+    expectServerBusy(await refusal(budget, "b", 1));
     release();
     expect(budget.inFlight()).toBe(0);
-    budget.reserve("b", 1);
+    await budget.reserve("b", 1);
     expect(budget.inFlight()).toBe(1);
   });
 
-  it("releases once, however often the release is called", () => {
+  it("releases once, however often the release is called", async () => {
     const budget = createUploadBudget({ totalBytes: 100 });
-    const first = budget.reserve("a", 30);
-    budget.reserve("a", 20);
-    budget.reserve("b", 10);
+    const first = await budget.reserve("a", 30);
+    await budget.reserve("a", 20);
+    await budget.reserve("b", 10);
     first();
     first();
     first();
     expect(budget.inFlight()).toBe(30);
     // Tenant a still holds 20: a second release did not count its bytes again.
-    budget.reserve("a", 30);
+    await budget.reserve("a", 30);
     expect(budget.inFlight()).toBe(60);
-    expectTenantShareRefusal(refusal(budget, "a", 1));
+    expectTenantShareRefusal(await refusal(budget, "a", 1));
   });
 });

@@ -311,7 +311,8 @@ export function createPostgresGenerationRecords(
         const claimed = await pool.query<GenerationRow>(
           `WITH expired AS (
              SELECT id FROM generations
-              WHERE state IN ('pending', 'running') AND lease_expires_at < ${sqlNowMs}
+              WHERE state IN ('pending', 'running')
+                AND (lease_expires_at IS NULL OR lease_expires_at < ${sqlNowMs})
               ORDER BY created_at
               LIMIT $3
               FOR UPDATE SKIP LOCKED)
