@@ -81,6 +81,11 @@ ${synopsis("tenants update TENANT", tenantFlagSynopsis("update"))}
   keys revoke TENANT KEY
   usage TENANT [--from YYYY-MM-DD] [--to YYYY-MM-DD]
 ${channelsUsage}
+  store migrate --from DATA_DIR --to POSTGRES_URL [--s3 BUCKET]
+                                          copy an embedded installation to
+                                          PostgreSQL (and its result files to
+                                          S3, configured by IMAGEGATE_S3_*),
+                                          then verify; safe to run again
   master-key generate                     print a new random master key
   master-key rotate                       re-seal upstream credentials (tenants' and
                                           channels'): old key in
@@ -99,6 +104,9 @@ ${channelsNotes}
 
 /** A mistake in how the command was called: exit code 2 with one line. */
 class UsageError extends Error {}
+
+/** A command that ran and could not do its job: exit code 1 with one line. */
+class CommandFailed extends Error {}
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -291,6 +299,54 @@ async function masterKey(args: string[], config: Config): Promise<void> {
   }
 }
 
+async function store(args: string[], config: Config): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { from: { type: "string" }, to: { type: "string" }, s3: { type: "string" } },
+  });
+  if (positionals[0] !== "migrate" || positionals.length > 1) {
+    throw new UsageError(`unknown store command ${positionals.join(" ")}`.trim());
+  }
+  if (values.from === undefined || values.to === undefined) {
+    throw new UsageError("store migrate needs --from DATA_DIR and --to POSTGRES_URL");
+  }
+  if (!/^postgres(ql)?:\/\//.test(values.to)) {
+    throw new UsageError("--to must be a postgres:// or postgresql:// URL");
+  }
+  // Loaded only here: the other commands start without the S3 SDK.
+  const { migrateStore } = await import("./stores/migrate.js");
+  let s3: { client: import("@aws-sdk/client-s3").S3Client; bucket: string } | undefined;
+  if (values.s3 !== undefined) {
+    const { createS3Client } = await import("./storage/s3-client.js");
+    // The bucket named here; endpoint, region and path style from IMAGEGATE_S3_*.
+    const settings = {
+      endpoint: config.s3?.endpoint,
+      region: config.s3?.region ?? "us-east-1",
+      forcePathStyle: config.s3?.forcePathStyle ?? false,
+      presignedUrls: false,
+      bucket: values.s3,
+    };
+    s3 = { client: createS3Client(settings), bucket: values.s3 };
+  }
+  try {
+    const report = await migrateStore({
+      dataDir: values.from,
+      databaseUrl: values.to,
+      masterKey: config.masterKey,
+      s3,
+    });
+    print(report);
+    if (!report.verified) {
+      throw new CommandFailed(
+        "the copy did not verify: some source rows or files are missing (see present vs source above); nothing was removed from the data dir",
+      );
+    }
+  } finally {
+    s3?.client.destroy();
+  }
+}
+
 async function demo(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { port: { type: "string" } } });
   // The simulator is loaded only here: production paths never import it.
@@ -372,6 +428,9 @@ async function main(argv: string[]): Promise<void> {
     case "master-key":
       await masterKey(rest, configOrExit());
       return;
+    case "store":
+      await store(rest, configOrExit());
+      return;
     case undefined:
     case "help":
     case "--help":
@@ -392,6 +451,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     err instanceof GatewayError ||
     err instanceof ConfigError ||
     err instanceof MasterKeyError ||
+    err instanceof CommandFailed ||
     (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION";
   process.stderr.write(
     `imagegate: ${expected ? (err as Error).message : `unexpected error: ${(err as Error).stack}`}\n`,

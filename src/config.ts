@@ -106,6 +106,16 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1-64 letters, digits or _.:-")
     .default("imagegate:"),
+  // Results and references in S3-compatible storage; credentials from AWS_*.
+  IMAGEGATE_S3_BUCKET: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name")
+    .optional(),
+  IMAGEGATE_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  IMAGEGATE_S3_REGION: z.string().trim().min(1).default("us-east-1"),
+  IMAGEGATE_S3_FORCE_PATH_STYLE: z.stringbool().default(false),
+  IMAGEGATE_S3_PRESIGNED_URLS: z.stringbool().default(false),
 });
 
 export interface Config {
@@ -149,6 +159,18 @@ export interface Config {
   /** IMAGEGATE_REDIS_URL: limits shared by replicas; undefined: in process. */
   redisUrl: string | undefined;
   redisPrefix: string;
+  /** IMAGEGATE_S3_*: where images live when set; undefined: the data dir. */
+  s3: S3Settings | undefined;
+}
+
+export interface S3Settings {
+  bucket: string;
+  /** For S3-compatible stores (MinIO, R2, Ceph); undefined: AWS. */
+  endpoint: string | undefined;
+  region: string;
+  forcePathStyle: boolean;
+  /** Hand out presigned S3 URLs instead of the gateway's own. */
+  presignedUrls: boolean;
 }
 
 export class ConfigError extends Error {
@@ -255,6 +277,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.IMAGEGATE_DATABASE_URL,
     redisUrl: e.IMAGEGATE_REDIS_URL,
     redisPrefix: e.IMAGEGATE_REDIS_PREFIX,
+    s3:
+      e.IMAGEGATE_S3_BUCKET === undefined
+        ? undefined
+        : {
+            bucket: e.IMAGEGATE_S3_BUCKET,
+            endpoint: e.IMAGEGATE_S3_ENDPOINT,
+            region: e.IMAGEGATE_S3_REGION,
+            forcePathStyle: e.IMAGEGATE_S3_FORCE_PATH_STYLE,
+            presignedUrls: e.IMAGEGATE_S3_PRESIGNED_URLS,
+          },
   };
 }
 

@@ -48,6 +48,7 @@ describe("loadConfig defaults (DESIGN.md)", () => {
       databaseUrl: undefined,
       redisUrl: undefined,
       redisPrefix: "imagegate:",
+      s3: undefined,
     });
   });
 
@@ -127,6 +128,7 @@ describe("loadConfig values", () => {
       databaseUrl: undefined,
       redisUrl: undefined,
       redisPrefix: "imagegate:",
+      s3: undefined,
     });
   });
 

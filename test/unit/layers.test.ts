@@ -98,8 +98,11 @@ const rules: Record<string, { may: string[]; why: string }> = {
       "node:path",
       "node:stream",
       "node:stream/promises",
+      "@aws-sdk/client-s3",
+      "@aws-sdk/lib-storage",
+      "@aws-sdk/s3-request-presigner",
     ],
-    why: "storage/ holds blobs and files behind interfaces; their SQL is in stores/",
+    why: "storage/ holds blobs and files behind interfaces (data dir, S3); their SQL is in stores/",
   },
   stores: {
     may: [
@@ -114,6 +117,10 @@ const rules: Record<string, { may: string[]; why: string }> = {
       "better-sqlite3",
       "pg",
       "ioredis",
+      "@aws-sdk/client-s3",
+      "@aws-sdk/lib-storage",
+      "node:fs",
+      "node:fs/promises",
       "node:path",
       "node:crypto",
     ],

@@ -50,7 +50,8 @@ export function createLeasedMembers(options: {
       }
     }
   };
-  const timer = setInterval(() => void renew(), Math.max(1_000, Math.floor(leaseMs / 3)));
+  // Renewed at a third of the lease: two more tries before a member may expire.
+  const timer = setInterval(() => void renew(), Math.max(10, Math.floor(leaseMs / 3)));
   timer.unref();
 
   return {
