@@ -62,6 +62,9 @@ export async function resumeRecords(
   const { ledger, generation } = deps;
   let resumed = 0;
   for (const record of records) {
+    // Watched here already: a lease this replica let lapse (the database was
+    // away past it) and claimed back.
+    if (generation.running(record.id) !== undefined) continue;
     const taskId = record.state === "running" ? record.upstreamTaskId : null;
     const channel = taskId === null ? undefined : await channelOf(record, deps);
     const submitting = taskId === null;

@@ -1,15 +1,20 @@
 // A round-robin TCP load balancer for tests with replicas, as the one in front
 // of a cluster: each new connection goes to the next backend, and a backend
 // that refuses the connection (a dead replica) is passed over for the next.
+// With one backend it is a cuttable line to a service: closing it is the
+// service going away for whoever connects through it.
 import { connect, createServer, type Server, type Socket } from "node:net";
 
 export interface Balancer {
   /** e.g. http://127.0.0.1:40123 */
   url: string;
+  port: number;
+  /** Stops listening and cuts every connection through it (a backend gone, as its clients see it). */
   close(): Promise<void>;
 }
 
-export async function startBalancer(backends: readonly number[]): Promise<Balancer> {
+/** `port`: where to listen (default any free port): a balancer started again on the same port. */
+export async function startBalancer(backends: readonly number[], port = 0): Promise<Balancer> {
   let next = 0;
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
@@ -42,11 +47,12 @@ export async function startBalancer(backends: readonly number[]): Promise<Balanc
     };
     attempt(0);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
+  const listening = typeof address === "object" && address ? address.port : 0;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${listening}`,
+    port: listening,
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
