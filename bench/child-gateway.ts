@@ -117,6 +117,8 @@ export function rssSampler(pid: number) {
 export interface ChildGateway {
   url: string;
   pid: number;
+  /** The process, for a scenario that kills it (SIGKILL: no shutdown code runs). */
+  process: ChildProcess;
   apiKey: string;
   sim: Simulator;
   /** The child's process.memoryUsage(), after a full GC when `gc` (BENCH_EXPOSE_GC=1). */
@@ -140,11 +142,23 @@ async function freePort(): Promise<number> {
  * open-files limit to the hard one (10,000 held sockets need more than the
  * usual 1,024), then exec'd, so the pid sampled is node's own.
  */
-export async function startChildGateway(simOptions: SimulatorOptions): Promise<ChildGateway> {
+export async function startChildGateway(
+  simOptions: SimulatorOptions,
+  options: {
+    /** A simulator shared with other gateways (not closed with this one). */
+    sim?: Simulator;
+    /** Over gatewayEnv(): shared engines for replicas. */
+    env?: Record<string, string>;
+    /** The tenant's key, when it exists already (replicas on one database). */
+    apiKey?: string;
+  } = {},
+): Promise<ChildGateway> {
   if (!existsSync(compiledMain)) {
     throw new Error("dist/main.js is missing: npm run bench builds it (npm run build)");
   }
-  const sim = await startSimulator({ keys: [upstreamKey], recordRequests: false, ...simOptions });
+  const sim =
+    options.sim ??
+    (await startSimulator({ keys: [upstreamKey], recordRequests: false, ...simOptions }));
   const dataDir = await mkdtemp(join(tmpdir(), "imagegate-bench-"));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -165,7 +179,7 @@ export async function startChildGateway(simOptions: SimulatorOptions): Promise<C
     {
       cwd: projectRoot,
       stdio: ["pipe", "pipe", "inherit"],
-      env: { ...process.env, ...gatewayEnv(sim.url, dataDir, port) },
+      env: { ...process.env, ...gatewayEnv(sim.url, dataDir, port), ...options.env },
     },
   );
   const exited = once(child, "exit");
@@ -179,7 +193,7 @@ export async function startChildGateway(simOptions: SimulatorOptions): Promise<C
       await exited;
     }
     lines.close();
-    await sim.close();
+    if (options.sim === undefined) await sim.close();
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
@@ -193,7 +207,8 @@ export async function startChildGateway(simOptions: SimulatorOptions): Promise<C
     return {
       url,
       pid,
-      apiKey: await createTenant(url, "bench"),
+      process: child,
+      apiKey: options.apiKey ?? (await createTenant(url, "bench")),
       sim,
       async memory(gc = false) {
         const line = nextLine();

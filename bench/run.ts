@@ -3,12 +3,13 @@
 // prints its details, then one markdown table sums them all up (paste it into
 // the README). Prints; never asserts (the machines are shared and noisy).
 //
-//   BENCH_ONLY=lag,overhead,throughput,memory   run only these scenarios
+//   BENCH_ONLY=lag,overhead,throughput,memory,replicas   run only these scenarios
 //   BENCH_SKIP_MEMORY=1                         leave the memory scenarios out (~4 min)
 //   BENCH_SEED=12                               the task mix's seed (lag)
 import { lag, lagSkipped } from "./lag.js";
 import { memory, memorySkipped } from "./memory.js";
 import { overhead, overheadSkipped } from "./overhead.js";
+import { replicas, replicasSkipped } from "./replicas.js";
 import { type Figure, summaryTable } from "./report.js";
 import { throughput, throughputSkipped } from "./throughput.js";
 
@@ -24,6 +25,7 @@ const scenarios: Scenario[] = [
   { name: "throughput", run: throughput, skipped: throughputSkipped },
   { name: "lag", run: lag, skipped: lagSkipped },
   { name: "memory", run: memory, skipped: memorySkipped },
+  { name: "replicas", run: replicas, skipped: replicasSkipped },
 ];
 
 const only = process.env.BENCH_ONLY?.split(",")

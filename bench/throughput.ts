@@ -29,7 +29,7 @@ interface Rate {
  * `concurrency` loops calling `one` back to back: a warm-up, then a window in
  * which every completion is counted (failures too, separately).
  */
-async function closedLoop(one: () => Promise<void>, gatewayPid?: number): Promise<Rate> {
+export async function closedLoop(one: () => Promise<void>, gatewayPid?: number): Promise<Rate> {
   const failures = new Map<string, number>();
   let measuring = false;
   let done = 0;

@@ -175,13 +175,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     ready: async () => {
       if (closing) return { ready: false, details: { shutting_down: true } };
       // Which shared engine is missing, for the operator reading the probe.
-      const [database, redis] = await Promise.all([app.store.answers(), app.limits.answers()]);
-      if (!database || !redis) {
+      const [database, redis, storage] = await Promise.all([
+        app.store.answers(),
+        app.limits.answers(),
+        blobs.answers?.() ?? true,
+      ]);
+      if (!database || !redis || !storage) {
         return {
           ready: false,
           details: {
             ...(database ? {} : { database: "unavailable" }),
             ...(redis ? {} : { redis: "unavailable" }),
+            ...(storage ? {} : { storage: "unavailable" }),
           },
         };
       }

@@ -115,10 +115,12 @@ export function createDeliverer(deps: DeliveryDeps) {
       kind: "json",
       body: {
         created: result.created,
-        data: result.images.map((image) => ({
-          url: signer.url(image.id, expiresAt),
-          ...revised(result),
-        })),
+        data: await Promise.all(
+          result.images.map(async (image) => ({
+            url: (await blobs.presign?.(image.id, expiresAt)) ?? signer.url(image.id, expiresAt),
+            ...revised(result),
+          })),
+        ),
         ...(await deliveredFields(blobs, result)),
       },
     };

@@ -78,7 +78,8 @@ export function createReferencePublisher(options: ReferencePublisherOptions): Re
         images.map(async (image) => {
           const stored = await blobs.put(createReadStream(image.path));
           await stored.written;
-          return signer.url(stored.id, expiresAt);
+          // The upstream fetches it from the bucket itself when the store presigns.
+          return (await blobs.presign?.(stored.id, expiresAt)) ?? signer.url(stored.id, expiresAt);
         }),
       );
     },

@@ -1,5 +1,6 @@
 // Where images live: re-hosted results (small ones as database rows, the rest
-// as files), uploads spooled until their submit, and the signer of their URLs.
+// as files in the data dir, or objects in S3 with IMAGEGATE_S3_BUCKET), uploads
+// spooled until their submit, and the signer of their URLs.
 // Expired results and orphaned uploads are swept from here on a timer that
 // stops (and is waited for) at close, so that no sweep outlives the data dir.
 import { randomBytes } from "node:crypto";
@@ -14,6 +15,8 @@ import {
   createUrlSigner,
   type UrlSigner,
 } from "../storage/blobs.js";
+import { createS3BlobStore } from "../storage/s3-blobs.js";
+import { createS3Client } from "../storage/s3-client.js";
 import { createUploadSpool, type UploadSpool } from "../storage/upload-spool.js";
 import { deriveKey } from "../tenancy/secrets.js";
 import { storePluginName } from "./store.js";
@@ -41,10 +44,25 @@ export interface ImagesPluginOptions {
 }
 
 async function images(app: FastifyInstance, { config, clock }: ImagesPluginOptions): Promise<void> {
-  const blobs = createLocalBlobStore(join(config.dataDir, "images"), {
-    small: app.store.smallBlobs,
-    now: () => clock.now(),
-  });
+  const s3 = config.s3;
+  const s3Client = s3 === undefined ? undefined : createS3Client(s3);
+  const blobs: BlobStore =
+    s3 === undefined || s3Client === undefined
+      ? createLocalBlobStore(join(config.dataDir, "images"), {
+          small: app.store.smallBlobs,
+          now: () => clock.now(),
+        })
+      : createS3BlobStore({
+          client: s3Client,
+          bucket: s3.bucket,
+          // Presigned URLs point into the bucket: every image goes there then.
+          small: s3.presignedUrls ? undefined : app.store.smallBlobs,
+          now: () => clock.now(),
+          presign: s3.presignedUrls,
+        });
+  if (s3Client !== undefined) {
+    app.addHook("onClose", async () => s3Client.destroy());
+  }
   const spool = createUploadSpool(join(config.dataDir, "uploads"));
   if (!config.masterKey) {
     app.log.warn(

@@ -3,12 +3,14 @@
 //
 // Images are streamed to disk as they download (never held whole in memory)
 // and their type is taken from their first bytes, not from what the upstream
-// claims.
+// claims. What every store does alike (ids, types, the in-memory limit and
+// budget, small rows, base64-friendly chunks) is exported for the S3 store
+// (s3-blobs.ts).
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable, Transform, type TransformCallback } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { randomId } from "../random-ids.js";
 import { mkdirPrivate } from "./private-files.js";
@@ -58,6 +60,14 @@ export interface BlobStore {
   remove(id: string): Promise<void>;
   /** Deletes blobs last written before `olderThan` (clock ms); returns how many. */
   sweep(olderThan: number): Promise<number>;
+  /**
+   * A URL of the store's own for the blob, valid until `expiresAt`, when the
+   * store hands those out (S3 with IMAGEGATE_S3_PRESIGNED_URLS); undefined:
+   * the gateway's signed URL serves it.
+   */
+  presign?(id: string, expiresAt: number): Promise<string | undefined>;
+  /** Whether the store answers now (readiness); absent: always (the data dir). */
+  answers?(): Promise<boolean>;
 }
 
 const imageTypes: ReadonlyArray<{ ext: string; type: string; test: (head: Buffer) => boolean }> = [
@@ -89,27 +99,49 @@ export function isBlobId(id: string): boolean {
   return idPattern.test(id);
 }
 
+/** The random part of a new blob's id. */
+export const newBlobBase = (): string => randomId(16).toString("base64url");
+
+/** A blob's id: its random base and the extension of the type its first bytes show. */
+export const blobIdOf = (base: string, head: Buffer): string =>
+  `${base}.${sniffImage(head)?.ext ?? "bin"}`;
+
+/** The content type a blob is served with, from its id's extension. */
+export const contentTypeOf = (id: string): string =>
+  typeByExt.get(id.slice(id.lastIndexOf(".") + 1)) ?? "application/octet-stream";
+
 // 3 × 64 KiB: every chunk but the last encodes to base64 without padding.
-const base64FriendlyChunk = 3 * 64 * 1024;
+export const base64FriendlyChunk = 3 * 64 * 1024;
 
-/** Captures the first bytes that pass through, for type sniffing. */
-class HeadCapture extends Transform {
-  head = Buffer.alloc(0);
-  size = 0;
-
-  constructor(private readonly maxBytes: number) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (this.head.length < 16) this.head = Buffer.concat([this.head, chunk.subarray(0, 16)]);
-    this.size += chunk.length;
-    if (this.size > this.maxBytes) {
-      done(new BlobTooLargeError(this.maxBytes));
-      return;
+/**
+ * `source` re-cut into chunks of at least `size` bytes that are multiples of 3
+ * (the last excepted), for a body that arrives in arbitrary pieces (an S3
+ * GetObject): what OpenedBlob.stream promises.
+ */
+export function base64Chunks(
+  source: AsyncIterable<Uint8Array>,
+  size = base64FriendlyChunk,
+): Readable {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let held: Buffer[] = [];
+    let length = 0;
+    for await (const piece of source) {
+      held.push(
+        Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length),
+      );
+      length += piece.length;
+      if (length < size) continue;
+      const data = Buffer.concat(held, length);
+      const aligned = length - (length % 3);
+      const rest = data.subarray(aligned);
+      held = rest.length > 0 ? [rest] : [];
+      length = rest.length;
+      yield data.subarray(0, aligned);
     }
-    done(null, chunk);
+    if (length > 0) yield Buffer.concat(held, length);
   }
+  // Not object mode: consumers see a byte stream, as from a file.
+  return Readable.from(chunks(), { objectMode: false });
 }
 
 // Images up to this size are collected in memory and written with one call,
@@ -120,6 +152,193 @@ class HeadCapture extends Transform {
 export const inMemoryLimit = 4 * 1024 * 1024;
 /** The most that all puts of one store collect in memory at once; past it they spill. */
 export const inMemoryBudget = 64 * 1024 * 1024;
+
+/** The bytes all puts of one store are collecting in memory, against its budget. */
+export interface MemoryBudget {
+  readonly limit: number;
+  collecting: number;
+}
+
+/** Enough of an image's first bytes to know its type. */
+const sniffBytes = 16;
+
+/**
+ * Where a put stands once it has read enough to choose: the whole image in
+ * memory, or a stream to write as it arrives. A streamed image's first bytes
+ * are already read, so its id (and type) are known before anything is written.
+ */
+export type Intake =
+  | { kind: "memory"; bytes: Buffer }
+  | {
+      kind: "stream";
+      /** The first bytes (at least `sniffBytes` unless the image is shorter). */
+      head: Buffer;
+      /**
+       * Every byte of the image, the head included. Fails with
+       * BlobTooLargeError past maxBytes; destroying it (or any failure)
+       * destroys the source.
+       */
+      body: Readable;
+      /** Bytes `body` has given so far: the size once it has ended. */
+      size(): number;
+      /** Why `body` failed, if it did: the source's error or BlobTooLargeError. */
+      failure(): unknown;
+    };
+
+/**
+ * Reads `source` until it is whole (up to inMemoryLimit, and while the store's
+ * budget allows) or known to be large: the part of put() both stores share.
+ */
+export async function takeIn(
+  source: Readable,
+  options: PutOptions,
+  budget: MemoryBudget,
+): Promise<Intake> {
+  const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      chunks.push(next.value);
+      size += next.value.length;
+      budget.collecting += next.value.length;
+      if (size > maxBytes) {
+        source.destroy();
+        throw new BlobTooLargeError(maxBytes);
+      }
+      // Too large to hold, or too many held at once (50 concurrent 20 MB
+      // downloads would each collect 4 MiB before spilling): streamed.
+      const large = size > inMemoryLimit || (options.expectedBytes ?? 0) > inMemoryLimit;
+      if (large || budget.collecting > budget.limit) {
+        budget.collecting -= size;
+        size = 0;
+        return await streamed(source, chunks, iterator, maxBytes);
+      }
+    }
+  } finally {
+    budget.collecting -= size;
+  }
+  return { kind: "memory", bytes: Buffer.concat(chunks, size) };
+}
+
+async function streamed(
+  source: Readable,
+  chunks: Buffer[],
+  rest: AsyncIterator<Buffer>,
+  maxBytes: number,
+): Promise<Intake> {
+  // A budget spill can come after a few bytes: read on until the type shows.
+  let headLength = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+  let ended = false;
+  while (headLength < sniffBytes && !ended) {
+    const next = await rest.next();
+    if (next.done) ended = true;
+    else {
+      chunks.push(next.value);
+      headLength += next.value.length;
+    }
+  }
+  const head = firstBytes(chunks, sniffBytes);
+  let size = 0;
+  let failure: unknown;
+  async function* all(): AsyncGenerator<Buffer> {
+    let finished = false;
+    const count = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
+      return chunk;
+    };
+    try {
+      for (const chunk of chunks) yield count(chunk);
+      if (!ended) {
+        for (let next = await rest.next(); !next.done; next = await rest.next()) {
+          yield count(next.value);
+        }
+      }
+      finished = true;
+    } catch (err) {
+      failure = err;
+      throw err;
+    } finally {
+      // Refused, failed, or abandoned by its writer: stop the download too.
+      if (!finished) source.destroy();
+    }
+  }
+  return {
+    kind: "stream",
+    head,
+    body: Readable.from(all(), { objectMode: false }),
+    size: () => size,
+    failure: () => failure,
+  };
+}
+
+/** The first `length` bytes of `chunks` (fewer if they are shorter), copying no more. */
+function firstBytes(chunks: Buffer[], length: number): Buffer {
+  const parts: Buffer[] = [];
+  let taken = 0;
+  for (const chunk of chunks) {
+    if (taken >= length) break;
+    const part = chunk.subarray(0, length - taken);
+    parts.push(part);
+    taken += part.length;
+  }
+  return Buffer.concat(parts, taken);
+}
+
+/**
+ * Writes that put() handed back unfinished, by id: open() and remove() of an
+ * id wait for its write, so the store stays consistent for its readers.
+ */
+export class PendingWrites {
+  readonly #writes = new Map<string, Promise<void>>();
+
+  track(id: string, written: Promise<void>): void {
+    this.#writes.set(id, written);
+    // Handled here so a failure is no unhandled rejection when nobody awaits
+    // it (b64_json); awaiting `written` still throws.
+    written.catch(() => {}).finally(() => this.#writes.delete(id));
+  }
+
+  /** Settles once the write of `id` under way, if any, has (its failure ignored). */
+  async settled(id: string): Promise<void> {
+    await this.#writes.get(id)?.catch(() => {});
+  }
+}
+
+export interface InMemoryPut {
+  small: SmallBlobs | undefined;
+  now: () => number;
+  pending: PendingWrites;
+  /** Writes a whole image that is no small row (a file, an object). */
+  write: (id: string, bytes: Buffer) => Promise<void>;
+}
+
+/**
+ * A whole image collected in memory: a small row when it fits and the store
+ * has them, else one write. Handed back while the write is still under way.
+ */
+export function keepInMemory(base: string, bytes: Buffer, put: InMemoryPut): StoredBlob {
+  const sniffed = sniffImage(bytes);
+  const id = `${base}.${sniffed?.ext ?? "bin"}`;
+  const written =
+    put.small !== undefined && bytes.length <= smallBlobLimit
+      ? put.small.put(id, bytes, put.now())
+      : put.write(id, bytes);
+  put.pending.track(id, written);
+  return { id, contentType: sniffed?.type, size: bytes.length, bytes, written };
+}
+
+/** A blob kept as a small row, opened; undefined when there is no such row. */
+export async function openSmall(
+  small: SmallBlobs | undefined,
+  id: string,
+): Promise<OpenedBlob | undefined> {
+  const row = await small?.get(id);
+  if (row === undefined) return undefined;
+  return { stream: Readable.from([row]), contentType: contentTypeOf(id), size: row.length };
+}
 
 export interface LocalBlobStoreOptions {
   /** Where images up to smallBlobLimit go instead of a file each. */
@@ -143,100 +362,47 @@ export function createLocalBlobStore(dir: string, options: LocalBlobStoreOptions
     });
     return ready;
   };
-  const pending = new Map<string, Promise<void>>();
-  /** Bytes being collected in memory by the puts under way. */
-  let collecting = 0;
-  const budget = options.inMemoryBudget ?? inMemoryBudget;
+  const pending = new PendingWrites();
+  const budget: MemoryBudget = { limit: options.inMemoryBudget ?? inMemoryBudget, collecting: 0 };
+  // "wx": never over another file. Readers find it by id only after `written`.
+  const write = (id: string, bytes: Buffer) =>
+    writeFile(join(dir, id), bytes, { flag: "wx", mode: 0o600 });
 
   /** Streams a large image to a temporary file, then renames it into place. */
-  async function spill(
-    base: string,
-    head: Buffer[],
-    rest: AsyncIterator<Buffer>,
-    maxBytes: number,
-  ): Promise<StoredBlob> {
+  async function spill(base: string, intake: Intake & { kind: "stream" }): Promise<StoredBlob> {
     const temporary = join(dir, `.${base}.part`);
-    const capture = new HeadCapture(maxBytes);
-    async function* all(): AsyncGenerator<Buffer> {
-      yield* head;
-      for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
-    }
     try {
-      await pipeline(Readable.from(all()), capture, createWriteStream(temporary, { mode: 0o600 }));
+      await pipeline(intake.body, createWriteStream(temporary, { mode: 0o600 }));
     } catch (err) {
       await rm(temporary, { force: true });
       throw err;
     }
-    const sniffed = sniffImage(capture.head);
-    const id = `${base}.${sniffed?.ext ?? "bin"}`;
+    const id = blobIdOf(base, intake.head);
     await rename(temporary, join(dir, id));
-    return { id, contentType: sniffed?.type, size: capture.size, written: Promise.resolve() };
+    const contentType = sniffImage(intake.head)?.type;
+    return { id, contentType, size: intake.size(), written: Promise.resolve() };
   }
 
   return {
     async put(source, options = {}) {
-      const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
       await ensureDir();
-      const base = randomId(16).toString("base64url");
-      const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      try {
-        for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-          chunks.push(next.value);
-          size += next.value.length;
-          collecting += next.value.length;
-          if (size > maxBytes) {
-            source.destroy();
-            throw new BlobTooLargeError(maxBytes);
-          }
-          // Too large to hold, or too many held at once (50 concurrent 20 MB
-          // downloads would each collect 4 MiB before spilling): to disk.
-          const large = size > inMemoryLimit || (options.expectedBytes ?? 0) > inMemoryLimit;
-          if (large || collecting > budget) {
-            collecting -= size;
-            size = 0;
-            return spill(base, chunks, iterator, maxBytes);
-          }
-        }
-      } finally {
-        collecting -= size;
-      }
-      const bytes = Buffer.concat(chunks, size);
-      const sniffed = sniffImage(bytes);
-      const id = `${base}.${sniffed?.ext ?? "bin"}`;
-      // "wx": never over another file. Readers find it by id only after `written`.
-      const written =
-        small !== undefined && size <= smallBlobLimit
-          ? small.put(id, bytes, now())
-          : writeFile(join(dir, id), bytes, { flag: "wx", mode: 0o600 });
-      // open() and remove() of this id wait for the write, so the store stays
-      // consistent for its readers. Handled here so a failure is no unhandled
-      // rejection when nobody awaits it (b64_json); awaiting it still throws.
-      pending.set(id, written);
-      written.catch(() => {}).finally(() => pending.delete(id));
-      return { id, contentType: sniffed?.type, size, bytes, written };
+      const base = newBlobBase();
+      const intake = await takeIn(source, options, budget);
+      if (intake.kind === "stream") return spill(base, intake);
+      return keepInMemory(base, intake.bytes, { small, now, pending, write });
     },
 
     async open(id) {
       if (!isBlobId(id)) return undefined;
-      await pending.get(id)?.catch(() => {});
-      const row = await small?.get(id);
-      if (row !== undefined) {
-        return {
-          stream: Readable.from([row]),
-          contentType:
-            typeByExt.get(id.slice(id.lastIndexOf(".") + 1)) ?? "application/octet-stream",
-          size: row.length,
-        };
-      }
+      await pending.settled(id);
+      const row = await openSmall(small, id);
+      if (row !== undefined) return row;
       const path = join(dir, id);
       try {
         const info = await stat(path);
-        const ext = id.slice(id.lastIndexOf(".") + 1);
         return {
           stream: createReadStream(path, { highWaterMark: base64FriendlyChunk }),
-          contentType: typeByExt.get(ext) ?? "application/octet-stream",
+          contentType: contentTypeOf(id),
           size: info.size,
         };
       } catch {
@@ -246,7 +412,7 @@ export function createLocalBlobStore(dir: string, options: LocalBlobStoreOptions
 
     async remove(id) {
       if (!isBlobId(id)) return;
-      await pending.get(id)?.catch(() => {});
+      await pending.settled(id);
       await small?.remove(id);
       await rm(join(dir, id), { force: true });
     },

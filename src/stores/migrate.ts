@@ -139,10 +139,7 @@ async function copyTable(
   return { source: rows.length, copied, present };
 }
 
-async function copyFiles(
-  dir: string,
-  s3: MigrateOptions["s3"],
-): Promise<MigrationReport["files"]> {
+async function copyFiles(dir: string, s3: MigrateOptions["s3"]): Promise<MigrationReport["files"]> {
   let names: string[];
   try {
     names = (await readdir(dir)).filter(isBlobId);
