@@ -162,7 +162,9 @@ async function lagAndTakeover(): Promise<Figure[]> {
     const running = new Set(
       sim.submits.filter((task) => task.prompt.startsWith("takeover ")).map((t) => t.taskId),
     );
+    const exited = new Promise((resolve) => a.process.once("exit", resolve));
     a.process.kill("SIGKILL");
+    await exited;
     const killedAt = Date.now();
     const done = new Set<string>();
     while (done.size < ids.length && Date.now() - killedAt < 60_000) {

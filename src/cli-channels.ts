@@ -1,4 +1,4 @@
-// `imagegate channels …`: the operator's upstream accounts on the data dir,
+// `imagegate channels …`: the operator's upstream accounts in the store,
 // the /admin/channels operations from the shell (DESIGN.md "Operator
 // interface"). Bodies go through the admin API's own schemas, so the CLI
 // accepts exactly what the API does; the api key is read from an environment
@@ -32,13 +32,13 @@ export const channelsUsage = `  channels create --name NAME --base-url URL --api
   channels delete CHANNEL
   channels usage CHANNEL [--from YYYY-MM-DD] [--to YYYY-MM-DD]`;
 
-export const channelsNotes = `Channels are the upstream accounts stored in the data dir (CHANNEL: an id or a
+export const channelsNotes = `Channels are the upstream accounts in the store (CHANNEL: an id or a
 name); --models names upstream model ids, "all" (or none given) serves every
 model of the channel's provider. The environment's default channel (IMAGEGATE_UPSTREAM_URL / _KEY) is not
 stored: the CLI neither lists nor changes it (\`channels usage ch_default\` reads
-its usage). A running gateway on the same data dir takes a change made here up
-within a second; health (circuit, tasks in flight) is the running gateway's, in
-GET /admin/channels.`;
+its usage). Running gateways on the same store take a change made here up at
+their next request; health (circuit, tasks in flight) is each running
+gateway's, in GET /admin/channels.`;
 
 /** A mistake in how the command was called; the CLI answers exit code 2 with one line. */
 export class ChannelsUsageError extends Error {}

@@ -91,8 +91,9 @@ ${channelsUsage}
                                           channels'): old key in
                                           IMAGEGATE_OLD_MASTER_KEY, new in IMAGEGATE_MASTER_KEY
 
-Tenant, key and usage commands work on IMAGEGATE_DATA_DIR (the gateway may be
-running) and print JSON. Upstream keys are read from the environment variable
+Tenant, key, usage and channel commands work on the gateway's store
+(IMAGEGATE_DATABASE_URL, else IMAGEGATE_DATA_DIR; the gateway may be running)
+and print JSON. Upstream keys are read from the environment variable
 named by --upstream-key-env, so they stay out of shell history and ps (a
 channel's api key likewise, by --api-key-env).
 
