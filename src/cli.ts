@@ -16,7 +16,7 @@ import {
   channelsUsage,
 } from "./cli-channels.js";
 import { systemClock } from "./clock.js";
-import { type Config, ConfigError, configOrExit, parseMasterKey } from "./config.js";
+import { type Config, ConfigError, configOrExit, loadConfig, parseMasterKey } from "./config.js";
 import { GatewayError, gatewayError } from "./errors.js";
 import { utcDay } from "./generation/record.js";
 import { MasterKeyError } from "./stores/master-key.js";
@@ -320,15 +320,11 @@ async function store(args: string[], config: Config): Promise<void> {
   let s3: { client: import("@aws-sdk/client-s3").S3Client; bucket: string } | undefined;
   if (values.s3 !== undefined) {
     const { createS3Client } = await import("./storage/s3-client.js");
-    // The bucket named here; endpoint, region and path style from IMAGEGATE_S3_*.
-    const settings = {
-      endpoint: config.s3?.endpoint,
-      region: config.s3?.region ?? "us-east-1",
-      forcePathStyle: config.s3?.forcePathStyle ?? false,
-      presignedUrls: false,
-      bucket: values.s3,
-    };
-    s3 = { client: createS3Client(settings), bucket: values.s3 };
+    // The bucket named here; endpoint, region and path style from IMAGEGATE_S3_*,
+    // read as the gateway reads them.
+    const settings = loadConfig({ ...process.env, IMAGEGATE_S3_BUCKET: values.s3 }).s3;
+    if (settings === undefined) throw new UsageError("--s3 needs a bucket name");
+    s3 = { client: createS3Client(settings), bucket: settings.bucket };
   }
   try {
     const report = await migrateStore({
@@ -336,6 +332,10 @@ async function store(args: string[], config: Config): Promise<void> {
       databaseUrl: values.to,
       masterKey: config.masterKey,
       s3,
+    }).catch((err: unknown) => {
+      // A wrong key says so itself; an engine that cannot be reached is one line.
+      if (err instanceof MasterKeyError) throw err;
+      throw new CommandFailed(`store migrate stopped: ${(err as Error).message}`);
     });
     print(report);
     if (!report.verified) {

@@ -13,6 +13,7 @@ import {
   type TestGateway,
 } from "../helpers/gateway.js";
 import { freshSchema, type TestSchema } from "../helpers/postgres.js";
+import { startS3 } from "../helpers/s3.js";
 
 let compiled: CompiledSources;
 let schema: TestSchema;
@@ -132,6 +133,57 @@ describe("imagegate store migrate", { timeout: 90_000 }, () => {
       await shared.app.inject({ method: "GET", url: "/admin/channels", headers: admin })
     ).json<{ data: Array<{ name: string }> }>();
     expect(channels.data.map((each) => each.name)).toContain("second-account");
+  });
+
+  it("copies result files to the bucket with --s3, and a gateway on PostgreSQL and S3 serves them", async () => {
+    // Larger than a database row takes: the result is a file in the data dir.
+    const embedded = await buildTestApp({ sim: { imageBytes: 300_000 } });
+    gateways.push(embedded);
+    const answer = await embedded.client.images.generate({
+      model: "nano-banana",
+      prompt: "a file to move",
+      response_format: "url",
+    });
+    const id = new URL(answer.data?.[0]?.url ?? "").pathname.split("/").at(-1) ?? "";
+    await embedded.app.close();
+    const s3 = await startS3();
+    const other = await freshSchema("migrate");
+    try {
+      const env = {
+        IMAGEGATE_MASTER_KEY: masterKey,
+        IMAGEGATE_S3_ENDPOINT: s3.endpoint,
+        IMAGEGATE_S3_FORCE_PATH_STYLE: "true",
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      };
+      const args = ["store", "migrate", "--from", embedded.config.dataDir, "--to", other.url];
+      const run = await runCliProcess(compiled.entry("cli.ts"), [...args, "--s3", s3.bucket], env);
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      const report = JSON.parse(run.stdout) as Report;
+      expect(report.verified).toBe(true);
+      expect(report.files).toEqual({ source: 1, copied: 1, present: 1, bucket: s3.bucket });
+      expect(await s3.keys()).toEqual([`images/${id}`]);
+      const again = JSON.parse(
+        (await runCliProcess(compiled.entry("cli.ts"), [...args, "--s3", s3.bucket], env)).stdout,
+      ) as Report;
+      expect(again.files).toEqual({ source: 1, copied: 0, present: 1, bucket: s3.bucket });
+
+      const shared = await buildTestApp({
+        env: { IMAGEGATE_DATABASE_URL: other.url, ...s3.env },
+      });
+      gateways.push(shared);
+      const signed = new URL(answer.data?.[0]?.url ?? "");
+      signed.host = new URL(shared.url).host;
+      const served = await fetch(signed);
+      expect(served.status).toBe(200);
+      const expected = embedded.sim.image(embedded.sim.submits[0]?.taskId ?? "", 0).bytes;
+      expect(Buffer.from(await served.arrayBuffer())).toEqual(expected);
+    } finally {
+      await other.drop();
+      await s3.close();
+    }
   });
 
   it("refuses a wrong master key before copying anything", async () => {
