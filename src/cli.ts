@@ -81,11 +81,12 @@ ${synopsis("tenants update TENANT", tenantFlagSynopsis("update"))}
   keys revoke TENANT KEY
   usage TENANT [--from YYYY-MM-DD] [--to YYYY-MM-DD]
 ${channelsUsage}
-  store migrate --from DATA_DIR --to POSTGRES_URL [--s3 BUCKET]
+  store migrate --from DATA_DIR [--to POSTGRES_URL] [--s3 BUCKET]
                                           copy an embedded installation to
-                                          PostgreSQL (and its result files to
-                                          S3, configured by IMAGEGATE_S3_*),
-                                          then verify; safe to run again
+                                          PostgreSQL (default
+                                          IMAGEGATE_DATABASE_URL) and its result
+                                          files to S3 (IMAGEGATE_S3_*), then
+                                          verify; safe to run again
   master-key generate                     print a new random master key
   master-key rotate                       re-seal upstream credentials (tenants' and
                                           channels'): old key in
@@ -309,10 +310,14 @@ async function store(args: string[], config: Config): Promise<void> {
   if (positionals[0] !== "migrate" || positionals.length > 1) {
     throw new UsageError(`unknown store command ${positionals.join(" ")}`.trim());
   }
-  if (values.from === undefined || values.to === undefined) {
-    throw new UsageError("store migrate needs --from DATA_DIR and --to POSTGRES_URL");
+  // The URL (and its password) from the environment by default, out of ps and shell history.
+  const to = values.to ?? config.databaseUrl;
+  if (values.from === undefined || to === undefined) {
+    throw new UsageError(
+      "store migrate needs --from DATA_DIR, and --to POSTGRES_URL or IMAGEGATE_DATABASE_URL",
+    );
   }
-  if (!/^postgres(ql)?:\/\//.test(values.to)) {
+  if (!/^postgres(ql)?:\/\//.test(to)) {
     throw new UsageError("--to must be a postgres:// or postgresql:// URL");
   }
   // Loaded only here: the other commands start without the S3 SDK.
@@ -329,7 +334,7 @@ async function store(args: string[], config: Config): Promise<void> {
   try {
     const report = await migrateStore({
       dataDir: values.from,
-      databaseUrl: values.to,
+      databaseUrl: to,
       masterKey: config.masterKey,
       s3,
     }).catch((err: unknown) => {

@@ -188,6 +188,18 @@ export class IdempotencyKeyTaken extends Error {
   }
 }
 
+/**
+ * This replica no longer holds the generation's lease: another replica took
+ * it over (this one lost touch with the database past the lease). Nothing more
+ * is sent upstream for it from here.
+ */
+export class LeaseLost extends Error {
+  constructor(readonly recordId: string) {
+    super(`generation ${recordId} is watched by another replica now`);
+    this.name = "LeaseLost";
+  }
+}
+
 /** The repository of generation records (SQLite by default). */
 export interface GenerationRecords {
   /**
@@ -255,6 +267,8 @@ export interface TaskLeases {
   claimExpired(limit: number): Promise<GenerationRecord[]>;
   /** At shutdown: this replica's leases end now, so that another takes them over at once. */
   release(): Promise<void>;
+  /** Ends these leases now (generations claimed but not picked up here): another replica tries. */
+  giveUp(ids: readonly string[]): Promise<void>;
 }
 
 /** The UTC calendar day of a clock time, `YYYY-MM-DD`. */

@@ -43,7 +43,7 @@ async function channelOf(record: GenerationRecord, deps: ResumeDeps): Promise<Ch
 
 /** At start, with the embedded store: everything the last process left. Returns how many were resumed. */
 export async function resumeUnfinished(deps: ResumeDeps): Promise<number> {
-  const resumed = await resumeRecords(await deps.ledger.unfinished(), deps);
+  const { resumed } = await resumeRecords(await deps.ledger.unfinished(), deps);
   if (resumed > 0) {
     deps.log.info({ resumed }, "resumed generations left running by the last process");
   }
@@ -53,60 +53,72 @@ export async function resumeUnfinished(deps: ResumeDeps): Promise<number> {
 /**
  * Picks up unfinished generations no process watches any more (after a
  * restart, or taken over from a replica that died). Returns how many are
- * watched again.
+ * watched again, and the ids of those that could not be picked up (another
+ * replica may try them).
  */
 export async function resumeRecords(
   records: readonly GenerationRecord[],
   deps: ResumeDeps,
-): Promise<number> {
-  const { ledger, generation } = deps;
+): Promise<{ resumed: number; failed: string[] }> {
   let resumed = 0;
+  const failed: string[] = [];
   for (const record of records) {
-    // Watched here already: a lease this replica let lapse (the database was
-    // away past it) and claimed back.
-    if (generation.running(record.id) !== undefined) continue;
-    const taskId = record.state === "running" ? record.upstreamTaskId : null;
-    const channel = taskId === null ? undefined : await channelOf(record, deps);
-    const submitting = taskId === null;
-    // A synchronous call died with the process that made it: its answer is
-    // gone, and it may have been billed, so it is not made again.
-    const syncCall = taskId !== null && isSyncTaskId(taskId);
-    if (taskId === null || syncCall || channel === undefined) {
-      const error =
-        submitting || syncCall
-          ? gatewayError("upstream_submit_unconfirmed", {
-              restart: submitting ? "submitting" : "sync_call",
-            })
-          : gatewayError("upstream_credential_missing", { taskId: record.upstreamTaskId });
-      ledger.finished(record.id, {
-        state: "unknown",
-        errorCode: error.code,
-        error: failureInfo(error),
-      });
-      continue;
+    try {
+      if (await resumeRecord(record, deps)) resumed++;
+    } catch (err) {
+      deps.log.warn({ err, recordId: record.id }, "could not pick up an unfinished generation");
+      failed.push(record.id);
     }
-    // Counted, never refused: the task runs upstream already.
-    const release = await deps.gate?.acquire(record.tenantId, null).catch((err: unknown) => {
-      // Watched all the same: the task runs upstream, and its outcome is what was paid for.
-      deps.log.warn(
-        { err, recordId: record.id },
-        "a resumed task could not be counted against its tenant's slots",
-      );
-      return undefined;
-    });
-    const running = generation.resume({
-      recordId: record.id,
-      channel,
-      upstreamTaskId: taskId,
-      submittedAt: record.createdAt,
-      n: record.plan?.n ?? record.n,
-      expectedMs: record.plan?.expectedMs ?? 30_000,
-      echo: record.plan?.echo ?? {},
-      names: { caller: record.requestedModel, upstream: record.model },
-      mask: record.plan?.mask,
-    });
-    if (release !== undefined) running.done.then(release, release);
-    resumed++;
   }
-  return resumed;
+  return { resumed, failed };
+}
+
+/** Watches one generation again, or settles it; true when it is watched here now. */
+async function resumeRecord(record: GenerationRecord, deps: ResumeDeps): Promise<boolean> {
+  const { ledger, generation } = deps;
+  // Watched here already: a lease this replica let lapse (the database was
+  // away past it) and claimed back.
+  if (generation.running(record.id) !== undefined) return false;
+  const taskId = record.state === "running" ? record.upstreamTaskId : null;
+  const channel = taskId === null ? undefined : await channelOf(record, deps);
+  const submitting = taskId === null;
+  // A synchronous call died with the process that made it: its answer is
+  // gone, and it may have been billed, so it is not made again.
+  const syncCall = taskId !== null && isSyncTaskId(taskId);
+  if (taskId === null || syncCall || channel === undefined) {
+    const error =
+      submitting || syncCall
+        ? gatewayError("upstream_submit_unconfirmed", {
+            restart: submitting ? "submitting" : "sync_call",
+          })
+        : gatewayError("upstream_credential_missing", { taskId: record.upstreamTaskId });
+    ledger.finished(record.id, {
+      state: "unknown",
+      errorCode: error.code,
+      error: failureInfo(error),
+    });
+    return false;
+  }
+  // Counted, never refused: the task runs upstream already.
+  const release = await deps.gate?.acquire(record.tenantId, null).catch((err: unknown) => {
+    // Watched all the same: the task runs upstream, and its outcome is what was paid for.
+    deps.log.warn(
+      { err, recordId: record.id },
+      "a resumed task could not be counted against its tenant's slots",
+    );
+    return undefined;
+  });
+  const running = generation.resume({
+    recordId: record.id,
+    channel,
+    upstreamTaskId: taskId,
+    submittedAt: record.createdAt,
+    n: record.plan?.n ?? record.n,
+    expectedMs: record.plan?.expectedMs ?? 30_000,
+    echo: record.plan?.echo ?? {},
+    names: { caller: record.requestedModel, upstream: record.model },
+    mask: record.plan?.mask,
+  });
+  if (release !== undefined) running.done.then(release, release);
+  return true;
 }

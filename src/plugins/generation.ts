@@ -135,6 +135,8 @@ async function generation(app: FastifyInstance, options: GenerationPluginOptions
     } else await resumeUnfinished(resumeDeps);
   });
   app.addHook("onClose", async () => {
+    // Nothing more is taken over once closing has begun.
+    await takeover?.stopClaiming();
     // What is still running stays recorded as running; the next start (or,
     // with replicas, another replica at once) resumes it.
     service.close();

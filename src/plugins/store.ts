@@ -48,7 +48,14 @@ async function store(app: FastifyInstance, { config, clock }: StorePluginOptions
     clock,
     onWriteError,
     onNote: (note, fields) => app.log.warn(fields, note),
+    onConnectionError: (err) =>
+      app.log.warn({ err: { message: err.message } }, "a database connection dropped"),
   });
+  if (config.databaseUrl !== undefined && config.s3 === undefined) {
+    app.log.warn(
+      "IMAGEGATE_DATABASE_URL without IMAGEGATE_S3_BUCKET: results over 128 KB stay in this replica's data dir, where other replicas cannot serve them",
+    );
+  }
   app.decorate("store", {
     engine: stores.engine,
     ledger: stores.ledger,

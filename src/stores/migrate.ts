@@ -2,10 +2,10 @@
 // engines. Copies an embedded installation (the vault, channels, generation
 // records and so usage, learned latencies, small results as rows, and, given a
 // bucket, the result files) into PostgreSQL (and S3), then verifies that every
-// source row and file is there. Rows already present are left as they are, so
-// a second run after an interruption finishes the job; the gateway on the data
-// dir should be stopped first (a record it writes meanwhile is copied by the
-// next run, unless its row was copied already).
+// source row and file is there. The data dir wins over what an earlier run
+// copied: a second run after an interruption, or after changes on the data
+// dir, brings PostgreSQL to the data dir's state (rows that are the same are
+// left alone). The gateway on the data dir should be stopped first.
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -15,7 +15,7 @@ import { isBlobId } from "../storage/blobs.js";
 import { checkMasterKey } from "./master-key.js";
 import { inTransaction, openPostgres, type Pool } from "./postgres/database.js";
 import { postgresMasterKey } from "./postgres/master-key.js";
-import { type Db, openStore } from "./sqlite/database.js";
+import { type Db, openExistingStore } from "./sqlite/database.js";
 import { sqliteMasterKey } from "./sqlite/master-key.js";
 
 /** The tables copied, parents first (foreign keys), each with its primary key. */
@@ -33,7 +33,7 @@ type TableName = (typeof tables)[number]["name"];
 export interface TableReport {
   /** Rows in the data dir. */
   source: number;
-  /** Rows this run wrote (the rest were there already). */
+  /** Rows this run wrote: new ones, and ones changed since an earlier run (the rest were there already). */
   copied: number;
   /** Source rows found in PostgreSQL afterwards: equal to `source` when all is well. */
   present: number;
@@ -59,7 +59,7 @@ export interface MigrateOptions {
 const batchRows = 200;
 
 export async function migrateStore(options: MigrateOptions): Promise<MigrationReport> {
-  const db = openStore(options.dataDir);
+  const db = openExistingStore(options.dataDir);
   let pool: Pool | undefined;
   try {
     // Both must open with the configured key: credentials sealed with one key
@@ -103,7 +103,15 @@ async function copyTable(
       )
     ).rows.map((row) => row.column_name),
   );
-  const columns = sourceColumns.filter((column) => targetColumns.has(column));
+  const missing = sourceColumns.filter((column) => !targetColumns.has(column));
+  if (missing.length > 0) {
+    throw new Error(`${table.name} has columns PostgreSQL lacks: ${missing.join(", ")}`);
+  }
+  // Names from the two schemas' own catalogues; only plain identifiers reach the SQL.
+  const odd = sourceColumns.filter((column) => !/^[a-z_][a-z0-9_]*$/.test(column));
+  if (odd.length > 0) throw new Error(`${table.name} has unexpected columns: ${odd.join(", ")}`);
+  const columns = sourceColumns;
+  const updated = columns.filter((column) => column !== table.key);
   const rows = db.prepare(`SELECT ${columns.join(", ")} FROM ${table.name}`).all() as Array<
     Record<string, unknown>
   >;
@@ -119,9 +127,12 @@ async function copyTable(
         });
         return `(${placeholders.join(", ")})`;
       });
+      // The source wins: a row changed since an earlier run (a key revoked, a
+      // task finished) is written again; one that is the same is left alone.
       const result = await client.query(
-        `INSERT INTO ${table.name} (${columns.join(", ")}) VALUES ${tuples.join(", ")}
-         ON CONFLICT DO NOTHING`,
+        `INSERT INTO ${table.name} AS t (${columns.join(", ")}) VALUES ${tuples.join(", ")}
+         ON CONFLICT (${table.key}) DO UPDATE SET ${updated.map((c) => `${c} = excluded.${c}`).join(", ")}
+         WHERE (${updated.map((c) => `t.${c}`).join(", ")}) IS DISTINCT FROM (${updated.map((c) => `excluded.${c}`).join(", ")})`,
         values,
       );
       copied += result.rowCount ?? 0;

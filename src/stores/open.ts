@@ -50,6 +50,8 @@ export interface OpenStoresOptions {
   clock: Clock;
   /** A write nothing waited on failed (it is retried, or given up and reported here). */
   onWriteError: (err: unknown) => void;
+  /** A connection to the database dropped (it is replaced, or the listener reconnects). */
+  onConnectionError?: (err: Error) => void;
   /** Something the operator should know, in one line (modes fixed on the data dir). */
   onNote?: (note: string, fields: object) => void;
   /** False for master-key rotation, which opens the store with the old key in hand. */
@@ -110,12 +112,15 @@ function openSqlite(options: OpenStoresOptions): Opened {
 
 async function openPostgresStores(options: OpenStoresOptions, url: string): Promise<Opened> {
   const { clock, masterKey } = options;
-  const pool = await openPostgres(url, { onIdleError: options.onWriteError });
+  const pool = await openPostgres(url, {
+    onIdleError: (err) => options.onConnectionError?.(err),
+  });
   const ledger = createPostgresGenerationRecords(pool, clock, {
     url,
     owner: options.replicaId ?? randomBytes(8).toString("hex"),
     leaseMs: options.leaseMs,
     onWriteError: options.onWriteError,
+    onListenError: options.onConnectionError,
   });
   const access = postgresMasterKey(pool);
   return {

@@ -85,16 +85,25 @@ export interface TestGatewayOptions {
   deps?: AppDeps;
 }
 
+/**
+ * A port free now, for a server that must know its port before it listens
+ * (its public URL is configured first). Chosen below Linux's ephemeral range
+ * (32768 and up), from which the system hands out ports to every outgoing
+ * connection and listen(0): a port found free there could be taken by any
+ * socket of the suite before the server listens on it; here only another
+ * freePort() could take it, and the draw is random.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+    if (attempt >= 50) throw new Error("no free port found between 20000 and 32000");
+  }
 }
 
 export async function buildTestApp(options: TestGatewayOptions = {}): Promise<TestGateway> {

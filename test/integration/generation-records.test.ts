@@ -16,6 +16,7 @@ import {
   type GenerationRecord,
   type GenerationRecords,
   IdempotencyKeyTaken,
+  LeaseLost,
   type ReserveRequest,
   type TaskPlan,
 } from "../../src/generation/record.js";
@@ -632,7 +633,12 @@ async function openReplicas(owners: string[], clock: Clock = systemClock): Promi
       const pool = await openPostgres(url.toString());
       pools.push(pool);
       ledgers.push(
-        createPostgresGenerationRecords(pool, clock, { url: url.toString(), owner, leaseMs }),
+        createPostgresGenerationRecords(pool, clock, {
+          url: url.toString(),
+          owner,
+          leaseMs,
+          pendingGraceMs: 0,
+        }),
       );
     }
   } catch (err) {
@@ -797,6 +803,25 @@ describe("postgres: generation records shared by replicas", () => {
       expect(await b.leases?.claimExpired(10)).toEqual([]);
     });
 
+    it("fences outcomes by the lease: a replica that lost it moves nothing, and its submit is refused", async () => {
+      const { ledgers, tenant: newTenant } = await open(["a", "b"]);
+      const [a, b] = ledgers as [PostgresLedger, PostgresLedger];
+      const tenant = await newTenant("acme");
+      const id = await a.reserve(request(tenant));
+      await a.leases?.release();
+      const claimed = await b.leases?.claimExpired(10);
+      expect(claimed?.map((record) => record.id)).toEqual([id]);
+      // A, which lost touch past its lease, comes back: nothing it writes lands.
+      await expect(a.submitted(id, "task-late", "ch_1")).rejects.toBeInstanceOf(LeaseLost);
+      a.finished(id, succeeded(1));
+      await a.drain();
+      expect(await b.get(id)).toMatchObject({ state: "pending", upstreamTaskId: null });
+      // B, the owner now, settles it.
+      b.finished(id, ended("unknown"));
+      await b.drain();
+      expect(await a.get(id)).toMatchObject({ state: "unknown" });
+    });
+
     it("never claims a final generation, however old its lease", async () => {
       const { ledgers, tenant: newTenant } = await open(["a", "b"]);
       const [a, b] = ledgers as [PostgresLedger, PostgresLedger];
@@ -866,7 +891,7 @@ describe("postgres: generation records shared by replicas", () => {
 
       const first = await a.reserve(request(tenant));
       const second = await a.reserve(request(tenant));
-      const third = await a.reserve(request(tenant));
+      const third = await b.reserve(request(tenant));
       await a.submitted(first, "task-1", "ch_1");
       a.finished(first, succeeded(1));
       await vi.waitFor(() => expect(heard).toContain(first), { timeout: 5_000, interval: 10 });
@@ -883,7 +908,7 @@ describe("postgres: generation records shared by replicas", () => {
       expect(heard).toEqual([first, second]);
       expect(await a.get(first)).toMatchObject({ state: "succeeded", images: 1 });
 
-      // Whichever replica finishes, and B's own writes too.
+      // B hears its own outcomes too (only the replica watching a generation may finish it).
       b.finished(third, ended("refused"));
       await vi.waitFor(() => expect(heard).toContain(third), { timeout: 5_000, interval: 10 });
       expect(heard).toEqual([first, second, third]);

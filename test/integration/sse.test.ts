@@ -22,7 +22,11 @@ async function openFilesUnder(dir: string): Promise<string[]> {
 describe.runIf(process.platform === "linux")("server-sent events", () => {
   it("a client that stops reading and leaves closes the stored image being streamed (regression)", async () => {
     // Large enough to be streamed from disk and to fill every buffer on the way.
-    gw = await buildTestApp({ sim: { imageBytes: 40 * 1024 * 1024 } });
+    // A response still streaming at close (a failed run) is cut after a second, not twenty.
+    gw = await buildTestApp({
+      sim: { imageBytes: 40 * 1024 * 1024 },
+      env: { IMAGEGATE_DRAIN_TIMEOUT_MS: "1000" },
+    });
     const images = `${gw.config.dataDir}/images`;
     let response: ServerResponse | undefined;
     gw.app.server.on("request", (_req, res: ServerResponse) => {

@@ -55,7 +55,9 @@ describe("docker compose --profile cluster", () => {
       ]),
     );
     const config = loadConfig(env);
-    expect(config.databaseUrl).toBe("postgres://imagegate:imagegate@postgres:5432/imagegate");
+    expect(config.databaseUrl).toBe(
+      "postgres://imagegate:placeholder-0123456789abcdef@postgres:5432/imagegate",
+    );
     expect(config.redisUrl).toBe("redis://redis:6379");
     expect(config.s3).toEqual({
       bucket: "imagegate",

@@ -248,7 +248,7 @@ export function listen(
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
   const connect = async () => {
-    const next = new pg.Client({ connectionString: url, types });
+    const next = new pg.Client({ connectionString: url, types, connectionTimeoutMillis: 5_000 });
     next.on("notification", (message) => {
       if (message.channel === channel && message.payload !== undefined) {
         onNotification(message.payload);

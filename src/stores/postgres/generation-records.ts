@@ -16,6 +16,7 @@ import {
   type GenerationOutcome,
   type GenerationRecords,
   IdempotencyKeyTaken,
+  LeaseLost,
   predecessorsOf,
   type ReserveRequest,
   type UsageRow,
@@ -33,6 +34,7 @@ import {
   usageColumns,
   usageTotals,
 } from "../generation-rows.js";
+import { unavailableDependency } from "../unavailable.js";
 import {
   inTransaction,
   isUniqueViolation,
@@ -55,6 +57,12 @@ export interface PostgresLedger extends GenerationRecords {
   close(): Promise<void>;
 }
 
+/**
+ * A write fenced by the lease: only the replica that watches the generation
+ * (or nobody, for a row copied by store migrate) may move it on.
+ */
+const ownedBy = (param: string) => `(owner = ${param} OR owner IS NULL)`;
+
 export interface PostgresLedgerOptions {
   /** The database URL, for the connection that listens for outcomes. */
   url: string;
@@ -62,7 +70,14 @@ export interface PostgresLedgerOptions {
   owner: string;
   /** How long a lease lasts without renewal (default 10 s). */
   leaseMs?: number;
+  /**
+   * How old a reservation must be before another replica may judge it
+   * (default 5 min: longer than any submit takes, its references' upload included).
+   */
+  pendingGraceMs?: number;
   onWriteError?: (err: unknown) => void;
+  /** The connection that listens for outcomes dropped (it reconnects). */
+  onListenError?: (err: Error) => void;
 }
 
 export function createPostgresGenerationRecords(
@@ -70,22 +85,28 @@ export function createPostgresGenerationRecords(
   clock: Clock,
   options: PostgresLedgerOptions,
 ): PostgresLedger {
-  const pending = new Set<Promise<void>>();
+  /** Background writes not yet landed, by generation id. */
+  const pending = new Map<string, Set<Promise<void>>>();
   let closed = false;
   const { owner } = options;
   const leaseMs = options.leaseMs ?? 10_000;
+  const pendingGraceMs = options.pendingGraceMs ?? 300_000;
   const listeners = new Set<(id: string) => void>();
   let listener: Listener | undefined;
 
-  /** A write nothing waits on, retried until it lands; reads wait for it. */
-  function background(sql: string, values: unknown[]): void {
+  /**
+   * A write nothing waits on, for generation `id`. While the database is
+   * away it is retried until it lands (a task's outcome is what its tenant
+   * paid for); any other failure is reported and given up at once.
+   */
+  function background(id: string, sql: string, values: unknown[]): void {
     const written = (async () => {
       for (let attempt = 0; ; attempt++) {
         try {
           await pool.query(sql, values);
           return;
         } catch (err) {
-          if (closed) {
+          if (closed || unavailableDependency(err) === undefined) {
             options.onWriteError?.(err);
             return;
           }
@@ -95,13 +116,22 @@ export function createPostgresGenerationRecords(
         }
       }
     })();
-    pending.add(written);
-    void written.finally(() => pending.delete(written));
+    const writes = pending.get(id) ?? new Set<Promise<void>>();
+    writes.add(written);
+    pending.set(id, writes);
+    void written.finally(() => {
+      writes.delete(written);
+      if (writes.size === 0 && pending.get(id) === writes) pending.delete(id);
+    });
   }
 
-  /** Before a read: this process's own writes are in. */
-  async function settled(): Promise<void> {
-    if (pending.size > 0) await Promise.all([...pending]);
+  /** Before a read: this process's own writes (of generation `id`, or all) are in. */
+  async function settled(id?: string): Promise<void> {
+    const writes =
+      id === undefined
+        ? [...pending.values()].flatMap((each) => [...each])
+        : [...(pending.get(id) ?? [])];
+    if (writes.length > 0) await Promise.all(writes);
   }
 
   const usedToday = async (tenantId: string, query = pool.query.bind(pool)) => {
@@ -171,15 +201,16 @@ export function createPostgresGenerationRecords(
               upstream_task_id = COALESCE($8, upstream_task_id),
               channel_id = COALESCE($9, channel_id)
         WHERE id = $1 AND state IN (${stateList(predecessorsOf(state))})
+          AND ${ownedBy("$10")}
         RETURNING id)
      SELECT pg_notify('${finalChannel}', id) FROM finished`;
 
-  const rows = async (sql: string, values: unknown[]) => {
-    await settled();
+  const rows = async (sql: string, values: unknown[], id?: string) => {
+    await settled(id);
     return (await pool.query(sql, values)).rows as GenerationRow[];
   };
-  const one = async (sql: string, values: unknown[]) => {
-    const [row] = await rows(sql, values);
+  const one = async (sql: string, values: unknown[], id?: string) => {
+    const [row] = await rows(sql, values, id);
     return row === undefined ? undefined : toRecord(row);
   };
 
@@ -188,14 +219,25 @@ export function createPostgresGenerationRecords(
     // reserve() settles once the row is committed.
     reserved: async () => {},
     async submitted(id, upstreamTaskId, channelId) {
-      await pool.query(
+      const updated = await pool.query(
         `UPDATE generations SET state = 'running', upstream_task_id = $2, channel_id = $3
-          WHERE id = $1 AND state IN (${stateList(predecessorsOf("running"))})`,
-        [id, upstreamTaskId, channelId ?? null],
+          WHERE id = $1 AND state IN (${stateList(predecessorsOf("running"))})
+            AND ${ownedBy("$4")}`,
+        [id, upstreamTaskId, channelId ?? null, owner],
       );
+      if (updated.rowCount === 0) {
+        const found = await pool.query<{ owner: string | null }>(
+          "SELECT owner FROM generations WHERE id = $1",
+          [id],
+        );
+        const current = found.rows[0]?.owner;
+        if (current !== undefined && current !== null && current !== owner) {
+          throw new LeaseLost(id);
+        }
+      }
     },
     finished(id, outcome) {
-      background(finishSql(outcome.state), [
+      background(id, finishSql(outcome.state), [
         id,
         outcome.state,
         outcome.state === "succeeded" ? outcome.images : 0,
@@ -209,17 +251,19 @@ export function createPostgresGenerationRecords(
           : null,
         outcome.upstreamTaskId ?? null,
         outcome.state === "succeeded" ? null : (outcome.channelId ?? null),
+        owner,
       ]);
     },
     delivered(id) {
       // Not guarded by state: a caller is answered from memory, sometimes
       // before the succeeded outcome is written.
       background(
+        id,
         "UPDATE generations SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL",
         [id, clock.now()],
       );
     },
-    get: (id) => one("SELECT * FROM generations WHERE id = $1", [id]),
+    get: (id) => one("SELECT * FROM generations WHERE id = $1", [id], id),
     byIdempotencyKey: (tenantId, key) =>
       one("SELECT * FROM generations WHERE tenant_id = $1 AND idempotency_key = $2", [
         tenantId,
@@ -293,7 +337,7 @@ export function createPostgresGenerationRecords(
         (id) => {
           for (const each of listeners) each(id);
         },
-        options.onWriteError,
+        options.onListenError,
       );
       return () => listeners.delete(listen_);
     },
@@ -313,15 +357,26 @@ export function createPostgresGenerationRecords(
              SELECT id FROM generations
               WHERE state IN ('pending', 'running')
                 AND (lease_expires_at IS NULL OR lease_expires_at < ${sqlNowMs})
+                -- A reservation may still be on its way upstream from a live
+                -- replica that lost touch with the database for a while: it
+                -- is judged unconfirmed only once no submit can be under way.
+                AND (state = 'running' OR created_at < $4)
               ORDER BY created_at
               LIMIT $3
               FOR UPDATE SKIP LOCKED)
            UPDATE generations AS g SET owner = $1, lease_expires_at = ${sqlNowMs} + $2
              FROM expired WHERE g.id = expired.id
            RETURNING g.*`,
-          [owner, leaseMs, limit],
+          [owner, leaseMs, limit, clock.now() - pendingGraceMs],
         );
         return claimed.rows.map(toRecord);
+      },
+      async giveUp(ids) {
+        if (ids.length === 0) return;
+        await pool.query(
+          "UPDATE generations SET lease_expires_at = 0 WHERE owner = $1 AND id = ANY($2::text[])",
+          [owner, ids],
+        );
       },
       async release() {
         await settled();

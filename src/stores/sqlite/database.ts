@@ -124,6 +124,20 @@ export function openStore(dataDir: string): Db {
   return db;
 }
 
+/** The database of an existing data dir, or an error saying there is none (store migrate's source). */
+export function openExistingStore(dataDir: string): Db {
+  const path = join(dataDir, "imagegate.db");
+  let db: Db;
+  try {
+    db = new Database(path, { fileMustExist: true });
+  } catch {
+    throw new Error(`${dataDir} holds no imagegate database (imagegate.db)`);
+  }
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+  return db;
+}
+
 export function migrate(db: Db): void {
   const current = db.pragma("user_version", { simple: true }) as number;
   for (let version = current; version < migrations.length; version++) {
