@@ -462,8 +462,8 @@ export const errorCatalogue = {
     status: 503,
     type: "server_error",
     retryable: true,
-    message: ({ dependency }: { dependency: "database" | "redis" }) =>
-      `The gateway's ${dependency === "database" ? "database" : "shared limits store"} is not answering; nothing was started. Retry shortly.`,
+    message: ({ dependency }: { dependency: "database" | "redis" | "storage" }) =>
+      `The gateway's ${dependencyNames[dependency]} is not answering; nothing was started. Retry shortly.`,
     headers: { "retry-after": "2" },
   }),
   /** The generation could not be recorded, so nothing was submitted. */
@@ -547,6 +547,12 @@ function conflict<P = undefined>(
 function upstreamFault<P = undefined>(message: CatalogueEntry<P>["message"]): CatalogueEntry<P> {
   return { status: 502, type: "upstream_error", retryable: false, message };
 }
+
+const dependencyNames = {
+  database: "database",
+  redis: "shared limits store",
+  storage: "image storage",
+} as const;
 
 function unavailable(message: string, headers: Record<string, string>): CatalogueEntry<undefined> {
   return { status: 503, type: "server_error", retryable: true, message, headers };

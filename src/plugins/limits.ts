@@ -15,7 +15,7 @@ import { localUploadShares, type TenantUploadShares } from "../tenancy/upload-bu
 export interface SharedLimits {
   gate: ConcurrencyGate;
   uploadShares: TenantUploadShares;
-  /** Redis for @fastify/rate-limit's store, with the key prefix; undefined: in process. */
+  /** The Redis client (ioredis) for @fastify/rate-limit's store, with the key prefix; undefined: in process. */
   rateLimitStore: { redis: Redis; nameSpace: string } | undefined;
   /** Whether the shared store answers now (readiness); always true in process. */
   answers(): Promise<boolean>;

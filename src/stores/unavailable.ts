@@ -43,6 +43,14 @@ export function unavailableDependency(err: unknown): GatewayError | undefined {
   if (!(err instanceof Error) || err instanceof GatewayError) return undefined;
   const code = (err as { code?: unknown }).code;
   const network = typeof code === "string" && networkCodes.has(code);
+  // The S3 SDK's errors carry $metadata: a bucket that cannot be reached, or answers 5xx.
+  const s3 = (err as { $metadata?: { httpStatusCode?: number } }).$metadata;
+  if (s3 !== undefined) {
+    const status = s3.httpStatusCode;
+    return network || status === undefined || status >= 500
+      ? gatewayError("dependency_unavailable", { dependency: "storage" })
+      : undefined;
+  }
   if (redisDown(err)) return gatewayError("dependency_unavailable", { dependency: "redis" });
   if (postgresDown(err) || network) {
     return gatewayError("dependency_unavailable", { dependency: "database" });
