@@ -86,9 +86,16 @@ interface Bucket {
   prefix: string;
 }
 
+/** Where blobs go in the bucket unless told otherwise (store migrate copies files there). */
+export const defaultKeyPrefix = "images/";
+
 export function createS3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
   const { client, small, now } = options;
-  const bucket: Bucket = { client, name: options.bucket, prefix: options.keyPrefix ?? "images/" };
+  const bucket: Bucket = {
+    client,
+    name: options.bucket,
+    prefix: options.keyPrefix ?? defaultKeyPrefix,
+  };
   const pending = new PendingWrites();
   const budget: MemoryBudget = { limit: options.inMemoryBudget ?? inMemoryBudget, collecting: 0 };
   const deletes = { batch: true };

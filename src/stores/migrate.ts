@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { isBlobId } from "../storage/blobs.js";
+import { defaultKeyPrefix } from "../storage/s3-blobs.js";
 import { checkMasterKey } from "./master-key.js";
 import { inTransaction, openPostgres, type Pool } from "./postgres/database.js";
 import { postgresMasterKey } from "./postgres/master-key.js";
@@ -112,15 +113,22 @@ async function copyTable(
   if (odd.length > 0) throw new Error(`${table.name} has unexpected columns: ${odd.join(", ")}`);
   const columns = sourceColumns;
   const updated = columns.filter((column) => column !== table.key);
-  const rows = db.prepare(`SELECT ${columns.join(", ")} FROM ${table.name}`).all() as Array<
-    Record<string, unknown>
-  >;
+  // Read a page at a time in key order: a table of large rows (small
+  // results' bytes) is never held whole.
+  const page = db.prepare(
+    `SELECT ${columns.join(", ")} FROM ${table.name} WHERE ${table.key} > ? ORDER BY ${table.key} LIMIT ${batchRows}`,
+  );
+  const keys: string[] = [];
   let copied = 0;
   await inTransaction(pool, async (client) => {
-    for (let start = 0; start < rows.length; start += batchRows) {
-      const batch = rows.slice(start, start + batchRows);
+    let after = "";
+    for (;;) {
+      const batch = page.all(after) as Array<Record<string, unknown>>;
+      if (batch.length === 0) break;
+      after = String(batch[batch.length - 1]?.[table.key]);
       const values: unknown[] = [];
       const tuples = batch.map((row) => {
+        keys.push(String(row[table.key]));
         const placeholders = columns.map((column) => {
           values.push(row[column] ?? null);
           return `$${values.length}`;
@@ -138,7 +146,6 @@ async function copyTable(
       copied += result.rowCount ?? 0;
     }
   });
-  const keys = rows.map((row) => String(row[table.key]));
   let present = 0;
   for (let start = 0; start < keys.length; start += 10_000) {
     const found = await pool.query<{ found: number }>(
@@ -147,7 +154,7 @@ async function copyTable(
     );
     present += Number(found.rows[0]?.found ?? 0);
   }
-  return { source: rows.length, copied, present };
+  return { source: keys.length, copied, present };
 }
 
 async function copyFiles(dir: string, s3: MigrateOptions["s3"]): Promise<MigrationReport["files"]> {
@@ -160,7 +167,7 @@ async function copyFiles(dir: string, s3: MigrateOptions["s3"]): Promise<Migrati
   if (s3 === undefined) {
     return { source: names.length, copied: 0, present: 0, bucket: null };
   }
-  const prefix = s3.keyPrefix ?? "images/";
+  const prefix = s3.keyPrefix ?? defaultKeyPrefix;
   let copied = 0;
   let present = 0;
   for (const name of names) {
