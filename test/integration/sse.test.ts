@@ -6,10 +6,12 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway | undefined;
+// Closing waits for the 40 MB image's download and storage to settle: on a
+// busy 2-core machine that has taken over 20 s.
 afterEach(async () => {
   await gw?.close();
   gw = undefined;
-});
+}, 90_000);
 
 /** Files of this process open under `dir` (Linux: /proc/self/fd). */
 async function openFilesUnder(dir: string): Promise<string[]> {
