@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway | undefined;
-// Closing waits for the 40 MB image's download and storage to settle: on a
+// Closing waits for the large image's download and storage to settle: on a
 // busy 2-core machine that has taken over 20 s.
 afterEach(async () => {
   await gw?.close();
@@ -26,7 +26,7 @@ describe.runIf(process.platform === "linux")("server-sent events", () => {
     // Large enough to be streamed from disk and to fill every buffer on the way.
     // A response still streaming at close (a failed run) is cut after a second, not twenty.
     gw = await buildTestApp({
-      sim: { imageBytes: 40 * 1024 * 1024 },
+      sim: { imageBytes: 16 * 1024 * 1024 },
       env: { IMAGEGATE_DRAIN_TIMEOUT_MS: "1000" },
     });
     const images = `${gw.config.dataDir}/images`;
