@@ -1,5 +1,5 @@
-// Two replicas as separate processes on one PostgreSQL schema and one Redis
-// prefix, behind a round-robin balancer: mixed traffic through both, one of
+// Two replicas as separate processes on one PostgreSQL schema, one Redis
+// prefix and one bucket, behind a round-robin balancer: mixed traffic through both, one of
 // them SIGKILLed mid-task. Every result is delivered, each generation is
 // submitted once, the daily budget holds exactly across both, usage counts
 // once, and the survivor takes the dead replica's tasks over within 15 s.
@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import OpenAI from "openai";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Simulator, startSimulator } from "../../src/simulator/server.js";
 import { type Balancer, startBalancer } from "../helpers/balancer.js";
@@ -21,12 +22,14 @@ import {
   masterKey,
 } from "../helpers/gateway.js";
 import { freshSchema, type TestSchema } from "../helpers/postgres.js";
+import { startS3, type TestS3 } from "../helpers/s3.js";
 
 const redisUrl = process.env.IMAGEGATE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 
 let compiled: CompiledSources;
 let sim: Simulator;
 let schema: TestSchema;
+let s3: TestS3;
 let balancer: Balancer | undefined;
 const prefix = `t_${randomBytes(6).toString("hex")}:`;
 const children: ChildProcess[] = [];
@@ -34,8 +37,10 @@ const dirs: string[] = [];
 
 beforeAll(async () => {
   compiled = await compileSources();
-  sim = await startSimulator({ keys: ["sim-key"] });
+  // Results larger than a database row takes: they are objects in the bucket.
+  sim = await startSimulator({ keys: ["sim-key"], imageBytes: 200_000 });
   schema = await freshSchema("replicas");
+  s3 = await startS3();
 });
 
 afterAll(async () => {
@@ -43,6 +48,7 @@ afterAll(async () => {
   await balancer?.close();
   await sim?.close();
   await schema?.drop();
+  await s3?.close();
   const redis = new Redis(redisUrl);
   const keys = await redis.keys(`${prefix}*`);
   if (keys.length > 0) await redis.del(...keys);
@@ -80,6 +86,10 @@ async function startReplica(): Promise<Replica> {
       IMAGEGATE_DATABASE_URL: schema.url,
       IMAGEGATE_REDIS_URL: redisUrl,
       IMAGEGATE_REDIS_PREFIX: prefix,
+      ...s3.env,
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     },
     stdio: "ignore",
   });
@@ -116,35 +126,28 @@ describe("two replicas on PostgreSQL and Redis", { timeout: 120_000 }, () => {
     const created = await fetch(`${a.url}/admin/tenants`, {
       method: "POST",
       headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "replicated", images_per_day: 20, max_concurrent: 40 }),
+      body: JSON.stringify({ name: "replicated", images_per_day: 17, max_concurrent: 40 }),
     });
     expect(created.status).toBe(201);
     const tenant = await json<{ id: string; api_key: string }>(created);
     const auth = { authorization: `Bearer ${tenant.api_key}` };
     const viaBalancer = sdk(balancer.url, tenant.api_key);
 
-    // Slow tasks watched by A: three through the async API, one synchronous
-    // caller waiting on A itself.
-    const slowPrompts = [0, 1, 2].map((i) => `slow ${i} [sim:duration=4000]`);
-    const asyncIds: string[] = [];
-    for (const prompt of slowPrompts) {
-      const response = await fetch(`${a.url}/v1/images/generations/async`, {
-        method: "POST",
-        headers: { ...auth, "content-type": "application/json" },
-        body: JSON.stringify({ model: "nano-banana", prompt }),
-      });
-      expect(response.status).toBe(200);
-      asyncIds.push((await json<{ task_id: string }>(response)).task_id);
-    }
-    const dyingPrompt = "waits on A [sim:duration=4000]";
-    const dyingBody = { model: "nano-banana", prompt: dyingPrompt, response_format: "b64_json" };
-    const dying = fetch(`${a.url}/v1/images/generations`, {
+    // A result A stored, to be served by B once A is gone.
+    const storedByA = await fetch(`${a.url}/v1/images/generations/async`, {
       method: "POST",
       headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify(dyingBody),
-    }).then(
-      (response) => response.status,
-      () => "connection lost",
+      body: JSON.stringify({ model: "nano-banana", prompt: "stored by A" }),
+    });
+    const storedId = (await json<{ task_id: string }>(storedByA)).task_id;
+    await vi.waitFor(
+      async () => {
+        const task = await json<{ data: { status: string } }>(
+          await fetch(`${a.url}/v1/images/tasks/${storedId}`, { headers: auth }),
+        );
+        expect(task.data.status).toBe("SUCCESS");
+      },
+      { timeout: 30_000, interval: 50 },
     );
 
     // Quick synchronous generations through the balancer, and one
@@ -186,8 +189,8 @@ describe("two replicas on PostgreSQL and Redis", { timeout: 120_000 }, () => {
     expect(imageA).toEqual(expectedImage("once [sim:duration=300]"));
     expect(imageB).toEqual(imageA);
 
-    // The budget across both replicas at once: 6 + 3 + 1 + 1 images are
-    // reserved; of twelve more, exactly nine fit in the 20 a day.
+    // The budget across both replicas at once: 1 + 6 + 1 images are
+    // reserved; of twelve more, exactly nine fit in the 17 a day.
     const overBudget = await Promise.allSettled(
       Array.from({ length: 12 }, (_, i) =>
         viaBalancer.images.generate({
@@ -206,8 +209,54 @@ describe("two replicas on PostgreSQL and Redis", { timeout: 120_000 }, () => {
       });
     }
 
+    // Slow tasks of another tenant, watched by A: three through the async
+    // API, one synchronous caller waiting on A itself.
+    const other = await fetch(`${b.url}/admin/tenants`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "waiting" }),
+    });
+    const waiting = await json<{ id: string; api_key: string }>(other);
+    const waitingAuth = { authorization: `Bearer ${waiting.api_key}` };
+    const slowPrompts = [0, 1, 2].map((i) => `slow ${i} [sim:duration=4000]`);
+    const asyncIds: string[] = [];
+    for (const prompt of slowPrompts) {
+      const response = await fetch(`${a.url}/v1/images/generations/async`, {
+        method: "POST",
+        headers: { ...waitingAuth, "content-type": "application/json" },
+        body: JSON.stringify({ model: "nano-banana", prompt }),
+      });
+      expect(response.status).toBe(200);
+      asyncIds.push((await json<{ task_id: string }>(response)).task_id);
+    }
+    const dyingPrompt = "waits on A [sim:duration=4000]";
+    const dyingBody = { model: "nano-banana", prompt: dyingPrompt, response_format: "b64_json" };
+    const dying = fetch(`${a.url}/v1/images/generations`, {
+      method: "POST",
+      headers: { ...waitingAuth, "content-type": "application/json" },
+      body: JSON.stringify(dyingBody),
+    }).then(
+      (response) => response.status,
+      () => "connection lost",
+    );
+
     // A dies with four tasks running upstream.
-    await sim.waitForSubmits(20);
+    await sim.waitForSubmits(21);
+    // ...and A has recorded them as submitted: a reservation whose submit was
+    // in flight when its replica died is judged only after minutes, never sent again.
+    const db = new pg.Client({ connectionString: schema.url });
+    await db.connect();
+    try {
+      await vi.waitFor(
+        async () => {
+          const pending = await db.query("SELECT id FROM generations WHERE state = 'pending'");
+          expect(pending.rows).toEqual([]);
+        },
+        { timeout: 10_000, interval: 20 },
+      );
+    } finally {
+      await db.end();
+    }
     const exited = new Promise((resolve) => a.child.once("exit", resolve));
     a.child.kill("SIGKILL");
     await exited;
@@ -219,7 +268,7 @@ describe("two replicas on PostgreSQL and Redis", { timeout: 120_000 }, () => {
       await vi.waitFor(
         async () => {
           const task = await json<{ data: { status: string } }>(
-            await fetch(`${b.url}/v1/images/tasks/${id}`, { headers: auth }),
+            await fetch(`${b.url}/v1/images/tasks/${id}`, { headers: waitingAuth }),
           );
           expect(task.data.status).toBe("SUCCESS");
         },
@@ -245,7 +294,11 @@ describe("two replicas on PostgreSQL and Redis", { timeout: 120_000 }, () => {
     // joins the generation B took over and gets its image.
     const retried = await fetch(`${b.url}/v1/images/generations`, {
       method: "POST",
-      headers: { ...auth, "content-type": "application/json", "x-stainless-retry-count": "1" },
+      headers: {
+        ...waitingAuth,
+        "content-type": "application/json",
+        "x-stainless-retry-count": "1",
+      },
       body: JSON.stringify(dyingBody),
     });
     expect(retried.status).toBe(200);
@@ -254,8 +307,16 @@ describe("two replicas on PostgreSQL and Redis", { timeout: 120_000 }, () => {
       expectedImage(dyingPrompt),
     );
 
+    // What A stored is served by B, from the bucket.
+    const content = await fetch(`${b.url}/v1/images/tasks/${storedId}/content?index=0`, {
+      headers: auth,
+    });
+    expect(content.status).toBe(200);
+    expect(Buffer.from(await content.arrayBuffer())).toEqual(expectedImage("stored by A"));
+    expect((await s3.keys()).length).toBeGreaterThan(0);
+
     // One submit per generation, and usage counted once, read on B.
-    expect(sim.submits).toHaveLength(20);
+    expect(sim.submits).toHaveLength(21);
     const usage = await json<{
       totals: { requests: number; upstream_tasks: number; images: number; succeeded: number };
     }>(
@@ -264,10 +325,16 @@ describe("two replicas on PostgreSQL and Redis", { timeout: 120_000 }, () => {
       }),
     );
     expect(usage.totals).toMatchObject({
-      requests: 20,
-      upstream_tasks: 20,
-      images: 20,
-      succeeded: 20,
+      requests: 17,
+      upstream_tasks: 17,
+      images: 17,
+      succeeded: 17,
     });
+    const waitingUsage = await json<{ totals: { requests: number; succeeded: number } }>(
+      await fetch(`${b.url}/admin/tenants/${waiting.id}/usage`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      }),
+    );
+    expect(waitingUsage.totals).toMatchObject({ requests: 4, succeeded: 4 });
   });
 });
