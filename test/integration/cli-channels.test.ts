@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { type CliRun, runCliProcess } from "../helpers/cli.js";
 import {
   buildTestApp,
@@ -217,6 +217,16 @@ describe("imagegate channels", { timeout: 90_000 }, () => {
       prompt: "a slow banana [sim:duration=1500]",
     });
     await gw.sim.waitForSubmits(2);
+    // ...and recorded as running through it (the CLI reads the record, not the gateway).
+    await vi.waitFor(
+      async () => {
+        const running = ((await gw?.app.store.ledger.unfinished()) ?? []).filter(
+          (record) => record.state === "running" && record.channelId === id,
+        );
+        expect(running).toHaveLength(1);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     const inUse = await fails(["channels", "delete", id]);
     expect(inUse.code).toBe(1);
     expect(inUse.stderr).toContain("in flight");

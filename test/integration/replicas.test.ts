@@ -218,7 +218,7 @@ describe("two replicas on PostgreSQL and Redis", { timeout: 120_000 }, () => {
     });
     const waiting = await json<{ id: string; api_key: string }>(other);
     const waitingAuth = { authorization: `Bearer ${waiting.api_key}` };
-    const slowPrompts = [0, 1, 2].map((i) => `slow ${i} [sim:duration=4000]`);
+    const slowPrompts = [0, 1, 2].map((i) => `slow ${i} [sim:duration=6000]`);
     const asyncIds: string[] = [];
     for (const prompt of slowPrompts) {
       const response = await fetch(`${a.url}/v1/images/generations/async`, {
@@ -229,7 +229,7 @@ describe("two replicas on PostgreSQL and Redis", { timeout: 120_000 }, () => {
       expect(response.status).toBe(200);
       asyncIds.push((await json<{ task_id: string }>(response)).task_id);
     }
-    const dyingPrompt = "waits on A [sim:duration=4000]";
+    const dyingPrompt = "waits on A [sim:duration=6000]";
     const dyingBody = { model: "nano-banana", prompt: dyingPrompt, response_format: "b64_json" };
     const dying = fetch(`${a.url}/v1/images/generations`, {
       method: "POST",
