@@ -18,14 +18,17 @@ import { clientErrorHandler, receiveTimeouts } from "./http/client-errors.js";
 import { capConnections } from "./http/connection-cap.js";
 import { formOverheadBytes, type IntakeOptions } from "./http/intake.js";
 import { lingerOnClose } from "./http/linger.js";
+import { recordHttpMetrics } from "./http/metrics.js";
 import { registerTenantRateLimit } from "./http/rate-limit.js";
 import { adminRoutes } from "./http/routes/admin.js";
 import { adminChannelRoutes } from "./http/routes/admin-channels.js";
 import { filesRoutes } from "./http/routes/files.js";
 import { healthRoutes } from "./http/routes/health.js";
 import { imagesRoutes } from "./http/routes/images.js";
+import { metricsRoutes } from "./http/routes/metrics.js";
 import { modelsRoutes } from "./http/routes/models.js";
 import { tasksRoutes } from "./http/routes/tasks.js";
+import { createMetrics } from "./observability/metrics.js";
 import { channelsPlugin } from "./plugins/channels.js";
 import { generationPlugin } from "./plugins/generation.js";
 import { imagesPlugin } from "./plugins/images.js";
@@ -143,6 +146,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   app.decorateRequest("tenant", null);
   app.decorateRequest("intake", null);
+  const metrics = createMetrics(
+    {
+      tasksInFlight: () => generation.inFlight(),
+      circuits: () =>
+        channels.shared().map((channel) => ({
+          channel: channel.id,
+          open: channels.health(channel.id).breaker === "open",
+        })),
+    },
+    { tenantLabels: config.metricsTenantLabels },
+  );
+  recordHttpMetrics(app, metrics);
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
@@ -198,6 +213,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     },
   });
   await app.register(filesRoutes, { blobs, signer, clock });
+  const scrapeTokens = [config.adminToken, config.metricsToken].filter(
+    (token): token is string => token !== undefined,
+  );
+  if (scrapeTokens.length > 0) {
+    await app.register(metricsRoutes, { metrics, tokens: scrapeTokens });
+  }
   await app.register(
     async (v1) => {
       v1.addHook("onRequest", tenantAuth(vault));

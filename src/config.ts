@@ -116,6 +116,14 @@ const envSchema = z.object({
   IMAGEGATE_S3_REGION: z.string().trim().min(1).default("us-east-1"),
   IMAGEGATE_S3_FORCE_PATH_STYLE: z.stringbool().default(false),
   IMAGEGATE_S3_PRESIGNED_URLS: z.stringbool().default(false),
+  // A token that may scrape GET /metrics (the admin token may too).
+  IMAGEGATE_METRICS_TOKEN: z
+    .string()
+    .min(16, "must be at least 16 characters (openssl rand -hex 24)")
+    .regex(/^\S+$/, "must not contain whitespace")
+    .optional(),
+  // Tenant labels on the metrics: one series per tenant, so off by default.
+  IMAGEGATE_METRICS_TENANT_LABELS: z.stringbool().default(false),
 });
 
 export interface Config {
@@ -161,6 +169,8 @@ export interface Config {
   redisPrefix: string;
   /** IMAGEGATE_S3_*: where images live when set; undefined: the data dir. */
   s3: S3Settings | undefined;
+  metricsToken: string | undefined;
+  metricsTenantLabels: boolean;
 }
 
 export interface S3Settings {
@@ -287,6 +297,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             forcePathStyle: e.IMAGEGATE_S3_FORCE_PATH_STYLE,
             presignedUrls: e.IMAGEGATE_S3_PRESIGNED_URLS,
           },
+    metricsToken: e.IMAGEGATE_METRICS_TOKEN,
+    metricsTenantLabels: e.IMAGEGATE_METRICS_TENANT_LABELS,
   };
 }
 

@@ -124,6 +124,8 @@ export interface GenerationService {
   resume(command: ResumeCommand): RunningGeneration;
   /** A generation still running in this process. */
   running(recordId: string): RunningGeneration | undefined;
+  /** How many generations this process is submitting or watching now. */
+  inFlight(): number;
   /** The last progress (0..1) the upstream reported for a running generation. */
   progress(recordId: string): number | undefined;
   /** Stops recording outcomes: what is still running stays recorded as running, for resume. */
@@ -674,6 +676,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     },
 
     running: (recordId) => live.get(recordId),
+    inFlight: () => live.size,
     progress: (recordId) => progressOf.get(recordId),
     close() {
       closed = true;

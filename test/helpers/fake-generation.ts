@@ -175,6 +175,7 @@ export function fakeGenerationService(
       throw new Error("resume is not part of admission");
     },
     running: (recordId) => live.get(recordId),
+    inFlight: () => live.size,
     progress: () => undefined,
     close() {},
     settled: async () => {},

@@ -49,6 +49,8 @@ describe("loadConfig defaults (DESIGN.md)", () => {
       redisUrl: undefined,
       redisPrefix: "imagegate:",
       s3: undefined,
+      metricsToken: undefined,
+      metricsTenantLabels: false,
     });
   });
 
@@ -129,6 +131,8 @@ describe("loadConfig values", () => {
       redisUrl: undefined,
       redisPrefix: "imagegate:",
       s3: undefined,
+      metricsToken: undefined,
+      metricsTenantLabels: false,
     });
   });
 

@@ -1,0 +1,93 @@
+// Prometheus metrics (prom-client), scraped at GET /metrics. Each gateway has
+// a registry of its own (tests build many in one process); the process's
+// default metrics (CPU, memory, event-loop lag, handles) are one registry for
+// the whole process, merged in at each scrape. Gauges of the moment (tasks in
+// flight, open circuits) are read when scraped, never kept up to date by hand.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** The process's own figures, registered once whatever the number of gateways. */
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: "imagegate_" });
+  }
+  return processRegistry;
+}
+
+/** What the gauges read at each scrape. */
+export interface MetricSources {
+  tasksInFlight(): number;
+  /** Every channel with whether its circuit is open now. */
+  circuits(): ReadonlyArray<{ channel: string; open: boolean }>;
+}
+
+export interface GatewayMetrics {
+  /** The text exposition of every metric, this gateway's and the process's. */
+  scrape(): Promise<{ contentType: string; body: string }>;
+  httpRequests: Counter<"route" | "status" | "tenant">;
+  httpDuration: Histogram<"route">;
+  heldRequests: Gauge;
+  bytesSent: Counter;
+  /** Whether labels carry the tenant (IMAGEGATE_METRICS_TENANT_LABELS). */
+  tenantLabels: boolean;
+}
+
+// Generations take seconds to minutes; the HTTP answer of a synchronous one as long.
+const httpBuckets = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+];
+
+export function createMetrics(sources: MetricSources, options: { tenantLabels: boolean }) {
+  const registry = new Registry();
+  const { tenantLabels } = options;
+  const metrics: GatewayMetrics = {
+    tenantLabels,
+    httpRequests: new Counter({
+      name: "imagegate_http_requests_total",
+      help: "HTTP requests answered, by route and status",
+      labelNames: tenantLabels ? ["route", "status", "tenant"] : ["route", "status"],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: "imagegate_http_request_duration_seconds",
+      help: "Time from a request's arrival to its answer, by route",
+      labelNames: ["route"],
+      buckets: httpBuckets,
+      registers: [registry],
+    }),
+    heldRequests: new Gauge({
+      name: "imagegate_held_requests",
+      help: "Image requests received and not yet answered (synchronous callers waiting)",
+      registers: [registry],
+    }),
+    bytesSent: new Counter({
+      name: "imagegate_bytes_sent_total",
+      help: "Bytes written to clients, headers included",
+      registers: [registry],
+    }),
+    async scrape() {
+      const merged = Registry.merge([registry, processMetrics()]);
+      return { contentType: merged.contentType, body: await merged.metrics() };
+    },
+  };
+  new Gauge({
+    name: "imagegate_tasks_in_flight",
+    help: "Generations this gateway is submitting or watching upstream",
+    registers: [registry],
+    collect() {
+      this.set(sources.tasksInFlight());
+    },
+  });
+  new Gauge({
+    name: "imagegate_circuit_open",
+    help: "1 while a channel's circuit breaker is open (its submits stopped), else 0",
+    labelNames: ["channel"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { channel, open } of sources.circuits()) this.set({ channel }, open ? 1 : 0);
+    },
+  });
+  return metrics;
+}

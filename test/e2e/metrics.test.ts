@@ -1,0 +1,111 @@
+// GET /metrics: Prometheus's text format, for the admin token or the metrics
+// token only, with counters that move with traffic and gauges of the moment
+// (requests held, tasks in flight, open circuits), beside the process's own.
+import { afterEach, describe, expect, it } from "vitest";
+import { adminToken, buildTestApp, type TestGateway } from "../helpers/gateway.js";
+
+const metricsToken = "scrape-token-0123456789abcdef";
+
+let gw: TestGateway | undefined;
+afterEach(async () => {
+  await gw?.close();
+  gw = undefined;
+});
+
+async function scrape(gateway: TestGateway, token = adminToken) {
+  const response = await fetch(`${gateway.url}/metrics`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return {
+    status: response.status,
+    type: response.headers.get("content-type"),
+    text: await response.text(),
+  };
+}
+
+/** The value of one series (name with its labels, as exposed), or undefined. */
+function value(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((each) => each.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+const generationsRoute = 'route="/v1/images/generations"';
+
+describe("GET /metrics", { timeout: 30_000 }, () => {
+  it("answers only the admin token or the metrics token", async () => {
+    gw = await buildTestApp({ env: { IMAGEGATE_METRICS_TOKEN: metricsToken } });
+    const anonymous = await fetch(`${gw.url}/metrics`);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe(
+      "invalid_api_key",
+    );
+    expect((await scrape(gw, gw.apiKey)).status).toBe(401);
+    expect((await scrape(gw, "scrape-token-0123456789abcdeX")).status).toBe(401);
+    const withMetricsToken = await scrape(gw, metricsToken);
+    expect(withMetricsToken.status).toBe(200);
+    expect(withMetricsToken.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect((await scrape(gw)).status).toBe(200);
+  });
+
+  it("counts requests and bytes, and shows what is held and in flight while it is", async () => {
+    gw = await buildTestApp();
+    const before = await scrape(gw);
+    expect(
+      value(before.text, `imagegate_http_requests_total{${generationsRoute},status="200"}`),
+    ).toBe(undefined);
+    expect(value(before.text, "imagegate_tasks_in_flight")).toBe(0);
+    expect(value(before.text, 'imagegate_circuit_open{channel="ch_default"}')).toBe(0);
+    // The process's own figures are there too.
+    expect(before.text).toMatch(/^imagegate_process_cpu_user_seconds_total \d/m);
+
+    const slow = gw.client.images.generate({
+      model: "nano-banana",
+      prompt: "held a while [sim:duration=1500]",
+    });
+    await gw.sim.waitForSubmits(1);
+    const during = await scrape(gw);
+    expect(value(during.text, "imagegate_held_requests")).toBe(1);
+    expect(value(during.text, "imagegate_tasks_in_flight")).toBe(1);
+    await slow;
+    await gw.client.images.generate({ model: "nano-banana", prompt: "and another" });
+    await expect(
+      gw.client.images.generate({ model: "no-such-model", prompt: "refused" }),
+    ).rejects.toMatchObject({ status: 404 });
+
+    const after = await scrape(gw);
+    expect(
+      value(after.text, `imagegate_http_requests_total{${generationsRoute},status="200"}`),
+    ).toBe(2);
+    expect(
+      value(after.text, `imagegate_http_requests_total{${generationsRoute},status="404"}`),
+    ).toBe(1);
+    expect(
+      value(after.text, `imagegate_http_request_duration_seconds_count{${generationsRoute}}`),
+    ).toBe(3);
+    // The slow one took its 1.5 s: it is in no bucket below 1 s.
+    expect(
+      value(
+        after.text,
+        `imagegate_http_request_duration_seconds_bucket{le="1",${generationsRoute}}`,
+      ),
+    ).toBeLessThan(3);
+    expect(value(after.text, "imagegate_held_requests")).toBe(0);
+    expect(value(after.text, "imagegate_tasks_in_flight")).toBe(0);
+    const sent = value(after.text, "imagegate_bytes_sent_total") ?? 0;
+    expect(sent).toBeGreaterThan((value(before.text, "imagegate_bytes_sent_total") ?? 0) + 2 * 100);
+    // No tenant label unless the operator asks for it.
+    expect(after.text).not.toContain("tenant=");
+  });
+
+  it("labels by tenant when IMAGEGATE_METRICS_TENANT_LABELS is on", async () => {
+    gw = await buildTestApp({ env: { IMAGEGATE_METRICS_TENANT_LABELS: "true" } });
+    await gw.client.images.generate({ model: "nano-banana", prompt: "counted for its tenant" });
+    const { text } = await scrape(gw);
+    expect(
+      value(
+        text,
+        `imagegate_http_requests_total{${generationsRoute},status="200",tenant="${gw.tenantId}"}`,
+      ),
+    ).toBe(1);
+  });
+});
