@@ -111,9 +111,26 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // The parts, each a named plugin that closes what it opened. Fastify closes
   // them in the reverse order: the sweeper and the generations first, then the
   // upstream connections, the store last.
+  // Read at each scrape: the parts below exist by then.
+  const metrics = createMetrics(
+    {
+      tasksInFlight: () => app.generation.service.inFlight(),
+      circuits: () =>
+        app.channels.shared().map((channel) => ({
+          channel: channel.id,
+          open: app.channels.health(channel.id).breaker === "open",
+        })),
+    },
+    { tenantLabels: config.metricsTenantLabels },
+  );
   await app.register(storePlugin, { config, clock });
   await app.register(limitsPlugin, { config });
-  await app.register(channelsPlugin, { config, clock, dispatcher: deps.upstreamDispatcher });
+  await app.register(channelsPlugin, {
+    config,
+    clock,
+    dispatcher: deps.upstreamDispatcher,
+    traffic: metrics.traffic,
+  });
   await app.register(imagesPlugin, { config, clock });
   await app.register(generationPlugin, {
     config,
@@ -121,6 +138,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     models,
     scheduleTuning: deps.scheduleTuning,
     retryTiming: deps.retryTiming,
+    generations: metrics.generations,
   });
   const { ledger, vault, channelStore } = app.store;
   const { blobs, spool, signer } = app.images;
@@ -146,17 +164,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   app.decorateRequest("tenant", null);
   app.decorateRequest("intake", null);
-  const metrics = createMetrics(
-    {
-      tasksInFlight: () => generation.inFlight(),
-      circuits: () =>
-        channels.shared().map((channel) => ({
-          channel: channel.id,
-          open: channels.health(channel.id).breaker === "open",
-        })),
-    },
-    { tenantLabels: config.metricsTenantLabels },
-  );
   recordHttpMetrics(app, metrics);
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);

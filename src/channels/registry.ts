@@ -87,6 +87,49 @@ export interface ChannelRegistry {
   close(): Promise<void>;
 }
 
+/** Where the traffic through each channel is counted (the metrics); every call optional. */
+export interface ChannelTraffic {
+  /** A submit (or a synchronous call) answered: `accepted`, or the failure's kind. */
+  submitted(channelId: string, model: string, outcome: string): void;
+  /** A read of a task's status answered: `ok`, or the failure's kind. */
+  read(channelId: string, outcome: string): void;
+}
+
+/** `ok`, or the kind of an upstream failure (`error` for anything else). */
+const outcomeOf = (err: unknown) => (err instanceof UpstreamFailure ? err.kind : "error");
+
+/** The client with its submits and reads counted for `channelId`. */
+function countedClient(
+  client: UpstreamClient,
+  channelId: string,
+  traffic: ChannelTraffic,
+): UpstreamClient {
+  return {
+    async submit(credential, body) {
+      const model = String(body.model ?? "");
+      try {
+        const taskId = await client.submit(credential, body);
+        traffic.submitted(channelId, model, "accepted");
+        return taskId;
+      } catch (err) {
+        traffic.submitted(channelId, model, outcomeOf(err));
+        throw err;
+      }
+    },
+    async read(credential, taskId) {
+      try {
+        const snapshot = await client.read(credential, taskId);
+        traffic.read(channelId, "ok");
+        return snapshot;
+      } catch (err) {
+        traffic.read(channelId, outcomeOf(err));
+        throw err;
+      }
+    },
+    download: (credential, taskId, index) => client.download(credential, taskId, index),
+  };
+}
+
 export interface RegistryOptions {
   store: ChannelStore | undefined;
   clock: Clock;
@@ -108,6 +151,8 @@ export interface RegistryOptions {
     info(fields: object, message: string): void;
   };
   random?: () => number;
+  /** Counts submits and reads per channel (the metrics). */
+  traffic?: ChannelTraffic | undefined;
 }
 
 /** Refusals that say the account, not the request, is the problem. */
@@ -281,6 +326,9 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
       let client = observed.get(key);
       if (client === undefined) {
         client = observedClient(clientFor(channel), breakers, channel.id);
+        if (options.traffic !== undefined) {
+          client = countedClient(client, channel.id, options.traffic);
+        }
         observed.set(key, client);
       }
       return client;
@@ -292,8 +340,10 @@ export function createChannelRegistry(options: RegistryOptions): ChannelRegistry
           try {
             const images = await syncClientFor(channel).create(baseUrl, credential, body, signal);
             breaker().success();
+            options.traffic?.submitted(channel.id, String(body.model ?? ""), "accepted");
             return images;
           } catch (err) {
+            options.traffic?.submitted(channel.id, String(body.model ?? ""), outcomeOf(err));
             if (err instanceof UpstreamFailure) {
               // As observedClient: unwell counts, a local failure frees the probe, a refusal answered.
               if (err.kind === "local") breakers.abandonProbe(channel.id);

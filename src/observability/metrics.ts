@@ -31,6 +31,15 @@ export interface GatewayMetrics {
   bytesSent: Counter;
   /** Whether labels carry the tenant (IMAGEGATE_METRICS_TENANT_LABELS). */
   tenantLabels: boolean;
+  /** Submits and reads per channel (channels/registry.ts's ChannelTraffic). */
+  traffic: {
+    submitted(channel: string, model: string, outcome: string): void;
+    read(channel: string, outcome: string): void;
+  };
+  /** Generations ended (observability/generations.ts's GenerationCounter). */
+  generations: {
+    ended(model: string, outcome: string, seconds: number | undefined): void;
+  };
 }
 
 // Generations take seconds to minutes; the HTTP answer of a synchronous one as long.
@@ -41,8 +50,43 @@ const httpBuckets = [
 export function createMetrics(sources: MetricSources, options: { tenantLabels: boolean }) {
   const registry = new Registry();
   const { tenantLabels } = options;
+  const submits = new Counter({
+    name: "imagegate_upstream_submits_total",
+    help: "Submits (and synchronous calls) to upstream accounts: accepted, or the failure's kind",
+    labelNames: ["channel", "model", "outcome"],
+    registers: [registry],
+  });
+  const reads = new Counter({
+    name: "imagegate_upstream_reads_total",
+    help: "Reads of task status: ok, or the failure's kind",
+    labelNames: ["channel", "outcome"],
+    registers: [registry],
+  });
+  const generations = new Counter({
+    name: "imagegate_generations_total",
+    help: "Generations ended in this process, by upstream model and outcome",
+    labelNames: ["model", "outcome"],
+    registers: [registry],
+  });
+  const generationDuration = new Histogram({
+    name: "imagegate_generation_duration_seconds",
+    help: "From a generation's start to its images, by upstream model",
+    labelNames: ["model"],
+    buckets: [1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600],
+    registers: [registry],
+  });
   const metrics: GatewayMetrics = {
     tenantLabels,
+    traffic: {
+      submitted: (channel, model, outcome) => submits.inc({ channel, model, outcome }),
+      read: (channel, outcome) => reads.inc({ channel, outcome }),
+    },
+    generations: {
+      ended(model, outcome, seconds) {
+        generations.inc({ model, outcome });
+        if (seconds !== undefined) generationDuration.observe({ model }, seconds);
+      },
+    },
     httpRequests: new Counter({
       name: "imagegate_http_requests_total",
       help: "HTTP requests answered, by route and status",

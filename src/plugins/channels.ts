@@ -4,7 +4,11 @@
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import type { Dispatcher } from "undici";
-import { type ChannelRegistry, createChannelRegistry } from "../channels/registry.js";
+import {
+  type ChannelRegistry,
+  type ChannelTraffic,
+  createChannelRegistry,
+} from "../channels/registry.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import { storePluginName } from "./store.js";
@@ -22,6 +26,8 @@ export interface ChannelsPluginOptions {
   clock: Clock;
   /** Shared by every channel's client (a MockAgent in unit tests); default an Agent it owns. */
   dispatcher?: Dispatcher | undefined;
+  /** Counts submits and reads per channel (the metrics). */
+  traffic?: ChannelTraffic | undefined;
 }
 
 async function channels(app: FastifyInstance, options: ChannelsPluginOptions): Promise<void> {
@@ -33,6 +39,7 @@ async function channels(app: FastifyInstance, options: ChannelsPluginOptions): P
     maxBodyBytes: options.config.upstreamMaxBodyBytes,
     dispatcher: options.dispatcher,
     log: app.log,
+    traffic: options.traffic,
   });
   await registry.reload();
   app.decorate("channels", registry);

@@ -22,6 +22,7 @@ import {
 } from "../generation/references.js";
 import { resumeRecords, resumeUnfinished } from "../generation/resume.js";
 import { startTakeover, type Takeover } from "../generation/takeover.js";
+import { countedGenerations, type GenerationCounter } from "../observability/generations.js";
 import type { ConcurrencyGate } from "../tenancy/limits.js";
 import { createLatencyModel } from "../upstream/latency-model.js";
 import { createPoller, type PollerOptions } from "../upstream/poller.js";
@@ -50,6 +51,8 @@ declare module "fastify" {
 export const generationPluginName = "imagegate-generation";
 
 export interface GenerationPluginOptions {
+  /** Counts generations as they end (the metrics). */
+  generations?: GenerationCounter | undefined;
   config: Config;
   clock: Clock;
   models: ModelMap;
@@ -86,7 +89,7 @@ async function generation(app: FastifyInstance, options: GenerationPluginOptions
     ...options.retryTiming?.poller,
   });
   const gate = app.limits.gate;
-  const service = createGenerationService({
+  const created = createGenerationService({
     channels,
     maxResultBytes: config.maxResultBytes,
     poller,
@@ -97,6 +100,10 @@ async function generation(app: FastifyInstance, options: GenerationPluginOptions
     models,
     ...options.retryTiming?.generation,
   });
+  const service =
+    options.generations === undefined
+      ? created
+      : countedGenerations(created, options.generations, () => clock.now());
   const referenceDelivery = resolveDelivery(config.referenceDelivery, config.publicUrl);
   const admission = createAdmission({
     generation: service,

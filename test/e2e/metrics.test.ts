@@ -93,6 +93,23 @@ describe("GET /metrics", { timeout: 30_000 }, () => {
     expect(value(after.text, "imagegate_tasks_in_flight")).toBe(0);
     const sent = value(after.text, "imagegate_bytes_sent_total") ?? 0;
     expect(sent).toBeGreaterThan((value(before.text, "imagegate_bytes_sent_total") ?? 0) + 2 * 100);
+    // The generations, their submits and reads, as the upstream saw them.
+    const model = gw.sim.submits[0]?.model ?? "";
+    expect(
+      value(after.text, `imagegate_generations_total{model="${model}",outcome="succeeded"}`),
+    ).toBe(2);
+    expect(value(after.text, `imagegate_generation_duration_seconds_count{model="${model}"}`)).toBe(
+      2,
+    );
+    expect(
+      value(
+        after.text,
+        `imagegate_upstream_submits_total{channel="ch_default",model="${model}",outcome="accepted"}`,
+      ),
+    ).toBe(2);
+    expect(
+      value(after.text, 'imagegate_upstream_reads_total{channel="ch_default",outcome="ok"}'),
+    ).toBeGreaterThanOrEqual(2);
     // No tenant label unless the operator asks for it.
     expect(after.text).not.toContain("tenant=");
   });
