@@ -76,7 +76,7 @@ describe("images.edit with a mask", () => {
     const request = gw.client.images.edit(
       {
         model: "nano-banana",
-        prompt: "paint the sky [sim:duration=800]",
+        prompt: "paint the sky [sim:duration=3000]",
         image: await toFile(await solid(64, 64, red), "in.png", { type: "image/png" }),
         mask: await toFile(await leftHalfMask(), "mask.png", { type: "image/png" }),
       },
