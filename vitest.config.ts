@@ -4,10 +4,13 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // Integration tests start real servers and mostly wait on them (sockets,
-    // timers, child processes): four workers keep two cores busy. Measured on
-    // the 2-core machine: 2 workers ~40 s, 3 ~33 s, 4 ~30 s for the suite.
+    // timers, child processes). Measured on the 2-core machine before the
+    // replica tests: 2 workers ~40 s, 3 ~33 s, 4 ~30 s for the suite. With
+    // tests that run gateways as processes beside PostgreSQL, Redis and an S3
+    // server, four workers overloaded a busy machine into timing failures:
+    // three keep both cores busy with less contention.
     pool: "forks",
-    maxWorkers: 4,
+    maxWorkers: 3,
     // Each worker runs its share of the files one after another and loads the
     // gateway's modules (Fastify, sharp, the OpenAI SDK...) once, not once per
     // file (about half a second each). Every test builds its own gateway, data

@@ -70,13 +70,15 @@ describe("images.edit with a mask", () => {
     await expect.poll(() => storedImages(gw.config.dataDir)).toHaveLength(1);
   });
 
-  it("composites after a restart with the image and mask kept for the task", async () => {
+  it("composites after a restart with the image and mask kept for the task", {
+    timeout: 60_000,
+  }, async () => {
     gw = await buildTestApp();
     const abort = new AbortController();
     const request = gw.client.images.edit(
       {
         model: "nano-banana",
-        prompt: "paint the sky [sim:duration=3000]",
+        prompt: "paint the sky [sim:duration=8000]",
         image: await toFile(await solid(64, 64, red), "in.png", { type: "image/png" }),
         mask: await toFile(await leftHalfMask(), "mask.png", { type: "image/png" }),
       },
@@ -93,7 +95,7 @@ describe("images.edit with a mask", () => {
     // The resumed task's result replaces the kept image and mask.
     await expect
       .poll(async () => (await storedImages(gw.config.dataDir)).length, {
-        timeout: 15_000,
+        timeout: 30_000,
         interval: 50,
       })
       .toBe(1);
