@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 
-interface S3rverInstance {
+// s3rver ships no types: the little of it the tests use.
+export interface S3rverInstance {
   run(): Promise<{ address: string; port: number }>;
   close(): Promise<void>;
 }
@@ -18,7 +19,7 @@ type S3rverClass = new (options: {
   directory: string;
   configureBuckets: Array<{ name: string }>;
 }) => S3rverInstance;
-const S3rver = createRequire(import.meta.url)("s3rver") as S3rverClass;
+export const S3rver = createRequire(import.meta.url)("s3rver") as S3rverClass;
 
 export interface TestS3 {
   endpoint: string;

@@ -6,7 +6,6 @@
 // what only the S3 store has: presigned URLs and its readiness probe.
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -30,20 +29,7 @@ import {
 import { createS3BlobStore, maxPresignSeconds } from "../../src/storage/s3-blobs.js";
 import { type SmallBlobs, smallBlobLimit } from "../../src/storage/small-blobs.js";
 import { red, solid } from "../helpers/images.js";
-
-// s3rver ships no types: the little of it used here.
-interface S3rverInstance {
-  run(): Promise<{ address: string; port: number }>;
-  close(): Promise<void>;
-}
-type S3rverClass = new (options: {
-  port: number;
-  address: string;
-  silent: boolean;
-  directory: string;
-  configureBuckets: Array<{ name: string }>;
-}) => S3rverInstance;
-const S3rver = createRequire(import.meta.url)("s3rver") as S3rverClass;
+import { S3rver, type S3rverInstance } from "../helpers/s3.js";
 
 const MiB = 1024 * 1024;
 const bucket = "imagegate-test";
