@@ -2,32 +2,23 @@
 // keys) and one Redis prefix (the same limits). A tenant's requests per minute
 // and concurrent generations count across both. IMAGEGATE_TEST_REDIS_URL and
 // IMAGEGATE_TEST_POSTGRES_URL point the test at other servers.
-import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { openRedis, type Redis } from "../../src/stores/redis/connection.js";
+import { openRedis } from "../../src/stores/redis/connection.js";
 import { apiError } from "../helpers/api-error.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 import { freshSchema, type TestSchema } from "../helpers/postgres.js";
+import { dropPrefix, freshPrefix, testRedisUrl } from "../helpers/redis.js";
 
-const redisUrl = process.env.IMAGEGATE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const redisUrl = testRedisUrl;
 
 let schema: TestSchema | undefined;
 let prefix = "";
 let gateways: TestGateway[] = [];
 
-async function deleteKeys(redis: Redis, match: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${match}*`, "COUNT", 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== "0");
-}
-
 /** Two gateways on one schema and one Redis prefix, each before its own simulator. */
 async function twoReplicas(): Promise<[TestGateway, TestGateway]> {
   schema = await freshSchema("redis_limits");
-  prefix = `t_${randomBytes(6).toString("hex")}:`;
+  prefix = freshPrefix();
   const env = {
     IMAGEGATE_DATABASE_URL: schema.url,
     IMAGEGATE_REDIS_URL: redisUrl,
@@ -49,7 +40,7 @@ afterEach(async () => {
     if (prefix !== "") {
       const admin = await openRedis(redisUrl);
       try {
-        await deleteKeys(admin, prefix);
+        await dropPrefix(prefix, admin);
       } finally {
         admin.disconnect();
       }

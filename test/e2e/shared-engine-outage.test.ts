@@ -3,14 +3,13 @@
 // with retry-after and /readyz names the missing dependency; a task running
 // meanwhile keeps its record, written once the database is back. The engines
 // are reached through a line the test can cut (test/helpers/balancer.ts).
-import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Balancer, startBalancer } from "../helpers/balancer.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 import { freshSchema, type TestSchema, withSearchPath } from "../helpers/postgres.js";
+import { dropPrefix, freshPrefix, testRedisUrl } from "../helpers/redis.js";
 
-const redisUrl = new URL(process.env.IMAGEGATE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379");
+const redisUrl = new URL(testRedisUrl);
 const postgresUrl = new URL(
   process.env.IMAGEGATE_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test",
 );
@@ -101,7 +100,7 @@ describe("a shared engine goes away", { timeout: 60_000 }, () => {
 
   it("Redis: 503 with retry-after for new work, readiness says so, and back when it returns", async () => {
     const { line, through } = await lineTo(redisUrl);
-    const prefix = `t_${randomBytes(6).toString("hex")}:`;
+    const prefix = freshPrefix();
     gw = await buildTestApp({
       env: { IMAGEGATE_REDIS_URL: through.toString(), IMAGEGATE_REDIS_PREFIX: prefix },
     });
@@ -132,9 +131,6 @@ describe("a shared engine goes away", { timeout: 60_000 }, () => {
     const again = await gw.client.images.generate({ model: "nano-banana", prompt: "after" });
     expect(again.data?.length).toBe(1);
 
-    const redis = new Redis(redisUrl.toString());
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
+    await dropPrefix(prefix);
   });
 });

@@ -2,7 +2,6 @@
 // and tenants' upload shares, each "replica" a client and a lease keeper of its
 // own on one key prefix. IMAGEGATE_TEST_REDIS_URL points the tests at another
 // server; each test works under a random prefix and deletes its keys after.
-import { randomBytes } from "node:crypto";
 import { Redis as IORedis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createRedisConcurrencyGate } from "../../src/stores/redis/concurrency-gate.js";
@@ -11,8 +10,9 @@ import { createLeasedMembers, type LeasedMembers } from "../../src/stores/redis/
 import { createRedisUploadShares } from "../../src/stores/redis/upload-shares.js";
 import type { ConcurrencyGate } from "../../src/tenancy/limits.js";
 import { createUploadBudget, type UploadBudget } from "../../src/tenancy/upload-budget.js";
+import { dropPrefix, freshPrefix, testRedisUrl } from "../helpers/redis.js";
 
-const redisUrl = process.env.IMAGEGATE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const redisUrl = testRedisUrl;
 
 interface Replica {
   redis: Redis;
@@ -49,15 +49,6 @@ async function replica(leaseMs = 30_000): Promise<Replica> {
   return made;
 }
 
-async function deleteKeys(redis: Redis, match: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${match}*`, "COUNT", 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== "0");
-}
-
 /** Takes a slot on `gate` or throws (for vi.waitFor). */
 async function slot(gate: ConcurrencyGate, tenantId: string, max: number | null) {
   const release = await gate.tryAcquire(tenantId, max);
@@ -77,7 +68,7 @@ function split<T>(settled: PromiseSettledResult<T>[]) {
 }
 
 function newPrefix() {
-  prefix = `t_${randomBytes(6).toString("hex")}:`;
+  prefix = freshPrefix();
 }
 newPrefix();
 
@@ -87,7 +78,7 @@ afterEach(async () => {
     await Promise.all(replicas.map((r) => r.leases.close()));
     const admin = await openRedis(redisUrl);
     try {
-      await deleteKeys(admin, prefix);
+      await dropPrefix(prefix, admin);
     } finally {
       admin.disconnect();
     }

@@ -4,11 +4,9 @@
 // submitted once, the daily budget holds exactly across both, usage counts
 // once, and the survivor takes the dead replica's tasks over within 15 s.
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import OpenAI from "openai";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -22,16 +20,17 @@ import {
   masterKey,
 } from "../helpers/gateway.js";
 import { freshSchema, type TestSchema } from "../helpers/postgres.js";
+import { dropPrefix, freshPrefix, testRedisUrl } from "../helpers/redis.js";
 import { startS3, type TestS3 } from "../helpers/s3.js";
 
-const redisUrl = process.env.IMAGEGATE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const redisUrl = testRedisUrl;
 
 let compiled: CompiledSources;
 let sim: Simulator;
 let schema: TestSchema;
 let s3: TestS3;
 let balancer: Balancer | undefined;
-const prefix = `t_${randomBytes(6).toString("hex")}:`;
+const prefix = freshPrefix();
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
@@ -49,10 +48,7 @@ afterAll(async () => {
   await sim?.close();
   await schema?.drop();
   await s3?.close();
-  const redis = new Redis(redisUrl);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  redis.disconnect();
+  await dropPrefix(prefix);
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   await compiled?.remove();
 });
