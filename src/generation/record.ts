@@ -91,6 +91,11 @@ export type GenerationOutcome =
       results?: StoredResult[] | undefined;
       /** Set again here, in case the write of `submitted` was lost. */
       upstreamTaskId?: string | undefined;
+      /**
+       * When the result was ready upstream (epoch ms), as estimated from the
+       * reads around it: with delivered_at, the lag the console shows.
+       */
+      readyAt?: number | undefined;
     }
   | {
       state: "failed" | "refused" | "unknown" | "error";
@@ -120,6 +125,17 @@ export interface GenerationRecord {
   requestHash: string | null;
   idempotencyKey: string | null;
   deliveredAt: number | null;
+  /** Estimated moment the result was ready upstream (succeeded only; null before it was recorded). */
+  readyAt: number | null;
+}
+
+/** The operator's view of recent generations (GET /admin/generations), newest first. */
+export interface RecentQuery {
+  tenantId?: string | undefined;
+  state?: GenerationState | undefined;
+  limit: number;
+  /** A page after this record (its creation and id): the cursor of the previous page. */
+  before?: { createdAt: number; id: string } | undefined;
 }
 
 export interface UsageRow {
@@ -238,6 +254,8 @@ export interface GenerationRecords {
   delivered(id: string): void;
   /** Generations a restart must pick up: reserved or running. */
   unfinished(): Promise<GenerationRecord[]>;
+  /** The newest generations, of one tenant or state when asked, for the operator. */
+  recent(query: RecentQuery): Promise<GenerationRecord[]>;
   /** Frees an expired Idempotency-Key for reuse. */
   releaseIdempotencyKey(id: string): Promise<void>;
   /**

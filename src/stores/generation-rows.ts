@@ -6,6 +6,7 @@ import type {
   FailureInfo,
   GenerationRecord,
   GenerationState,
+  RecentQuery,
   StoredResult,
   TaskPlan,
   UsageReport,
@@ -29,6 +30,7 @@ export interface GenerationRow {
   request_hash: string | null;
   idempotency_key: string | null;
   delivered_at: number | null;
+  ready_at: number | null;
 }
 
 export function toRecord(row: GenerationRow): GenerationRecord {
@@ -50,7 +52,37 @@ export function toRecord(row: GenerationRow): GenerationRecord {
     requestHash: row.request_hash,
     idempotencyKey: row.idempotency_key,
     deliveredAt: row.delivered_at,
+    // PostgreSQL's BIGINT reads back as text.
+    readyAt: row.ready_at === null ? null : Number(row.ready_at),
   };
+}
+
+/**
+ * The WHERE clause and parameters of a RecentQuery, with `$n` or `?`
+ * placeholders as the engine takes them; newest first, by creation then id.
+ */
+export function recentQuerySql(
+  query: RecentQuery,
+  placeholder: (index: number) => string,
+): { sql: string; params: Array<string | number> } {
+  const params: Array<string | number> = [];
+  const next = (value: string | number) => {
+    params.push(value);
+    return placeholder(params.length);
+  };
+  const conditions: string[] = [];
+  if (query.tenantId !== undefined) conditions.push(`tenant_id = ${next(query.tenantId)}`);
+  if (query.state !== undefined) conditions.push(`state = ${next(query.state)}`);
+  if (query.before !== undefined) {
+    const at = next(query.before.createdAt);
+    const atAgain = next(query.before.createdAt);
+    conditions.push(
+      `(created_at < ${at} OR (created_at = ${atAgain} AND id < ${next(query.before.id)}))`,
+    );
+  }
+  const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
+  const sql = `SELECT * FROM generations ${where} ORDER BY created_at DESC, id DESC LIMIT ${next(query.limit)}`;
+  return { sql, params };
 }
 
 /** States as an SQL list; they are fixed words of record.ts, never input. */

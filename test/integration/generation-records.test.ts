@@ -202,6 +202,7 @@ describe.each(engines)("the $name generation records", (engine) => {
         requestHash: "hash-1",
         idempotencyKey: "key-1",
         deliveredAt: null,
+        readyAt: null,
       };
       expect(await ledger.get(id)).toEqual(reserved);
       expect(await ledger.byIdempotencyKey(tenant.id, "key-1")).toEqual(reserved);
@@ -921,5 +922,56 @@ describe("postgres: generation records shared by replicas", () => {
       await vi.waitFor(() => expect(alsoHeard).toEqual([fourth]), { timeout: 5_000, interval: 10 });
       expect(heard).toEqual([first, second, third]);
     });
+  });
+});
+
+describe.each(engines)("the $name records' listing for the operator", (engine) => {
+  let store: Opened;
+  beforeEach(async () => {
+    store = await engine.open();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it("lists the newest first, by tenant and state, page after page, with the ready moment", async () => {
+    const { ledger, clock } = store;
+    const acme = await store.tenant("acme");
+    const globex = await store.tenant("globex");
+    const made: string[] = [];
+    for (let index = 0; index < 5; index++) {
+      // Two in the same millisecond: the id orders them.
+      clock.set(day1 + Math.floor(index / 2) * 1000);
+      const tenant = index % 2 === 0 ? acme : globex;
+      const id = await ledger.reserve({ tenant, model: "m", requestedModel: "m", n: 1, plan });
+      await ledger.reserved(id);
+      made.push(id);
+    }
+    const [first, second] = made as [string, string];
+    await ledger.submitted(first, "task-1");
+    ledger.finished(first, { state: "succeeded", images: 1, readyAt: day1 + 500 });
+    ledger.finished(second, { state: "failed", errorCode: "upstream_task_failed" });
+
+    const newestFirst = [...made].sort((a, b) => {
+      const at = (id: string) => Math.floor(made.indexOf(id) / 2);
+      return at(b) - at(a) || (b < a ? -1 : 1);
+    });
+    expect(ids(await ledger.recent({ limit: 10 }))).toEqual(newestFirst);
+
+    const page1 = await ledger.recent({ limit: 2 });
+    const last = page1.at(-1) as GenerationRecord;
+    const page2 = await ledger.recent({
+      limit: 10,
+      before: { createdAt: last.createdAt, id: last.id },
+    });
+    expect([...ids(page1), ...ids(page2)]).toEqual(newestFirst);
+
+    expect(sorted(ids(await ledger.recent({ tenantId: acme.id, limit: 10 })))).toEqual(
+      sorted([made[0], made[2], made[4]] as string[]),
+    );
+    expect(ids(await ledger.recent({ state: "failed", limit: 10 }))).toEqual([second]);
+    const succeeded = await ledger.recent({ state: "succeeded", limit: 10 });
+    expect(succeeded.map((record) => record.readyAt)).toEqual([day1 + 500]);
+    expect((await ledger.get(second))?.readyAt).toBe(null);
   });
 });

@@ -2,7 +2,7 @@
 // identical replicas on the shared engines, configured with variables the
 // gateway takes (each replica's environment, with compose's defaults filled
 // in, goes through loadConfig), behind the load balancer that names both.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../../src/config.js";
@@ -79,5 +79,46 @@ describe("docker compose --profile cluster", () => {
     expect(nginx).toMatch(/server replica-2:8080/);
     // Synchronous generations wait up to 9 minutes behind it.
     expect(nginx).toMatch(/proxy_read_timeout 600s/);
+  });
+});
+
+describe("docker compose --profile observability", () => {
+  const services = ["prometheus", "grafana", "jaeger"].map(
+    (name) => [name, compose.services[name] as Service & { volumes?: string[] }] as const,
+  );
+
+  it("runs Prometheus, Grafana and Jaeger beside the gateways, in its own profile", () => {
+    for (const [name, service] of services)
+      expect(service?.profiles, name).toEqual(["observability"]);
+    for (const gateway of ["imagegate", "replica-1", "replica-2"]) {
+      const environment = compose.services[gateway]?.environment ?? {};
+      // Off unless set in .env: an empty value is no token and no exporter.
+      expect(environment.IMAGEGATE_METRICS_TOKEN).toBe("${IMAGEGATE_METRICS_TOKEN:-}");
+      expect(environment.OTEL_EXPORTER_OTLP_ENDPOINT).toBe("${OTEL_EXPORTER_OTLP_ENDPOINT:-}");
+      const config = loadConfig({
+        ...Object.fromEntries(
+          Object.entries(environment).map(([key, value]) => [key, interpolated(String(value))]),
+        ),
+      });
+      expect(config.metricsToken).toBeUndefined();
+    }
+  });
+
+  it("scrapes every gateway of the file with the metrics token, and mounts files that exist", () => {
+    const prometheus = readFileSync("deploy/prometheus.yml", "utf8");
+    for (const target of ["imagegate:8080", "replica-1:8080", "replica-2:8080"]) {
+      expect(prometheus).toContain(target);
+    }
+    expect(prometheus).toMatch(/credentials_file: \/run\/secrets\/metrics_token/);
+    for (const [, service] of services) {
+      for (const volume of service.volumes ?? []) {
+        const source = volume.split(":")[0] as string;
+        if (source.startsWith("./")) expect(existsSync(source), source).toBe(true);
+      }
+    }
+    const grafana = services.find(([name]) => name === "grafana")?.[1];
+    expect(grafana?.volumes).toContain(
+      "./deploy/grafana/imagegate-dashboard.json:/var/lib/grafana/dashboards/imagegate.json:ro",
+    );
   });
 });

@@ -100,6 +100,10 @@ const migrations: readonly string[] = [
    ALTER TABLE generations ADD COLUMN lease_expires_at BIGINT;
    CREATE INDEX generations_leases ON generations(lease_expires_at)
      WHERE state IN ('pending', 'running');`,
+  // v3: when a result was ready upstream (the lag the console shows), and the
+  // index of the operator's newest-first listing.
+  `ALTER TABLE generations ADD COLUMN ready_at BIGINT;
+   CREATE INDEX generations_created ON generations(created_at);`,
 ];
 
 /** The database's clock in milliseconds: leases compare against one clock, whatever the replicas' say. */

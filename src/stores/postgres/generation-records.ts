@@ -29,6 +29,7 @@ import {
   countsAgainstBudget,
   type GenerationRow,
   reachedUpstream,
+  recentQuerySql,
   stateList,
   toRecord,
   usageColumns,
@@ -199,7 +200,7 @@ export function createPostgresGenerationRecords(
        UPDATE generations SET state = $2, images = $3, error_code = $4, finished_at = $5,
               results = $6, error = $7,
               upstream_task_id = COALESCE($8, upstream_task_id),
-              channel_id = COALESCE($9, channel_id)
+              channel_id = COALESCE($9, channel_id), ready_at = $11
         WHERE id = $1 AND state IN (${stateList(predecessorsOf(state))})
           AND ${ownedBy("$10")}
         RETURNING id)
@@ -252,6 +253,7 @@ export function createPostgresGenerationRecords(
         outcome.upstreamTaskId ?? null,
         outcome.state === "succeeded" ? null : (outcome.channelId ?? null),
         owner,
+        outcome.state === "succeeded" ? (outcome.readyAt ?? null) : null,
       ]);
     },
     delivered(id) {
@@ -279,6 +281,10 @@ export function createPostgresGenerationRecords(
         [tenantId, requestHash, since.createdSince, since.finishedSince],
       );
       return found.map(toRecord);
+    },
+    async recent(query) {
+      const { sql, params } = recentQuerySql(query, (index) => `$${index}`);
+      return (await rows(sql, params)).map(toRecord);
     },
     async unfinished() {
       const found = await rows(

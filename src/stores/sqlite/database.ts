@@ -103,6 +103,10 @@ const migrations: readonly string[] = [
    ALTER TABLE generations ADD COLUMN channel_id TEXT;
    CREATE INDEX generations_channel_day ON generations(channel_id, day)
      WHERE channel_id IS NOT NULL;`,
+  // v8: when a result was ready upstream (the lag the console shows), and the
+  // index of the operator's newest-first listing.
+  `ALTER TABLE generations ADD COLUMN ready_at INTEGER;
+   CREATE INDEX generations_created ON generations(created_at);`,
 ];
 
 /**

@@ -28,6 +28,7 @@ import {
   countsAgainstBudget,
   type GenerationRow,
   reachedUpstream,
+  recentQuerySql,
   stateList,
   toRecord,
   usageColumns,
@@ -79,7 +80,7 @@ export function createSqliteGenerationRecords(
         `UPDATE generations SET state = @state, images = @images, error_code = @error_code,
                 finished_at = @finished_at, results = @results, error = @error,
                 upstream_task_id = COALESCE(@upstream_task_id, upstream_task_id),
-                channel_id = COALESCE(@channel_id, channel_id)
+                channel_id = COALESCE(@channel_id, channel_id), ready_at = @ready_at
           WHERE id = @id AND state IN (${stateList(predecessorsOf(state))})`,
       ),
     ]),
@@ -208,6 +209,7 @@ export function createSqliteGenerationRecords(
               : null,
           upstream_task_id: outcome.upstreamTaskId ?? null,
           channel_id: outcome.state === "succeeded" ? null : (outcome.channelId ?? null),
+          ready_at: outcome.state === "succeeded" ? (outcome.readyAt ?? null) : null,
         }),
       );
     },
@@ -230,6 +232,14 @@ export function createSqliteGenerationRecords(
     delivered(id) {
       const deliveredAt = clock.now();
       defer(() => markDelivered.run(deliveredAt, id));
+    },
+    async recent(query) {
+      flush();
+      const { sql, params } = recentQuerySql(query, () => "?");
+      return db
+        .prepare<Array<string | number>, GenerationRow>(sql)
+        .all(...params)
+        .map(toRecord);
     },
     async unfinished() {
       flush();
