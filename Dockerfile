@@ -11,6 +11,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The operator console, bundled into dist/console by the build.
+COPY web ./web
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: no compilers, no dev dependencies, not root.

@@ -19,9 +19,12 @@ import { capConnections } from "./http/connection-cap.js";
 import { formOverheadBytes, type IntakeOptions } from "./http/intake.js";
 import { lingerOnClose } from "./http/linger.js";
 import { recordHttpMetrics } from "./http/metrics.js";
+import { registerOpenApi } from "./http/openapi.js";
 import { registerTenantRateLimit } from "./http/rate-limit.js";
 import { adminRoutes } from "./http/routes/admin.js";
 import { adminChannelRoutes } from "./http/routes/admin-channels.js";
+import { adminGenerationRoutes } from "./http/routes/admin-generations.js";
+import { consoleRoutes } from "./http/routes/console.js";
 import { filesRoutes } from "./http/routes/files.js";
 import { healthRoutes } from "./http/routes/health.js";
 import { imagesRoutes } from "./http/routes/images.js";
@@ -29,11 +32,13 @@ import { metricsRoutes } from "./http/routes/metrics.js";
 import { modelsRoutes } from "./http/routes/models.js";
 import { tasksRoutes } from "./http/routes/tasks.js";
 import { createMetrics } from "./observability/metrics.js";
+import { createTracing, type GatewayTracerProvider } from "./observability/tracing.js";
 import { channelsPlugin } from "./plugins/channels.js";
 import { generationPlugin } from "./plugins/generation.js";
 import { imagesPlugin } from "./plugins/images.js";
 import { limitsPlugin } from "./plugins/limits.js";
 import { storePlugin } from "./plugins/store.js";
+import { tracingPlugin } from "./plugins/tracing.js";
 import { randomId } from "./random-ids.js";
 import { unavailableDependency } from "./stores/unavailable.js";
 import { createUploadBudget } from "./tenancy/upload-budget.js";
@@ -42,6 +47,12 @@ import type { ScheduleTuning } from "./upstream/schedule.js";
 
 export interface AppDeps {
   clock?: Clock;
+  /**
+   * Where spans go (tests: an in-memory exporter); default an OTLP exporter
+   * when OTEL_EXPORTER_OTLP_ENDPOINT is set, else tracing is off. The caller
+   * keeps an injected provider: the gateway flushes it at close, never shuts it down.
+   */
+  tracerProvider?: GatewayTracerProvider;
   /** The upstream dispatcher (a MockAgent in unit tests); default an undici Pool. */
   upstreamDispatcher?: Dispatcher;
   /** Fastify logger options; default pino at config.logLevel with secrets redacted. */
@@ -79,10 +90,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const clock = deps.clock ?? systemClock;
   // The built-in table with the operator's model file over it (read by loadConfig).
   const models = createModelMap(config.modelOverrides);
+  const tracing = await createTracing(config.tracing, deps.tracerProvider);
   const app = Fastify({
     logger: deps.logger ?? {
       level: config.logLevel,
       ...(deps.logDestination ? { stream: deps.logDestination } : {}),
+      // The trace of the work a line is about; no work per line when tracing is off.
+      ...(tracing ? { mixin: tracing.logFields } : {}),
       redact: { paths: redactPaths, censor: "[redacted]" },
       serializers: {
         // Signed file URLs carry their capability in the query: log paths only.
@@ -123,6 +137,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     },
     { tenantLabels: config.metricsTenantLabels },
   );
+  // First: the request span sees every route, and its flush closes last.
+  if (tracing) await app.register(tracingPlugin, { tracing });
   await app.register(storePlugin, { config, clock });
   await app.register(limitsPlugin, { config });
   await app.register(channelsPlugin, {
@@ -139,6 +155,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     scheduleTuning: deps.scheduleTuning,
     retryTiming: deps.retryTiming,
     generations: metrics.generations,
+    answered: metrics.results,
+    tracer: tracing?.steps,
   });
   const { ledger, vault, channelStore } = app.store;
   const { blobs, spool, signer } = app.images;
@@ -190,6 +208,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     const response = toErrorResponse(gatewayError("unknown_url", { method: request.method, path }));
     return reply.code(response.status).headers(response.headers).send(response.body);
   });
+
+  // Before the routes: the document is made of the routes as they are added.
+  await registerOpenApi(app, { publicUrl: config.publicUrl });
 
   let closing = false;
   const upstreamModels = catalogue.map((model) => model.id);
@@ -278,6 +299,17 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       adminToken: config.adminToken,
       models,
     });
+    await app.register(adminGenerationRoutes, {
+      prefix: "/admin",
+      ledger,
+      generation,
+      channels,
+      clock,
+      adminToken: config.adminToken,
+      startedAt: clock.now(),
+    });
+    // The console signs in with the admin token: without one it has nothing to show.
+    await app.register(consoleRoutes);
   }
 
   app.addHook("preClose", async () => {

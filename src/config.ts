@@ -124,6 +124,10 @@ const envSchema = z.object({
     .optional(),
   // Tenant labels on the metrics: one series per tenant, so off by default.
   IMAGEGATE_METRICS_TENANT_LABELS: z.stringbool().default(false),
+  // Traces over OTLP/HTTP when set (the collector's base URL; the exporter
+  // appends /v1/traces and reads the other OTEL_EXPORTER_OTLP_* itself).
+  OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).default("imagegate"),
 });
 
 export interface Config {
@@ -171,6 +175,15 @@ export interface Config {
   s3: S3Settings | undefined;
   metricsToken: string | undefined;
   metricsTenantLabels: boolean;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT set: traces exported there; undefined: tracing off. */
+  tracing: TracingSettings | undefined;
+}
+
+export interface TracingSettings {
+  /** The OTLP collector's base URL (the exporter itself reads it, and OTEL_EXPORTER_OTLP_HEADERS). */
+  endpoint: string;
+  /** OTEL_SERVICE_NAME: the resource's service.name. */
+  serviceName: string;
 }
 
 export interface S3Settings {
@@ -299,6 +312,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           },
     metricsToken: e.IMAGEGATE_METRICS_TOKEN,
     metricsTenantLabels: e.IMAGEGATE_METRICS_TENANT_LABELS,
+    tracing:
+      e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+        ? undefined
+        : { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }
 

@@ -225,6 +225,9 @@ export const errorCatalogue = {
     ({ key, tenant }) => `No key '${key}' for tenant '${tenant}'.`,
   ),
   channel_not_found: notFound<{ channel: string }>(({ channel }) => `No channel '${channel}'.`),
+  generation_not_found: notFound<{ generation: string }>(
+    ({ generation }) => `No generation '${generation}'.`,
+  ),
 
   // ---- 405, 406 (Fastify's own), 408 ---------------------------------------
   method_not_allowed: clientError<Detail>(405, detail),
@@ -487,6 +490,14 @@ export const errorCatalogue = {
     "The server has too many open connections. Please retry shortly.",
     { "retry-after": "1" },
   ),
+  /** GET /console where the console's bundle was not built: waiting does not mend it. */
+  console_not_built: entry({
+    status: 503,
+    type: "server_error",
+    retryable: false,
+    message:
+      "The operator console is not built into this installation: run `npm run build` (it bundles web/ into dist/console/), then restart the gateway.",
+  }),
 
   // ---- 504 ----------------------------------------------------------------
   /**

@@ -99,6 +99,36 @@ export function newChannelOf(body: z.output<typeof createChannelSchema>): NewCha
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
+const int = () => z.number().int();
+
+/**
+ * What channelView shows, for the API's documentation (checked against it
+ * in http/routes/admin-channels.ts).
+ */
+export const channelViewSchema = z.object({
+  id: z.string(),
+  object: z.literal("channel"),
+  name: z.string(),
+  provider: z.enum(providerKinds),
+  base_url: z.string(),
+  models: z.array(z.string()).describe("Upstream model ids it serves; empty: every model."),
+  priority: int(),
+  weight: int(),
+  max_concurrent: int().nullable(),
+  enabled: z.boolean(),
+  source: z.enum(["admin", "environment", "tenant"]),
+  created_at: int().nullable().describe("Unix seconds; null for a channel not made here."),
+  health: z.object({
+    circuit: z.enum(["closed", "open", "half-open"]),
+    retry_after_seconds: int().nullable(),
+    in_flight: int(),
+    credential_refused: z
+      .object({ at: int(), status: int().nullable(), code: z.string().nullable() })
+      .nullable()
+      .describe("When the upstream last refused the channel's key."),
+  }),
+});
+
 /** A channel as the admin API and the CLI show it: settings and health, never the key. */
 export function channelView(channel: ChannelSettings, health: ChannelHealth) {
   return {

@@ -43,6 +43,7 @@ import {
   type MaskBlobs,
 } from "./record.js";
 import type { ReferenceImage, ReferencePublisher } from "./references.js";
+import { failureCode, generationIdAttribute, type StepTracer } from "./telemetry.js";
 
 export interface AdmissionDeps {
   generation: GenerationService;
@@ -57,6 +58,8 @@ export interface AdmissionDeps {
   models?: ModelMap | undefined;
   /** Where a delivery that could not be recorded is reported. */
   log: Pick<Log, "warn">;
+  /** A span for each admission; absent when tracing is off. */
+  tracer?: StepTracer | undefined;
 }
 
 /** Who asks, and what of their request decides whether it repeats an earlier one. */
@@ -238,136 +241,30 @@ export function createAdmission(deps: AdmissionDeps) {
       return record !== undefined && record.state !== "refused";
     },
 
-    async admit(caller: Caller, admit: AdmitRequest): Promise<Admission> {
-      const { tenant } = caller;
-      const { translation, requestHash, uploads } = admit;
-      // Every spooled file once (a multipart edit's masked original is its first upload).
-      const spooled = [
-        ...new Map(
-          [...uploads, ...(admit.mask ? [admit.mask.original, admit.mask.mask] : [])].map(
-            (file) => [file.path, file],
-          ),
-        ).values(),
-      ];
-      // The slot the intake took before the body was read, if it took one.
-      let release = caller.takeSlot?.();
-      const removeUploads = () => {
-        if (spooled.length > 0) void references.discard(spooled).finally(admit.releaseUploads);
-        else admit.releaseUploads?.();
-      };
-      const discard = () => {
-        release?.();
-        removeUploads();
-      };
-      let key: string | undefined;
-      let channels: Channel[];
-      try {
-        // Every check that can refuse the request runs before anything is submitted.
-        assertModelAllowed(
-          tenant.models,
-          translation.model.spec.id,
-          translation.model.requested,
-          deps.models,
-        );
-        channels = await channelsFor(tenant, translation);
-        key = idempotencyKeyOf(caller);
-        const previous = await earlier(tenant, requestHash, key, caller.retryCount);
-        if (previous !== undefined) {
-          // The earlier attempt's task holds its own slot; this one needs none.
-          discard();
-          return join(previous, admit.releaseWith);
-        }
-        // The slot counts the upstream task: it is held until the task is
-        // final, whether or not the caller is still waiting for it.
-        release ??= await gate.acquire(tenant.id, tenant.maxConcurrent);
-      } catch (err) {
-        discard();
-        throw err;
-      }
-      const slot = release;
-      // A masked edit's image and mask wait in the blob store for its results.
-      const kept: string[] = [];
-      let mask: MaskBlobs | undefined;
-      if (admit.mask !== undefined) {
-        try {
-          for (const image of [admit.mask.original, admit.mask.mask]) {
-            kept.push(await references.keep(image));
-          }
-        } catch (err) {
-          void references.forget(kept);
-          discard();
-          throw err;
-        }
-        mask = { original: kept[0] as string, mask: kept[1] as string };
-      }
-      let recordId: string;
-      try {
-        // Past the daily image budget this is a 429; otherwise the images are
-        // reserved and the generation recorded.
-        recordId = await ledger.reserve({
-          tenant,
-          model: translation.model.spec.id,
-          requestedModel: translation.model.requested,
-          n: translation.n,
-          plan: {
-            n: translation.n,
-            expectedMs: translation.expectedMs,
-            responseFormat: translation.responseFormat,
-            echo: translation.echo,
-            mask,
-          },
-          requestHash,
-          idempotencyKey: key,
-        });
-      } catch (err) {
-        discard();
-        void references.forget(kept);
-        // Two requests with one Idempotency-Key at once: the second joins the
-        // first, if it asks the same (else it is the same key reused: a 409).
-        if (key !== undefined && err instanceof IdempotencyKeyTaken) {
-          const record = await ledger.byIdempotencyKey(tenant.id, key);
-          if (record !== undefined && record.requestHash !== requestHash) {
-            throw gatewayError("idempotency_key_reused");
-          }
-          if (record !== undefined) return join(record, admit.releaseWith);
-        }
-        throw err;
-      }
-      attach(recordId, admit.releaseWith);
-      // Uploads are stored or encoded before the submit; meanwhile a request
-      // joining this generation waits for it to start rather than seeing a
-      // record with nothing running behind it.
-      const starting = (async () => {
-        let submitted = translation;
-        try {
-          if (uploads.length > 0) {
-            submitted = withReferences(translation, await references.publish(uploads));
-          }
-        } catch (err) {
-          discard();
-          void references.forget(kept);
-          ledger.finished(recordId, {
-            state: "refused",
-            errorCode: "reference_upload_failed",
-            error: failureInfo(err),
+    admit(caller: Caller, admit: AdmitRequest): Promise<Admission> {
+      const { tracer } = deps;
+      if (tracer === undefined) return admitRequest(caller, admit);
+      // A step beside the generation's, not around it: the generation it
+      // starts hangs under the request, as it outlives the admission.
+      const span = tracer.start("imagegate.admission", tracer.current(), {
+        "imagegate.upstream.model": admit.translation.model.spec.id,
+      });
+      return admitRequest(caller, admit).then(
+        (admitted) => {
+          span.set({
+            [generationIdAttribute]:
+              admitted.kind === "started" ? admitted.generation.recordId : admitted.record.id,
+            "imagegate.admission": admitted.kind,
           });
+          span.end();
+          return admitted;
+        },
+        (err: unknown) => {
+          span.fail(failureCode(err));
+          span.end();
           throw err;
-        }
-        const running = generation.start({ recordId, channels, translation: submitted, mask });
-        // The spooled files are read while the submit goes out, and not after.
-        running.submitted.then(removeUploads, removeUploads);
-        running.done.then(slot, slot);
-        return running;
-      })();
-      startingUp.set(
-        recordId,
-        starting.catch(() => undefined),
+        },
       );
-      try {
-        return { kind: "started", generation: await starting };
-      } finally {
-        startingUp.delete(recordId);
-      }
     },
 
     /**
@@ -388,6 +285,147 @@ export function createAdmission(deps: AdmissionDeps) {
       return fromRecord(record);
     },
   };
+
+  /** Limits, retry joining, the reservation and the start of the generation. */
+  async function admitRequest(caller: Caller, admit: AdmitRequest): Promise<Admission> {
+    const { tenant } = caller;
+    const { translation, requestHash, uploads } = admit;
+    // Every spooled file once (a multipart edit's masked original is its first upload).
+    const spooled = [
+      ...new Map(
+        [...uploads, ...(admit.mask ? [admit.mask.original, admit.mask.mask] : [])].map((file) => [
+          file.path,
+          file,
+        ]),
+      ).values(),
+    ];
+    // The slot the intake took before the body was read, if it took one.
+    let release = caller.takeSlot?.();
+    const removeUploads = () => {
+      if (spooled.length > 0) void references.discard(spooled).finally(admit.releaseUploads);
+      else admit.releaseUploads?.();
+    };
+    const discard = () => {
+      release?.();
+      removeUploads();
+    };
+    let key: string | undefined;
+    let channels: Channel[];
+    try {
+      // Every check that can refuse the request runs before anything is submitted.
+      assertModelAllowed(
+        tenant.models,
+        translation.model.spec.id,
+        translation.model.requested,
+        deps.models,
+      );
+      channels = await channelsFor(tenant, translation);
+      key = idempotencyKeyOf(caller);
+      const previous = await earlier(tenant, requestHash, key, caller.retryCount);
+      if (previous !== undefined) {
+        // The earlier attempt's task holds its own slot; this one needs none.
+        discard();
+        return join(previous, admit.releaseWith);
+      }
+      // The slot counts the upstream task: it is held until the task is
+      // final, whether or not the caller is still waiting for it.
+      release ??= await gate.acquire(tenant.id, tenant.maxConcurrent);
+    } catch (err) {
+      discard();
+      throw err;
+    }
+    const slot = release;
+    // A masked edit's image and mask wait in the blob store for its results.
+    const kept: string[] = [];
+    let mask: MaskBlobs | undefined;
+    if (admit.mask !== undefined) {
+      try {
+        for (const image of [admit.mask.original, admit.mask.mask]) {
+          kept.push(await references.keep(image));
+        }
+      } catch (err) {
+        void references.forget(kept);
+        discard();
+        throw err;
+      }
+      mask = { original: kept[0] as string, mask: kept[1] as string };
+    }
+    let recordId: string;
+    try {
+      // Past the daily image budget this is a 429; otherwise the images are
+      // reserved and the generation recorded.
+      recordId = await ledger.reserve({
+        tenant,
+        model: translation.model.spec.id,
+        requestedModel: translation.model.requested,
+        n: translation.n,
+        plan: {
+          n: translation.n,
+          expectedMs: translation.expectedMs,
+          responseFormat: translation.responseFormat,
+          echo: translation.echo,
+          mask,
+        },
+        requestHash,
+        idempotencyKey: key,
+      });
+    } catch (err) {
+      discard();
+      void references.forget(kept);
+      // Two requests with one Idempotency-Key at once: the second joins the
+      // first, if it asks the same (else it is the same key reused: a 409).
+      if (key !== undefined && err instanceof IdempotencyKeyTaken) {
+        const record = await ledger.byIdempotencyKey(tenant.id, key);
+        if (record !== undefined && record.requestHash !== requestHash) {
+          throw gatewayError("idempotency_key_reused");
+        }
+        if (record !== undefined) return join(record, admit.releaseWith);
+      }
+      throw err;
+    }
+    attach(recordId, admit.releaseWith);
+    // Uploads are stored or encoded before the submit; meanwhile a request
+    // joining this generation waits for it to start rather than seeing a
+    // record with nothing running behind it.
+    const starting = (async () => {
+      let submitted = translation;
+      try {
+        if (uploads.length > 0) {
+          submitted = withReferences(translation, await references.publish(uploads));
+        }
+      } catch (err) {
+        discard();
+        void references.forget(kept);
+        ledger.finished(recordId, {
+          state: "refused",
+          errorCode: "reference_upload_failed",
+          error: failureInfo(err),
+        });
+        throw err;
+      }
+      const running = generation.start({
+        recordId,
+        channels,
+        translation: submitted,
+        mask,
+        // The synchronous routes answer with a response; the async API does not.
+        waited: admit.releaseWith !== undefined,
+      });
+      // The spooled files are read while the submit goes out, and not after.
+      running.submitted.then(removeUploads, removeUploads);
+      running.done.then(slot, slot);
+      return running;
+    })();
+    startingUp.set(
+      recordId,
+      starting.catch(() => undefined),
+    );
+    try {
+      return { kind: "started", generation: await starting };
+    } finally {
+      startingUp.delete(recordId);
+    }
+  }
 
   function unfinished(record: GenerationRecord): boolean {
     return record.state === "pending" || record.state === "running";
@@ -458,6 +496,8 @@ export function createAdmission(deps: AdmissionDeps) {
         images: record.results.map((result) => ({ ...result, written: Promise.resolve() })),
         echo: record.plan?.echo ?? {},
         upstreamTaskId: record.upstreamTaskId,
+        model: record.model,
+        readyAt: record.readyAt ?? undefined,
       };
     }
     if (record.state === "pending" || record.state === "running") {

@@ -3,6 +3,7 @@
 // envelope, so a 20 MB image never becomes a 27 MB string in memory. The
 // fields besides the images (size, quality, background, output_format) say
 // what was delivered, read from the first image's header (never decoded).
+// Each delivery is a trace step, and its images count as answered (metrics).
 import { Readable } from "node:stream";
 import {
   type AnswerFields,
@@ -16,6 +17,13 @@ import type { BlobStore, StoredBlob, UrlSigner } from "../storage/blobs.js";
 import type { GeneratedImages } from "./generate.js";
 import { inspectImage } from "./imaging/index.js";
 import { pngHeader } from "./imaging/png-header.js";
+import {
+  type AnsweredImages,
+  failureCode,
+  generationIdAttribute,
+  type StepSpan,
+  type StepTracer,
+} from "./telemetry.js";
 
 export type Delivery =
   | { kind: "json"; body: ImagesResponse }
@@ -34,6 +42,10 @@ export interface DeliveryDeps {
   clock: Clock;
   /** Lifetime of re-hosted images and their URLs. */
   urlTtlMs: number;
+  /** A span per delivery; absent when tracing is off. */
+  tracer?: StepTracer | undefined;
+  /** Counts the images answered, with the result's lag. */
+  answered?: AnsweredImages | undefined;
 }
 
 const outputFormats: Readonly<Record<string, string>> = {
@@ -101,8 +113,39 @@ export async function deliveredFields(
 const revised = (result: GeneratedImages) =>
   result.echo.revised_prompt === undefined ? {} : { revised_prompt: result.echo.revised_prompt };
 
+/** Ends a delivery's span once its stream is over: written in full, failed, or cut by the client. */
+function endWithStream(span: StepSpan, stream: Readable): void {
+  stream.once("close", () => {
+    if (stream.errored) span.fail(failureCode(stream.errored));
+    else if (!stream.readableEnded) span.set({ "imagegate.deliver.aborted": true });
+    span.end();
+  });
+}
+
 export function createDeliverer(deps: DeliveryDeps) {
-  const { blobs, signer, clock } = deps;
+  const { blobs, signer, clock, tracer } = deps;
+
+  /**
+   * The images are answered: counted, with the time since the result was
+   * ready upstream. Taken as the answer is handed to the response (its bytes
+   * may still be on their way).
+   */
+  function answered(result: GeneratedImages, format: "url" | "b64_json"): void {
+    deps.answered?.answered(
+      result.model ?? "unknown",
+      format,
+      result.images.length,
+      result.readyAt === undefined ? undefined : (clock.now() - result.readyAt) / 1000,
+    );
+  }
+
+  function deliverSpan(result: GeneratedImages, format: string): StepSpan | undefined {
+    return tracer?.start("imagegate.deliver", tracer.current(), {
+      [generationIdAttribute]: result.recordId,
+      "imagegate.deliver.format": format,
+      "imagegate.deliver.images": result.images.length,
+    });
+  }
 
   async function urls(result: GeneratedImages): Promise<Delivery> {
     try {
@@ -188,20 +231,43 @@ export function createDeliverer(deps: DeliveryDeps) {
     result: GeneratedImages,
     prefix: "image_generation" | "image_edit",
   ): AsyncGenerator<Buffer> {
-    const after = jsonFields(eventFields(await deliveredFields(blobs, result)));
-    for (const image of result.images) {
-      yield Buffer.from(
-        `event: ${prefix}.completed\ndata: {"type":"${prefix}.completed","b64_json":"`,
-      );
-      yield* imageBase64(image);
-      yield Buffer.from(`","created_at":${result.created}${after}}\n\n`);
+    const span = deliverSpan(result, "b64_json");
+    try {
+      const after = jsonFields(eventFields(await deliveredFields(blobs, result)));
+      answered(result, "b64_json");
+      for (const image of result.images) {
+        yield Buffer.from(
+          `event: ${prefix}.completed\ndata: {"type":"${prefix}.completed","b64_json":"`,
+        );
+        yield* imageBase64(image);
+        yield Buffer.from(`","created_at":${result.created}${after}}\n\n`);
+      }
+    } catch (err) {
+      span?.fail(failureCode(err));
+      throw err;
+    } finally {
+      span?.end();
     }
   }
 
   return {
     /** A URL answer waits until the files are on disk; b64_json streams at once. */
     async deliver(result: GeneratedImages, format: "url" | "b64_json"): Promise<Delivery> {
-      return format === "url" ? urls(result) : base64(result);
+      const span = deliverSpan(result, format);
+      let delivery: Delivery;
+      try {
+        delivery = format === "url" ? await urls(result) : await base64(result);
+      } catch (err) {
+        span?.fail(failureCode(err));
+        span?.end();
+        throw err;
+      }
+      answered(result, format);
+      if (span !== undefined) {
+        if (delivery.kind === "stream") endWithStream(span, delivery.stream);
+        else span.end();
+      }
+      return delivery;
     },
     events,
   };

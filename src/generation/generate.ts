@@ -13,6 +13,7 @@ import type { Channel } from "../channels/channel.js";
 import { type ChannelRegistry, failsOver } from "../channels/registry.js";
 import type { Clock } from "../clock.js";
 import { GatewayError, gatewayError } from "../errors.js";
+import type { TaskSnapshot } from "../providers/async/status.js";
 import { UpstreamError } from "../providers/failures.js";
 import { providers, type SyncImage } from "../providers/index.js";
 import { syncTaskIdKind } from "../providers/openai/models.js";
@@ -38,6 +39,14 @@ import {
 import { compositeResults, removeMaskBlobs } from "./mask-results.js";
 import type { FailureInfo, GenerationOutcome, MaskBlobs } from "./record.js";
 import { syncImageDownload } from "./sync-images.js";
+import {
+  type AnsweredImages,
+  endWith,
+  failureCode,
+  type GenerationSteps,
+  type StepTracer,
+  traceGeneration,
+} from "./telemetry.js";
 
 /** Where the use case records how a generation went (durable, for usage and resume). */
 export interface GenerationRecorder {
@@ -60,6 +69,10 @@ export interface GeneratedImages {
   images: StoredBlob[];
   echo: Echo;
   upstreamTaskId: string;
+  /** The upstream model, for the metrics. */
+  model?: string | undefined;
+  /** When the result was ready upstream (clock ms, estimated), for the result lag. */
+  readyAt?: number | undefined;
 }
 
 export interface StartCommand {
@@ -70,6 +83,12 @@ export interface StartCommand {
   translation: Translation;
   /** An edit with a mask: its image and mask in the blob store, removed once the results are made. */
   mask?: MaskBlobs | undefined;
+  /**
+   * A synchronous caller waits for the images: it is answered by the
+   * delivery. Otherwise (the async API) the stored outcome is the answer, and
+   * its images are counted as answered once it is written.
+   */
+  waited?: boolean | undefined;
 }
 
 /** A generation under way in this process. */
@@ -164,6 +183,10 @@ export interface GenerationDeps {
   downloadRetryDelaysMs?: readonly number[];
   /** Waits between attempts to write a record; one retry per entry. */
   recordRetryDelaysMs?: readonly number[];
+  /** Spans for each generation's steps; absent when tracing is off. */
+  tracer?: StepTracer | undefined;
+  /** Counts the images of generations nobody waits for, once stored (the async API's answer). */
+  answered?: AnsweredImages | undefined;
 }
 
 // Connection refused and 429 leave no task behind, so a short retry is safe;
@@ -184,7 +207,7 @@ export function failureInfo(err: unknown): FailureInfo {
 }
 
 export function createGenerationService(deps: GenerationDeps): GenerationService {
-  const { channels, poller, blobs, clock, log, recorder } = deps;
+  const { channels, poller, blobs, clock, log, recorder, tracer } = deps;
   const lifetimeMs = deps.taskLifetimeMs ?? taskLifetimeMs;
   const maxResultBytes = deps.maxResultBytes ?? Number.POSITIVE_INFINITY;
   const submitDelays = deps.submitRetryDelaysMs ?? submitRetryDelaysMs;
@@ -248,6 +271,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     candidates: readonly Channel[],
     translation: Translation,
     tried: (channel: Channel) => void,
+    steps: GenerationSteps | undefined,
   ): Promise<Accepted> {
     // A synchronous call's id, the same through failover: the record names it while calls run.
     let syncTaskId: string | undefined;
@@ -269,7 +293,13 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         }
         breaker.probing();
         tried(channel);
+        // One span per channel tried: a failover shows as a refused submit, then the next.
+        const span = steps?.start("imagegate.submit", {
+          "imagegate.channel": channel.id,
+          "imagegate.upstream.model": String(translation.body.model),
+        });
         try {
+          let taken: Accepted;
           if (providers[channel.provider].style === "sync") {
             syncTaskId ??= newId(syncTaskIdKind);
             const taskId = syncTaskId;
@@ -283,15 +313,20 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
             const images = await channels
               .syncClient(channel)
               .create(channel.baseUrl, channel.credential, translation.body, stopping.signal);
-            channels.accepted(channel);
-            return { taskId, channel, release, images };
+            taken = { taskId, channel, release, images };
+          } else {
+            const taskId = await channels
+              .client(channel)
+              .submit(channel.credential, translation.body);
+            taken = { taskId, channel, release };
           }
-          const taskId = await channels
-            .client(channel)
-            .submit(channel.credential, translation.body);
           channels.accepted(channel);
-          return { taskId, channel, release };
+          span?.set({ "imagegate.upstream.task_id": taken.taskId });
+          span?.end();
+          return taken;
         } catch (err) {
+          span?.fail(failureCode(err));
+          span?.end();
           release();
           if (!(err instanceof UpstreamError)) throw err;
           channels.refused(channel, err);
@@ -332,7 +367,35 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     return async () => syncImageDownload(sync.b64);
   }
 
+  /** One result into the blob store, as a step of its own when tracing is on. */
   async function downloadOne(
+    channel: Channel,
+    taskId: string,
+    index: number,
+    sync: SyncImage | undefined,
+    steps: GenerationSteps | undefined,
+  ): Promise<StoredBlob> {
+    if (steps === undefined) return fetchResult(channel, taskId, index, sync);
+    const span = steps.start("imagegate.download", {
+      "imagegate.upstream.task_id": taskId,
+      "imagegate.download.index": index,
+    });
+    try {
+      const blob = await fetchResult(channel, taskId, index, sync);
+      span.set({
+        "imagegate.download.bytes": blob.size,
+        "imagegate.download.type": blob.contentType,
+      });
+      return blob;
+    } catch (err) {
+      span.fail(failureCode(err));
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  async function fetchResult(
     channel: Channel,
     taskId: string,
     index: number,
@@ -382,11 +445,12 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     channel: Channel,
     taskId: string,
     count: number,
-    sync?: readonly SyncImage[],
+    sync: readonly SyncImage[] | undefined,
+    steps: GenerationSteps | undefined,
   ): Promise<StoredBlob[]> {
     const outcomes = await Promise.allSettled(
       Array.from({ length: count }, (_, index) =>
-        downloadOne(channel, taskId, index, sync?.[index]),
+        downloadOne(channel, taskId, index, sync?.[index], steps),
       ),
     );
     const images: StoredBlob[] = [];
@@ -415,23 +479,57 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     return images;
   }
 
-  /** Waits for the task and stores its results. */
+  /** Stored results, and when they were ready upstream (clock ms). */
+  interface Collected {
+    downloaded: StoredBlob[];
+    readyAt: number;
+  }
+
   /** The images of a synchronous call, stored as an async task's downloads are. */
-  function collectSync(
+  async function collectSync(
     command: ResumeCommand,
     images: readonly SyncImage[],
-  ): Promise<StoredBlob[]> {
+    steps: GenerationSteps | undefined,
+  ): Promise<Collected> {
     const { channel, upstreamTaskId: taskId } = command;
     if (images.length === 0) {
       throw downloadFailure(taskId, "the upstream answered without any image");
     }
-    return downloadAll(channel, taskId, Math.min(images.length, command.n), images);
+    // Ready when the call answered (just before the task counts as submitted).
+    const readyAt = command.submittedAt;
+    const count = Math.min(images.length, command.n);
+    return { downloaded: await downloadAll(channel, taskId, count, images, steps), readyAt };
+  }
+
+  /** The span of each read of a task (tracing on). */
+  function readSteps(steps: GenerationSteps, channel: Channel, taskId: string) {
+    return () => {
+      const span = steps.start("imagegate.read", {
+        "imagegate.channel": channel.id,
+        "imagegate.upstream.task_id": taskId,
+      });
+      return (snapshot: TaskSnapshot | undefined, err?: unknown) => {
+        if (snapshot === undefined) span.fail(failureCode(err));
+        else {
+          span.set({
+            "imagegate.read.status": snapshot.rawStatus,
+            "imagegate.read.state": snapshot.state,
+            "imagegate.read.progress": snapshot.progress,
+          });
+        }
+        span.end();
+      };
+    };
   }
 
   /** Waits for an async task and downloads its results. */
-  async function collectTask(command: ResumeCommand): Promise<StoredBlob[]> {
+  async function collectTask(
+    command: ResumeCommand,
+    steps: GenerationSteps | undefined,
+  ): Promise<Collected> {
     const { channel, upstreamTaskId: taskId, recordId } = command;
-    let snapshot: Awaited<ReturnType<Poller["watch"]>>;
+    let snapshot: TaskSnapshot;
+    let readyAt: number | undefined;
     try {
       snapshot = await poller.watch({
         credential: channel.credential,
@@ -442,6 +540,10 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         expectedMs: command.expectedMs,
         deadline: command.submittedAt + lifetimeMs,
         onProgress: (progress) => progressOf.set(recordId, progress),
+        onReadStart: steps && readSteps(steps, channel, taskId),
+        onEnded: (endedAt) => {
+          readyAt = endedAt;
+        },
       });
     } catch (err) {
       if (err instanceof TaskWaitError) throw waitFailure(err);
@@ -455,16 +557,23 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     }
     // Providers may return fewer images than asked; never more than asked.
     const count = Math.min(snapshot.resultCount, command.n);
-    return downloadAll(channel, taskId, count);
+    return {
+      downloaded: await downloadAll(channel, taskId, count, undefined, steps),
+      readyAt: readyAt ?? clock.now(),
+    };
   }
 
   /** Waits for the task (or takes the synchronous call's images) and stores its results. */
-  async function collect(command: ResumeCommand): Promise<GeneratedImages> {
+  async function collect(
+    command: ResumeCommand,
+    steps: GenerationSteps | undefined,
+  ): Promise<GeneratedImages> {
     const { upstreamTaskId: taskId, recordId } = command;
-    let downloaded =
+    const collected =
       command.syncImages === undefined
-        ? await collectTask(command)
-        : await collectSync(command, command.syncImages);
+        ? await collectTask(command, steps)
+        : await collectSync(command, command.syncImages, steps);
+    let { downloaded } = collected;
     if (command.mask !== undefined) {
       // The caller's pixels where the mask is opaque, at the original's size.
       downloaded = await compositeResults(blobs, downloaded, command.mask);
@@ -482,13 +591,23 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       images,
       echo: command.echo,
       upstreamTaskId: taskId,
+      model: command.names?.upstream,
+      readyAt: collected.readyAt,
     };
   }
 
-  /** Runs `collect` and records its outcome (unless the gateway is shutting down). */
-  function finish(command: ResumeCommand): Promise<GeneratedImages> {
+  /**
+   * Runs `collect` and records its outcome (unless the gateway is shutting
+   * down). `waited`: a synchronous caller is answered by the delivery;
+   * otherwise the stored outcome is the answer, counted once written.
+   */
+  function finish(
+    command: ResumeCommand,
+    steps: GenerationSteps | undefined,
+    waited: boolean,
+  ): Promise<GeneratedImages> {
     const { recordId } = command;
-    return collect(command).then(
+    return collect(command, steps).then(
       (result) => {
         // The caller is answered from memory at once; the record points only
         // at files that reached the disk, so it is written once they have.
@@ -504,8 +623,19 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
                 images: result.images.length,
                 results: stored.map(({ id, contentType, size }) => ({ id, contentType, size })),
                 upstreamTaskId: command.upstreamTaskId,
+                // Whole milliseconds: the estimate is a midpoint.
+                readyAt: result.readyAt === undefined ? undefined : Math.round(result.readyAt),
               }),
-            );
+            ).then(() => {
+              if (waited || deps.answered === undefined) return;
+              // The async API answers with URLs to the stored results.
+              deps.answered.answered(
+                result.model ?? "unknown",
+                "url",
+                stored.length,
+                result.readyAt === undefined ? undefined : (clock.now() - result.readyAt) / 1000,
+              );
+            });
           },
         );
         recordings.set(recordId, recorded);
@@ -573,6 +703,13 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         upstream: command.translation.model.spec.id,
       };
       const { recordId, translation } = command;
+      // The generation's own span, under the request that started it.
+      const traced =
+        tracer &&
+        traceGeneration(tracer, tracer.current(), recordId, {
+          "imagegate.upstream.model": names.upstream,
+        });
+      const steps = traced?.steps;
       let accepted: Accepted | undefined;
       // The channel of the last submit sent: an ambiguous answer's usage is that account's.
       let lastTried: Channel | undefined;
@@ -583,9 +720,15 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         } catch (err) {
           throw recordUnavailable(err);
         }
-        return submit(recordId, command.channels, translation, (channel) => {
-          lastTried = channel;
-        });
+        return submit(
+          recordId,
+          command.channels,
+          translation,
+          (channel) => {
+            lastTried = channel;
+          },
+          steps,
+        );
       })().then(
         async (taken) => {
           accepted = taken;
@@ -632,19 +775,24 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         },
       );
       const done = submitted.then((upstreamTaskId) =>
-        finish({
-          recordId,
-          channel: (accepted as Accepted).channel,
-          syncImages: (accepted as Accepted).images,
-          upstreamTaskId,
-          submittedAt: clock.now(),
-          n: translation.n,
-          expectedMs: translation.expectedMs,
-          echo: translation.echo,
-          mask: command.mask,
-          names,
-        }),
+        finish(
+          {
+            recordId,
+            channel: (accepted as Accepted).channel,
+            syncImages: (accepted as Accepted).images,
+            upstreamTaskId,
+            submittedAt: clock.now(),
+            n: translation.n,
+            expectedMs: translation.expectedMs,
+            echo: translation.echo,
+            mask: command.mask,
+            names,
+          },
+          steps,
+          command.waited === true,
+        ),
       );
+      if (traced !== undefined) endWith(traced.span, done);
       // The channel's task slot is held until the task is final.
       const release = () => accepted?.release();
       done.then(release, release);
@@ -664,7 +812,15 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     resume(command) {
       // Counted against the channel's max_concurrent, never refused: the task runs upstream already.
       const release = channels.acquire(command.channel, true);
-      const done = finish(command);
+      // A trace of its own: the request that started it was another process's.
+      const traced =
+        tracer &&
+        traceGeneration(tracer, undefined, command.recordId, {
+          "imagegate.upstream.model": command.names?.upstream,
+          "imagegate.resumed": true,
+        });
+      const done = finish(command, traced?.steps, false);
+      if (traced !== undefined) endWith(traced.span, done);
       if (release !== undefined) done.then(release, release);
       return track({
         recordId: command.recordId,

@@ -7,7 +7,8 @@ import { utcDay } from "../generation/record.js";
 import { isUtcDay, parseBody } from "../validation.js";
 
 const utcDayParam = z.string().refine(isUtcDay, "a UTC day, YYYY-MM-DD");
-const usageQuerySchema = z.object({
+/** `?from=&to=`; exported for the OpenAPI document. */
+export const usageQuerySchema = z.object({
   from: utcDayParam.optional(),
   to: utcDayParam.optional(),
 });

@@ -40,6 +40,15 @@ export interface GatewayMetrics {
   generations: {
     ended(model: string, outcome: string, seconds: number | undefined): void;
   };
+  /** Images answered to callers, with their result lag (generation/telemetry.ts's AnsweredImages). */
+  results: {
+    answered(
+      model: string,
+      format: "b64_json" | "url",
+      images: number,
+      lagSeconds: number | undefined,
+    ): void;
+  };
 }
 
 // Generations take seconds to minutes; the HTTP answer of a synchronous one as long.
@@ -75,8 +84,35 @@ export function createMetrics(sources: MetricSources, options: { tenantLabels: b
     buckets: [1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600],
     registers: [registry],
   });
+  const resultLag = new Histogram({
+    name: "imagegate_result_lag_seconds",
+    help:
+      "From when a succeeded generation's result was ready upstream to when the gateway answered it " +
+      "(the synchronous response with the images; for the async API, its stored outcome), by upstream " +
+      "model. An estimate: the upstream gives no completion time, so the ready moment is the middle " +
+      "between the last read that saw the task unfinished (or its submit) and the first that saw it done",
+    labelNames: ["model"],
+    // The budget is a share of the task's own time (10 % at P50, floor 150 ms): seconds, mostly.
+    buckets: [0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300],
+    registers: [registry],
+  });
+  const imagesDelivered = new Counter({
+    name: "imagegate_images_delivered_total",
+    help:
+      "Images answered to callers, by upstream model and response_format: counted when a synchronous " +
+      "response is handed its images, and for the async API (format url) when the task's outcome is stored",
+    labelNames: ["model", "format"],
+    registers: [registry],
+  });
   const metrics: GatewayMetrics = {
     tenantLabels,
+    results: {
+      answered(model, format, images, lagSeconds) {
+        if (images > 0) imagesDelivered.inc({ model, format }, images);
+        // A clock step back would make it negative: no lag, not a negative one.
+        if (lagSeconds !== undefined) resultLag.observe({ model }, Math.max(0, lagSeconds));
+      },
+    },
     traffic: {
       submitted: (channel, model, outcome) => submits.inc({ channel, model, outcome }),
       read: (channel, outcome) => reads.inc({ channel, outcome }),

@@ -22,6 +22,7 @@ import {
 } from "../generation/references.js";
 import { resumeRecords, resumeUnfinished } from "../generation/resume.js";
 import { startTakeover, type Takeover } from "../generation/takeover.js";
+import type { AnsweredImages, StepTracer } from "../generation/telemetry.js";
 import { countedGenerations, type GenerationCounter } from "../observability/generations.js";
 import type { ConcurrencyGate } from "../tenancy/limits.js";
 import { createLatencyModel } from "../upstream/latency-model.js";
@@ -53,6 +54,10 @@ export const generationPluginName = "imagegate-generation";
 export interface GenerationPluginOptions {
   /** Counts generations as they end (the metrics). */
   generations?: GenerationCounter | undefined;
+  /** Counts the images answered and their result lag (the metrics). */
+  answered?: AnsweredImages | undefined;
+  /** Spans for admissions, generations and deliveries; absent when tracing is off. */
+  tracer?: StepTracer | undefined;
   config: Config;
   clock: Clock;
   models: ModelMap;
@@ -98,6 +103,8 @@ async function generation(app: FastifyInstance, options: GenerationPluginOptions
     log: app.log,
     recorder: ledger,
     models,
+    tracer: options.tracer,
+    answered: options.answered,
     ...options.retryTiming?.generation,
   });
   const service =
@@ -122,8 +129,16 @@ async function generation(app: FastifyInstance, options: GenerationPluginOptions
     log: app.log,
     maxWaitMs: config.maxWaitMs,
     models,
+    tracer: options.tracer,
   });
-  const deliverer = createDeliverer({ blobs, signer, clock, urlTtlMs: config.urlTtlMs });
+  const deliverer = createDeliverer({
+    blobs,
+    signer,
+    clock,
+    urlTtlMs: config.urlTtlMs,
+    tracer: options.tracer,
+    answered: options.answered,
+  });
   app.decorate("generation", { service, admission, deliverer, gate, referenceDelivery });
 
   const resumeDeps = { ledger, vault, generation: service, channels, log: app.log, gate };

@@ -47,6 +47,18 @@ export interface WatchRequest {
   deadline: number;
   /** Called with each progress (0..1) the upstream reports. */
   onProgress?: (progress: number) => void;
+  /**
+   * Called as each read goes out (a trace span per read); what it returns is
+   * told how the read ended: the snapshot, or the error. Absent: nothing is
+   * done per read.
+   */
+  onReadStart?: (() => (snapshot: TaskSnapshot | undefined, err?: unknown) => void) | undefined;
+  /**
+   * Told when the task finished upstream (clock ms), as estimated from the
+   * reads around it: the middle between the last read that saw it unfinished
+   * (the accepted submit, before any read) and the first that saw it final.
+   */
+  onEnded?: ((endedAt: number) => void) | undefined;
 }
 
 export interface Poller {
@@ -229,15 +241,9 @@ export function createPoller(options: PollerOptions): Poller {
     }
   }
 
-  /** The task ended between the last two reads: take the middle as its time. */
-  function learn(entry: Entry): void {
-    const { request } = entry;
-    const endedAt = (entry.lastReadAt + clock.now()) / 2;
-    options.latency?.observe(request.model, request.expectedMs, endedAt - request.submittedAt);
-  }
-
   async function read(entry: Entry): Promise<void> {
     const { request } = entry;
+    const readEnded = request.onReadStart?.();
     let snapshot: TaskSnapshot;
     try {
       snapshot = await (request.reader ?? (client as Pick<UpstreamClient, "read">)).read(
@@ -245,17 +251,24 @@ export function createPoller(options: PollerOptions): Poller {
         request.taskId,
       );
     } catch (err) {
+      readEnded?.(undefined, err);
       if (entry.done || closed) return;
       onReadError(entry, err);
       return;
     }
+    readEnded?.(snapshot);
     if (entry.done || closed) return;
     entry.consecutiveErrors = 0;
     entry.notFound = 0;
     entry.lastSuccessAt = clock.now();
     options.onRead?.(request.taskId, snapshot);
     if (snapshot.state !== "pending") {
-      if (snapshot.state === "succeeded") learn(entry);
+      // The task ended between the last two reads: the middle is its time.
+      const endedAt = (entry.lastReadAt + clock.now()) / 2;
+      if (snapshot.state === "succeeded") {
+        options.latency?.observe(request.model, request.expectedMs, endedAt - request.submittedAt);
+      }
+      request.onEnded?.(endedAt);
       settle(entry, snapshot);
       return;
     }

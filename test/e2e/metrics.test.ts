@@ -1,7 +1,7 @@
 // GET /metrics: Prometheus's text format, for the admin token or the metrics
 // token only, with counters that move with traffic and gauges of the moment
 // (requests held, tasks in flight, open circuits), beside the process's own.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { adminToken, buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
 const metricsToken = "scrape-token-0123456789abcdef";
@@ -112,6 +112,69 @@ describe("GET /metrics", { timeout: 30_000 }, () => {
     ).toBeGreaterThanOrEqual(2);
     // No tenant label unless the operator asks for it.
     expect(after.text).not.toContain("tenant=");
+  });
+
+  it("times each result's lag and counts the images answered, by response_format", async () => {
+    gw = await buildTestApp();
+    const model = "gemini-3.1-flash-image-preview";
+    const lag = `imagegate_result_lag_seconds_count{model="${model}"}`;
+    const delivered = (format: string) =>
+      `imagegate_images_delivered_total{model="${model}",format="${format}"}`;
+    const before = await scrape(gw);
+    expect(value(before.text, lag)).toBe(undefined);
+
+    // Seen unfinished, then finished: the lag is measured from between those reads.
+    await gw.client.images.generate({
+      model: "nano-banana",
+      prompt: "as base64 [sim:duration=300] [sim:images=2]",
+      n: 2,
+      response_format: "b64_json",
+    });
+    const afterBase64 = await scrape(gw);
+    expect(value(afterBase64.text, lag)).toBe(1);
+    expect(value(afterBase64.text, delivered("b64_json"))).toBe(2);
+    expect(value(afterBase64.text, delivered("url"))).toBe(undefined);
+    // An estimate, but of the gateway's own delay: well under a second here.
+    expect(
+      value(afterBase64.text, `imagegate_result_lag_seconds_sum{model="${model}"}`),
+    ).toBeLessThan(1);
+
+    await gw.client.images.generate({
+      model: "nano-banana",
+      prompt: "as a link",
+      response_format: "url",
+    });
+    const afterUrl = await scrape(gw);
+    expect(value(afterUrl.text, lag)).toBe(2);
+    expect(value(afterUrl.text, delivered("b64_json"))).toBe(2);
+    expect(value(afterUrl.text, delivered("url"))).toBe(1);
+
+    // The async API's answer is the stored task, read through URLs: counted once it is stored.
+    const submitted = await fetch(`${gw.url}/v1/images/generations/async`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${gw.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "nano-banana", prompt: "for later [sim:duration=200]" }),
+    });
+    expect(submitted.status).toBe(200);
+    await vi.waitFor(
+      async () => {
+        const { text } = await scrape(gw as TestGateway);
+        expect(value(text, lag)).toBe(3);
+        expect(value(text, delivered("url"))).toBe(2);
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    // Its reads count nothing more.
+    const { id } = (await submitted.json()) as { id: string };
+    const task = await fetch(`${gw.url}/v1/images/tasks/${id}`, {
+      headers: { authorization: `Bearer ${gw.apiKey}` },
+    });
+    expect(((await task.json()) as { data: { status: string } }).data.status).toBe("SUCCESS");
+    expect(value((await scrape(gw)).text, delivered("url"))).toBe(2);
+    // The record keeps the estimate: after the submit, before the outcome was written.
+    const record = await gw.app.store.ledger.get(id);
+    expect(record?.readyAt).toBeGreaterThanOrEqual(record?.createdAt ?? Number.NaN);
+    expect(record?.readyAt).toBeLessThanOrEqual(record?.finishedAt ?? Number.NaN);
   });
 
   it("labels by tenant when IMAGEGATE_METRICS_TENANT_LABELS is on", async () => {

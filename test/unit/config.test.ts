@@ -51,6 +51,7 @@ describe("loadConfig defaults (DESIGN.md)", () => {
       s3: undefined,
       metricsToken: undefined,
       metricsTenantLabels: false,
+      tracing: undefined,
     });
   });
 
@@ -133,7 +134,22 @@ describe("loadConfig values", () => {
       s3: undefined,
       metricsToken: undefined,
       metricsTenantLabels: false,
+      tracing: undefined,
     });
+  });
+
+  it("turns traces on with OTEL_EXPORTER_OTLP_ENDPOINT, named by OTEL_SERVICE_NAME", () => {
+    expect(loadConfig({ OTEL_SERVICE_NAME: "ignored-when-off" }).tracing).toBe(undefined);
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }).tracing).toEqual({
+      endpoint: "http://collector:4318",
+      serviceName: "imagegate",
+    });
+    expect(
+      loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "https://otel.example.com",
+        OTEL_SERVICE_NAME: "imagegate-eu",
+      }).tracing,
+    ).toEqual({ endpoint: "https://otel.example.com", serviceName: "imagegate-eu" });
   });
 
   it("trims whitespace around values", () => {
@@ -207,6 +223,8 @@ describe("loadConfig treats empty strings as unset", () => {
     "IMAGEGATE_MAX_RESULT_MB",
     "IMAGEGATE_BODY_TIMEOUT_MS",
     "IMAGEGATE_MAX_CONNECTIONS",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
   ];
 
   it.each(["", "   ", "\t\n"])("all variables set to %j give the defaults", (value) => {
@@ -276,6 +294,8 @@ describe("loadConfig errors", () => {
     ["IMAGEGATE_VARIATION_MODEL", "dall-e-9"],
     ["IMAGEGATE_VARIATION_MODEL", "grok-imagine-image-lite"],
     ["IMAGEGATE_MASKS", "ignore"],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317"],
   ])("%s=%j is one line naming the variable", (name, value) => {
     const err = configError({ [name]: value });
     expect(err.name).toBe("ConfigError");

@@ -118,6 +118,7 @@ describe("retry advice for what the OpenAI SDK would retry (408, 409, 429, 5xx)"
     // 503 that waiting does not mend, or after a submit.
     "model_unavailable",
     "shutting_down",
+    "console_not_built",
     // 504: the task goes on (or is lost); a retry would submit again.
     "generation_timeout",
     "upstream_task_expired",

@@ -4,6 +4,8 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Clock } from "../../clock.js";
 import { gatewayError } from "../../errors.js";
 import { type BlobStore, filesPath, type UrlSigner } from "../../storage/blobs.js";
+import { documented } from "../openapi-docs.js";
+import { fileParams, signedUrlQuery, storedImage } from "../openapi-schemas.js";
 
 export interface FilesRouteOptions {
   blobs: BlobStore;
@@ -16,6 +18,25 @@ export const filesRoutes: FastifyPluginAsync<FilesRouteOptions> = async (app, op
 
   app.get<{ Params: { id: string }; Querystring: { expires?: string; signature?: string } }>(
     `${filesPath}/:id`,
+    {
+      schema: documented({
+        operationId: "getImageFile",
+        summary: "Download a re-hosted image",
+        description:
+          "The `url` of an images answer: signed and expiring, so it needs no API key. Stored images are removed after their URL's lifetime.",
+        tags: ["Files"],
+        security: "none",
+        params: fileParams,
+        querystring: signedUrlQuery,
+        response: {
+          200: {
+            description: "The image's bytes.",
+            content: storedImage,
+          },
+        },
+        errors: ["url_expired", "invalid_signature", "file_not_found"],
+      }),
+    },
     async (request, reply) => {
       const { id } = request.params;
       const now = clock.now();

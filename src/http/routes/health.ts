@@ -1,5 +1,7 @@
 // Liveness and readiness for orchestrators (Docker HEALTHCHECK, Kubernetes probes).
 import type { FastifyPluginAsync } from "fastify";
+import { documented } from "../openapi-docs.js";
+import { livenessSchema, readinessSchema } from "../openapi-schemas.js";
 
 /** What readiness found; `ready` false answers 503. */
 export interface Readiness {
@@ -14,9 +16,28 @@ export interface HealthRouteOptions {
 }
 
 export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, options) => {
-  app.get("/healthz", async () => ({ status: "ok" }));
+  const livenessDocs = documented({
+    operationId: "liveness",
+    summary: "Liveness: the process answers",
+    tags: ["Health"],
+    security: "none",
+    response: { 200: livenessSchema },
+  });
+  app.get("/healthz", { schema: livenessDocs }, async () => ({ status: "ok" }));
 
-  app.get("/readyz", async (_request, reply) => {
+  const readinessDocs = documented({
+    operationId: "readiness",
+    summary: "Readiness: the gateway can serve",
+    description:
+      "Not ready while shutting down, while the database, Redis or the image storage does not answer, or while a model an operator gave channels has none that takes submits; the answer names what is missing.",
+    tags: ["Health"],
+    security: "none",
+    response: {
+      200: { description: "Ready.", content: { "application/json": readinessSchema } },
+      503: { description: "Not ready.", content: { "application/json": readinessSchema } },
+    },
+  });
+  app.get("/readyz", { schema: readinessDocs }, async (_request, reply) => {
     let readiness: Readiness;
     try {
       readiness = await options.ready();

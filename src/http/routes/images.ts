@@ -19,6 +19,15 @@ import { assertModelAllowed } from "../../tenancy/limits.js";
 import { callerOf, responseHandle } from "../admission.js";
 import { tenantOf } from "../auth.js";
 import { type IntakeOptions, intakeHook } from "../intake.js";
+import { documented, generationErrors, uploadErrors } from "../openapi-docs.js";
+import {
+  editFormDocument,
+  idempotencyHeaders,
+  imageEventStream,
+  imagesResponseSchema,
+  taskIdHeader,
+  variationFormDocument,
+} from "../openapi-schemas.js";
 import {
   editFormSchema,
   editJsonSchema,
@@ -106,6 +115,18 @@ function formWatch(
   };
 }
 
+/** What an image route answers: OpenAI's images response, or its events with `stream: true`. */
+const imagesAnswer = (streams: boolean) => ({
+  200: {
+    description: "The images, in OpenAI's shape.",
+    headers: taskIdHeader,
+    content: {
+      "application/json": imagesResponseSchema,
+      ...(streams ? { "text/event-stream": imageEventStream } : {}),
+    },
+  },
+});
+
 export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, options) => {
   const { generation, admission, deliverer, clock, spool } = options;
   app.addHook("preParsing", intakeHook(options.intake));
@@ -144,7 +165,19 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     return sendDelivery(reply, await deliverer.deliver(result, translation.responseFormat));
   }
 
-  app.post("/images/generations", async (request, reply) => {
+  const generationsDocs = documented({
+    operationId: "createImage",
+    summary: "Create images from a prompt",
+    description:
+      "OpenAI's images.generate. The request is held until the images are ready (up to IMAGEGATE_MAX_WAIT_MS; past it a 504 names the task, whose result stays readable).",
+    tags: ["Images"],
+    security: "tenant",
+    headers: idempotencyHeaders,
+    body: imageRequestSchema,
+    response: imagesAnswer(true),
+    errors: generationErrors,
+  });
+  app.post("/images/generations", { schema: generationsDocs }, async (request, reply) => {
     const receivedAt = clock.now();
     const body = parseBody(imageRequestSchema, request.body);
     checkImageUrls(body.image_url);
@@ -153,7 +186,20 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     return run(request, reply, receivedAt, body, translation, [], hash, "image_generation");
   });
 
-  app.post("/images/edits", async (request, reply) => {
+  const editsDocs = documented({
+    operationId: "createImageEdit",
+    summary: "Edit images",
+    description:
+      "OpenAI's images.edit: the images as multipart files (`image`, or `image[]` repeated), or as JSON with `images[].image_url` (https URLs or data: URIs). A mask is composited over the first image, or refused (IMAGEGATE_MASKS).",
+    tags: ["Images"],
+    security: "tenant",
+    headers: idempotencyHeaders,
+    multipart: editFormDocument,
+    body: editJsonSchema,
+    response: imagesAnswer(true),
+    errors: [...generationErrors, ...uploadErrors],
+  });
+  app.post("/images/edits", { schema: editsDocs }, async (request, reply) => {
     const receivedAt = clock.now();
     if (request.isMultipart()) {
       const form = await readMultipartForm(
@@ -246,7 +292,19 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     return run(request, reply, receivedAt, body, translation, [], hash, "image_edit", masked);
   });
 
-  app.post("/images/variations", async (request, reply) => {
+  const variationsDocs = documented({
+    operationId: "createImageVariation",
+    summary: "Create variations of an image",
+    description:
+      "OpenAI's images.createVariation: one image file, multipart only. Runs on IMAGEGATE_VARIATION_MODEL unless `model` names another.",
+    tags: ["Images"],
+    security: "tenant",
+    headers: idempotencyHeaders,
+    multipart: variationFormDocument,
+    response: imagesAnswer(false),
+    errors: [...generationErrors, ...uploadErrors, "invalid_content_type"],
+  });
+  app.post("/images/variations", { schema: variationsDocs }, async (request, reply) => {
     const receivedAt = clock.now();
     if (!request.isMultipart()) {
       throw gatewayError("invalid_content_type");

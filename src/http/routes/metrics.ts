@@ -6,6 +6,8 @@ import { gatewayError } from "../../errors.js";
 import type { GatewayMetrics } from "../../observability/metrics.js";
 import { safeEqual } from "../../tenancy/secrets.js";
 import { bearerToken } from "../auth.js";
+import { documented } from "../openapi-docs.js";
+import { metricsText } from "../openapi-schemas.js";
 
 export interface MetricsRouteOptions {
   metrics: GatewayMetrics;
@@ -14,7 +16,17 @@ export interface MetricsRouteOptions {
 }
 
 export const metricsRoutes: FastifyPluginAsync<MetricsRouteOptions> = async (app, options) => {
-  app.get("/metrics", async (request, reply) => {
+  const docs = documented({
+    operationId: "metrics",
+    summary: "Prometheus metrics",
+    description: "Served only when IMAGEGATE_ADMIN_TOKEN or IMAGEGATE_METRICS_TOKEN is set.",
+    tags: ["Metrics"],
+    security: "metrics",
+    response: {
+      200: { description: "The exposition.", content: { "text/plain": metricsText } },
+    },
+  });
+  app.get("/metrics", { schema: docs }, async (request, reply) => {
     const token = bearerToken(request);
     // Every token compared, in constant time: which one matched is not told.
     const allowed =

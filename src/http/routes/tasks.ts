@@ -12,6 +12,15 @@ import type { BlobStore } from "../../storage/blobs.js";
 import { callerOf } from "../admission.js";
 import { tenantOf } from "../auth.js";
 import { type IntakeOptions, intakeHook } from "../intake.js";
+import { documented, generationErrors } from "../openapi-docs.js";
+import {
+  idempotencyHeaders,
+  resultQuery,
+  storedImage,
+  submittedTaskSchema,
+  taskParams,
+  taskStateSchema,
+} from "../openapi-schemas.js";
 import { imageRequestSchema, parseBody } from "../schemas.js";
 import { checkImageUrls } from "../uploads.js";
 
@@ -79,7 +88,22 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
 
   app.post(
     "/images/generations/async",
-    { preParsing: intakeHook(options.intake) },
+    {
+      preParsing: intakeHook(options.intake),
+      schema: documented({
+        operationId: "submitImageTask",
+        summary: "Submit a generation without waiting",
+        description:
+          "Takes the body of POST /v1/images/generations and answers once the upstream has the task; read it with GET /v1/images/tasks/{id}.",
+        tags: ["Tasks"],
+        security: "tenant",
+        headers: idempotencyHeaders,
+        body: imageRequestSchema,
+        response: { 200: submittedTaskSchema },
+        // Refused at submit, or failed later: the task's state tells the rest.
+        errors: generationErrors,
+      }),
+    },
     async (request) => {
       const body = parseBody(imageRequestSchema, request.body);
       checkImageUrls(body.image_url);
@@ -97,27 +121,59 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
     },
   );
 
-  app.get<{ Params: { id: string } }>("/images/tasks/:id", async (request) => {
-    const record = await ownTask(request);
-    const status = stateOf(record);
-    const data: Record<string, unknown> = { task_id: record.id, status };
-    if (status === "SUCCESS") {
-      const urls = record.results.map((_, index) => ({ url: contentUrl(record.id, index) }));
-      data.progress = "100%";
-      data.result_url = urls[0]?.url ?? "";
-      data.data = { data: urls };
-    } else if (status === "FAILURE") {
-      data.progress = "100%";
-      data.fail_reason = record.error?.message ?? "failed";
-    } else {
-      const progress = generation.progress(record.id) ?? 0;
-      data.progress = `${Math.min(99, Math.floor(progress * 100))}%`;
-    }
-    return { code: "success", message: "", data };
+  const taskDocs = documented({
+    operationId: "getImageTask",
+    summary: "Read a task's state",
+    description:
+      "In the upstream's own shape, so that its clients only change base URL and key. Another tenant's task answers 404, as none does.",
+    tags: ["Tasks"],
+    security: "tenant",
+    params: taskParams,
+    response: { 200: taskStateSchema },
+    errors: ["task_not_exist"],
   });
+  app.get<{ Params: { id: string } }>(
+    "/images/tasks/:id",
+    { schema: taskDocs },
+    async (request) => {
+      const record = await ownTask(request);
+      const status = stateOf(record);
+      const data: Record<string, unknown> = { task_id: record.id, status };
+      if (status === "SUCCESS") {
+        const urls = record.results.map((_, index) => ({ url: contentUrl(record.id, index) }));
+        data.progress = "100%";
+        data.result_url = urls[0]?.url ?? "";
+        data.data = { data: urls };
+      } else if (status === "FAILURE") {
+        data.progress = "100%";
+        data.fail_reason = record.error?.message ?? "failed";
+      } else {
+        const progress = generation.progress(record.id) ?? 0;
+        data.progress = `${Math.min(99, Math.floor(progress * 100))}%`;
+      }
+      return { code: "success", message: "", data };
+    },
+  );
 
   app.get<{ Params: { id: string }; Querystring: { index?: unknown } }>(
     "/images/tasks/:id/content",
+    {
+      schema: documented({
+        operationId: "getImageTaskContent",
+        summary: "Download a task's result",
+        tags: ["Tasks"],
+        security: "tenant",
+        params: taskParams,
+        querystring: resultQuery,
+        response: {
+          200: {
+            description: "The image's bytes, as stored.",
+            content: storedImage,
+          },
+        },
+        errors: ["invalid_value", "task_not_exist", "result_not_found"],
+      }),
+    },
     async (request, reply) => {
       const index = resultIndex(request.query.index);
       const record = await ownTask(request);
