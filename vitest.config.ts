@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // Bundles the operator console first (test/global-setup.ts).
+    globalSetup: ["test/global-setup.ts"],
     // Integration tests start real servers and mostly wait on them (sockets,
     // timers, child processes). Measured on the 2-core machine before the
     // replica tests: 2 workers ~40 s, 3 ~33 s, 4 ~30 s for the suite. With

@@ -4,6 +4,7 @@
 // the whole process, merged in at each scrape. Gauges of the moment (tasks in
 // flight, open circuits) are read when scraped, never kept up to date by hand.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { AnsweredImages } from "../generation/telemetry.js";
 
 /** The process's own figures, registered once whatever the number of gateways. */
 let processRegistry: Registry | undefined;
@@ -41,14 +42,7 @@ export interface GatewayMetrics {
     ended(model: string, outcome: string, seconds: number | undefined): void;
   };
   /** Images answered to callers, with their result lag (generation/telemetry.ts's AnsweredImages). */
-  results: {
-    answered(
-      model: string,
-      format: "b64_json" | "url",
-      images: number,
-      lagSeconds: number | undefined,
-    ): void;
-  };
+  results: AnsweredImages;
 }
 
 // Generations take seconds to minutes; the HTTP answer of a synchronous one as long.
