@@ -365,6 +365,7 @@ export function createAdmission(deps: AdmissionDeps) {
           responseFormat: translation.responseFormat,
           echo: translation.echo,
           mask,
+          waited: admit.releaseWith !== undefined,
         },
         requestHash,
         idempotencyKey: key,
@@ -497,7 +498,9 @@ export function createAdmission(deps: AdmissionDeps) {
         echo: record.plan?.echo ?? {},
         upstreamTaskId: record.upstreamTaskId,
         model: record.model,
-        readyAt: record.readyAt ?? undefined,
+        // Nobody waited on it here: no lag of this answer's to tell.
+        readyAt: undefined,
+        replay: record.deliveredAt !== null,
       };
     }
     if (record.state === "pending" || record.state === "running") {

@@ -3,7 +3,8 @@
 // envelope, so a 20 MB image never becomes a 27 MB string in memory. The
 // fields besides the images (size, quality, background, output_format) say
 // what was delivered, read from the first image's header (never decoded).
-// Each delivery is a trace step, and its images count as answered (metrics).
+// Each delivery is a trace step, and its images count as answered (metrics)
+// once the response carrying them went out in full.
 import { Readable } from "node:stream";
 import {
   type AnswerFields,
@@ -14,6 +15,7 @@ import {
 import type { Clock } from "../clock.js";
 import { gatewayError } from "../errors.js";
 import type { BlobStore, StoredBlob, UrlSigner } from "../storage/blobs.js";
+import type { ResponseHandle } from "./admission.js";
 import type { GeneratedImages } from "./generate.js";
 import { inspectImage } from "./imaging/index.js";
 import { pngHeader } from "./imaging/png-header.js";
@@ -125,18 +127,35 @@ function endWithStream(span: StepSpan, stream: Readable): void {
 export function createDeliverer(deps: DeliveryDeps) {
   const { blobs, signer, clock, tracer } = deps;
 
+  /** Results already counted: an Idempotency-Key duplicate waiting on the same run is not counted twice. */
+  const counted = new WeakSet<GeneratedImages>();
+
   /**
-   * The images are answered: counted, with the time since the result was
-   * ready upstream. Taken as the answer is handed to the response (its bytes
-   * may still be on their way).
+   * The images are answered: counted once the response carrying them went
+   * out in full (a caller that left received nothing), with the time since
+   * the result was ready upstream; once per generation, and not for a replay
+   * of one a caller already received. Without a response to watch (a caller
+   * of the service itself), counted as handed over.
    */
-  function answered(result: GeneratedImages, format: "url" | "b64_json"): void {
-    deps.answered?.answered(
-      result.model ?? "unknown",
-      format,
-      result.images.length,
-      result.readyAt === undefined ? undefined : (clock.now() - result.readyAt) / 1000,
-    );
+  function answered(
+    result: GeneratedImages,
+    format: "url" | "b64_json",
+    to: Pick<ResponseHandle, "onFinish"> | undefined,
+  ): void {
+    const metric = deps.answered;
+    if (metric === undefined || result.replay === true) return;
+    const count = () => {
+      if (counted.has(result)) return;
+      counted.add(result);
+      metric.answered(
+        result.model ?? "unknown",
+        format,
+        result.images.length,
+        result.readyAt === undefined ? undefined : (clock.now() - result.readyAt) / 1000,
+      );
+    };
+    if (to === undefined) count();
+    else to.onFinish((succeeded) => succeeded && count());
   }
 
   function deliverSpan(result: GeneratedImages, format: string): StepSpan | undefined {
@@ -230,11 +249,12 @@ export function createDeliverer(deps: DeliveryDeps) {
   async function* events(
     result: GeneratedImages,
     prefix: "image_generation" | "image_edit",
+    to?: Pick<ResponseHandle, "onFinish">,
   ): AsyncGenerator<Buffer> {
     const span = deliverSpan(result, "b64_json");
     try {
       const after = jsonFields(eventFields(await deliveredFields(blobs, result)));
-      answered(result, "b64_json");
+      answered(result, "b64_json", to);
       for (const image of result.images) {
         yield Buffer.from(
           `event: ${prefix}.completed\ndata: {"type":"${prefix}.completed","b64_json":"`,
@@ -252,7 +272,11 @@ export function createDeliverer(deps: DeliveryDeps) {
 
   return {
     /** A URL answer waits until the files are on disk; b64_json streams at once. */
-    async deliver(result: GeneratedImages, format: "url" | "b64_json"): Promise<Delivery> {
+    async deliver(
+      result: GeneratedImages,
+      format: "url" | "b64_json",
+      to?: Pick<ResponseHandle, "onFinish">,
+    ): Promise<Delivery> {
       const span = deliverSpan(result, format);
       let delivery: Delivery;
       try {
@@ -262,7 +286,7 @@ export function createDeliverer(deps: DeliveryDeps) {
         span?.end();
         throw err;
       }
-      answered(result, format);
+      answered(result, format, to);
       if (span !== undefined) {
         if (delivery.kind === "stream") endWithStream(span, delivery.stream);
         else span.end();

@@ -73,6 +73,11 @@ export interface GeneratedImages {
   model?: string | undefined;
   /** When the result was ready upstream (clock ms, estimated), for the result lag. */
   readyAt?: number | undefined;
+  /**
+   * Answered again from the record of a generation a caller already received
+   * (an Idempotency-Key replay): not counted as delivered a second time.
+   */
+  replay?: boolean | undefined;
 }
 
 export interface StartCommand {
@@ -127,6 +132,10 @@ export interface ResumeCommand {
   names?: ModelNames | undefined;
   /** A synchronous channel's answer: the images, with nothing to wait for. */
   syncImages?: readonly SyncImage[] | undefined;
+  /** Its first caller waited synchronously (the record's plan): the stored outcome answers no one. */
+  waited?: boolean | undefined;
+  /** Set by resume(): the task ran before this process watched it. */
+  resumed?: boolean | undefined;
 }
 
 export interface GenerationService {
@@ -482,7 +491,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   /** Stored results, and when they were ready upstream (clock ms). */
   interface Collected {
     downloaded: StoredBlob[];
-    readyAt: number;
+    /** Unknown for a resumed task found finished at its first read. */
+    readyAt: number | undefined;
   }
 
   /** The images of a synchronous call, stored as an async task's downloads are. */
@@ -544,6 +554,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         onEnded: (endedAt) => {
           readyAt = endedAt;
         },
+        resumed: command.resumed,
       });
     } catch (err) {
       if (err instanceof TaskWaitError) throw waitFailure(err);
@@ -559,7 +570,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     const count = Math.min(snapshot.resultCount, command.n);
     return {
       downloaded: await downloadAll(channel, taskId, count, undefined, steps),
-      readyAt: readyAt ?? clock.now(),
+      readyAt,
     };
   }
 
@@ -809,7 +820,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
       });
     },
 
-    resume(command) {
+    resume(resumed) {
+      const command: ResumeCommand = { ...resumed, resumed: true };
       // Counted against the channel's max_concurrent, never refused: the task runs upstream already.
       const release = channels.acquire(command.channel, true);
       // A trace of its own: the request that started it was another process's.
@@ -819,7 +831,8 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
           "imagegate.upstream.model": command.names?.upstream,
           "imagegate.resumed": true,
         });
-      const done = finish(command, traced?.steps, false);
+      // A synchronous caller's generation answers that caller (or its retry), not the async API.
+      const done = finish(command, traced?.steps, command.waited === true);
       if (traced !== undefined) endWith(traced.span, done);
       if (release !== undefined) done.then(release, release);
       return track({

@@ -67,6 +67,11 @@ export interface TaskPlan {
   echo: Echo;
   /** Set for an edit with a mask: what its results are composited with. */
   mask?: MaskBlobs | undefined;
+  /**
+   * A synchronous caller waited for it (its answer is a response); otherwise
+   * the async API's stored outcome is its answer. Absent in older records.
+   */
+  waited?: boolean | undefined;
 }
 
 /** A result image in the blob store. */

@@ -118,6 +118,7 @@ async function resumeRecord(record: GenerationRecord, deps: ResumeDeps): Promise
     echo: record.plan?.echo ?? {},
     names: { caller: record.requestedModel, upstream: record.model },
     mask: record.plan?.mask,
+    waited: record.plan?.waited,
   });
   if (release !== undefined) running.done.then(release, release);
   return true;

@@ -91,8 +91,11 @@ export function docsOf(schema: unknown): RouteDocs | undefined {
   return (schema as { [docsKey]?: RouteDocs })[docsKey];
 }
 
-/** What an image request can be refused or failed with, past its body's own checks. */
-export const generationErrors = [
+/**
+ * What an image request can be refused with, past its body's own checks, up
+ * to its submit (the async API answers then).
+ */
+export const submitErrors = [
   "invalid_idempotency_key",
   "invalid_image",
   "invalid_image_format",
@@ -109,16 +112,8 @@ export const generationErrors = [
   "insufficient_quota",
   "upstream_insufficient_quota",
   "submit_not_sent",
-  "result_storage_failed",
-  "upstream_credential_missing",
   "upstream_submit_unconfirmed",
   "upstream_authentication_failed",
-  "upstream_task_failed",
-  "upstream_task_lost",
-  "upstream_unreachable_while_waiting",
-  "upstream_result_unavailable",
-  "upstream_result_too_large",
-  "upstream_result_invalid",
   "upstream_unreachable",
   "upstream_unavailable",
   "upstream_busy",
@@ -126,6 +121,19 @@ export const generationErrors = [
   "no_upstream_channel",
   "record_unavailable",
   "shutting_down",
+] as const satisfies readonly ErrorCode[];
+
+/** What a synchronous generation adds while it waits: the task's failure, its results, the wait. */
+export const generationErrors = [
+  ...submitErrors,
+  "result_storage_failed",
+  "upstream_credential_missing",
+  "upstream_task_failed",
+  "upstream_task_lost",
+  "upstream_unreachable_while_waiting",
+  "upstream_result_unavailable",
+  "upstream_result_too_large",
+  "upstream_result_invalid",
   "generation_timeout",
   "upstream_task_expired",
 ] as const satisfies readonly ErrorCode[];

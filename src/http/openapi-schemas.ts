@@ -235,13 +235,18 @@ export const issuedKeySchema = z.object({
 
 const tenantShape = (tenantViewSchema as unknown as z.ZodObject).shape;
 
+// Typed as the views they describe: spreading the shape of a schema typed
+// from the settings table loses its fields' static types.
 export const createdTenantSchema = z.object({
   ...tenantShape,
   api_key: z.string().describe("The tenant's first API key: shown this once only."),
   key_id: z.string(),
-});
+}) as unknown as z.ZodType<TenantView & { api_key: string; key_id: string }>;
 
-export const tenantWithKeysSchema = z.object({ ...tenantShape, keys: z.array(keyViewSchema) });
+export const tenantWithKeysSchema = z.object({
+  ...tenantShape,
+  keys: z.array(keyViewSchema),
+}) as unknown as z.ZodType<TenantView & { keys: Array<z.output<typeof keyViewSchema>> }>;
 
 export const listOf = <T extends z.ZodType>(item: T) =>
   z.object({ object: z.literal("list"), data: z.array(item) });
@@ -357,7 +362,7 @@ export const gatewayStatusSchema = z.object({
       id: z.string(),
       name: z.string(),
       enabled: z.boolean(),
-      circuit: z.string().describe("The breaker: closed, open or half-open."),
+      circuit: z.enum(["closed", "open", "half-open"]).describe("The channel's circuit breaker."),
       in_flight: int(),
     }),
   ),

@@ -20,6 +20,9 @@ async function tracingParts(app: FastifyInstance, options: TracingPluginOptions)
   const instrumentation = new FastifyOtelInstrumentation({
     // The request and its handler: a span per hook would outnumber the generation's own steps.
     instrumentHooks: false,
+    // A thrown error's message and stack can carry internals (a database's
+    // words); the gateway's own steps mark their failures by error code.
+    recordExceptions: false,
     requestHook(span, request) {
       span.updateName(`${request.method} ${request.routeOptions.url ?? "unmatched"}`);
       // Signed file URLs carry their capability in the query: the path only, as in the logs.

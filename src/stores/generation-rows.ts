@@ -52,8 +52,7 @@ export function toRecord(row: GenerationRow): GenerationRecord {
     requestHash: row.request_hash,
     idempotencyKey: row.idempotency_key,
     deliveredAt: row.delivered_at,
-    // PostgreSQL's BIGINT reads back as text.
-    readyAt: row.ready_at === null ? null : Number(row.ready_at),
+    readyAt: row.ready_at,
   };
 }
 
@@ -64,6 +63,8 @@ export function toRecord(row: GenerationRow): GenerationRecord {
 export function recentQuerySql(
   query: RecentQuery,
   placeholder: (index: number) => string,
+  /** How ids compare: byte order on both engines (PostgreSQL's default is its locale's). */
+  idColumn = "id",
 ): { sql: string; params: Array<string | number> } {
   const params: Array<string | number> = [];
   const next = (value: string | number) => {
@@ -77,11 +78,11 @@ export function recentQuerySql(
     const at = next(query.before.createdAt);
     const atAgain = next(query.before.createdAt);
     conditions.push(
-      `(created_at < ${at} OR (created_at = ${atAgain} AND id < ${next(query.before.id)}))`,
+      `(created_at < ${at} OR (created_at = ${atAgain} AND ${idColumn} < ${next(query.before.id)}))`,
     );
   }
   const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
-  const sql = `SELECT * FROM generations ${where} ORDER BY created_at DESC, id DESC LIMIT ${next(query.limit)}`;
+  const sql = `SELECT * FROM generations ${where} ORDER BY created_at DESC, ${idColumn} DESC LIMIT ${next(query.limit)}`;
   return { sql, params };
 }
 

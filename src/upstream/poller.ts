@@ -59,6 +59,12 @@ export interface WatchRequest {
    * (the accepted submit, before any read) and the first that saw it final.
    */
   onEnded?: ((endedAt: number) => void) | undefined;
+  /**
+   * The task was submitted before this watch began (resumed after a restart,
+   * or taken over from another replica): until a read sees it unfinished,
+   * when it ended is unknown, and nothing is told or learned of it.
+   */
+  resumed?: boolean | undefined;
 }
 
 export interface Poller {
@@ -101,6 +107,8 @@ interface Entry {
   reads: ProgressRead[];
   /** Clock time of the last successful read. */
   lastReadAt: number;
+  /** Whether lastReadAt saw the task unfinished (a fresh submit counts as such a sighting). */
+  seenUnfinished: boolean;
   consecutiveErrors: number;
   notFound: number;
   lastSuccessAt: number;
@@ -263,12 +271,19 @@ export function createPoller(options: PollerOptions): Poller {
     entry.lastSuccessAt = clock.now();
     options.onRead?.(request.taskId, snapshot);
     if (snapshot.state !== "pending") {
-      // The task ended between the last two reads: the middle is its time.
-      const endedAt = (entry.lastReadAt + clock.now()) / 2;
-      if (snapshot.state === "succeeded") {
-        options.latency?.observe(request.model, request.expectedMs, endedAt - request.submittedAt);
+      // The task ended between the last two reads: the middle is its time
+      // (unknown when no read saw it unfinished since a restart).
+      if (entry.seenUnfinished) {
+        const endedAt = (entry.lastReadAt + clock.now()) / 2;
+        if (snapshot.state === "succeeded") {
+          options.latency?.observe(
+            request.model,
+            request.expectedMs,
+            endedAt - request.submittedAt,
+          );
+        }
+        request.onEnded?.(endedAt);
       }
-      request.onEnded?.(endedAt);
       settle(entry, snapshot);
       return;
     }
@@ -280,6 +295,7 @@ export function createPoller(options: PollerOptions): Poller {
       if (entry.reads.length > maxProgressReads) entry.reads.shift();
     }
     entry.lastReadAt = now;
+    entry.seenUnfinished = true;
     schedule(
       entry,
       nextReadDelayMs({ elapsedMs, prior: entry.prior, reads: entry.reads }, options.tuning),
@@ -342,6 +358,7 @@ export function createPoller(options: PollerOptions): Poller {
           },
           reads: [],
           lastReadAt: request.submittedAt,
+          seenUnfinished: request.resumed !== true,
           consecutiveErrors: 0,
           notFound: 0,
           lastSuccessAt: clock.now(),

@@ -177,6 +177,56 @@ describe("GET /metrics", { timeout: 30_000 }, () => {
     expect(record?.readyAt).toBeLessThanOrEqual(record?.finishedAt ?? Number.NaN);
   });
 
+  it("counts a generation's images once, when a caller received them: not for a replay, nor for a caller that left", async () => {
+    gw = await buildTestApp();
+    const model = "gemini-3.1-flash-image-preview";
+    const lag = `imagegate_result_lag_seconds_count{model="${model}"}`;
+    const delivered = `imagegate_images_delivered_total{model="${model}",format="b64_json"}`;
+
+    // The same Idempotency-Key twice: the second answer replays the first generation.
+    const options = { headers: { "idempotency-key": "once-only-0001" } };
+    const request = { model: "nano-banana", prompt: "keyed", response_format: "b64_json" } as const;
+    const first = await gw.client.images.generate(request, options);
+    const replay = await gw.client.images.generate(request, options);
+    expect(replay.data).toEqual(first.data);
+    const afterReplay = await scrape(gw);
+    expect(value(afterReplay.text, delivered)).toBe(1);
+    expect(value(afterReplay.text, lag)).toBe(1);
+
+    // A caller that leaves while its task runs receives nothing: nothing is counted.
+    const abort = new AbortController();
+    const left = gw
+      .clientWith(gw.apiKey, { maxRetries: 0 })
+      .images.generate(
+        {
+          model: "nano-banana",
+          prompt: "abandoned [sim:duration=400]",
+          response_format: "b64_json",
+        },
+        { signal: abort.signal },
+      )
+      .catch((err: unknown) => err);
+    await vi.waitFor(
+      async () =>
+        expect(value((await scrape(gw as TestGateway)).text, "imagegate_tasks_in_flight")).toBe(1),
+      { timeout: 10_000, interval: 20 },
+    );
+    abort.abort();
+    await left;
+    await vi.waitFor(
+      async () => {
+        const text = (await scrape(gw as TestGateway)).text;
+        expect(
+          value(text, `imagegate_generations_total{model="${model}",outcome="succeeded"}`),
+        ).toBe(2);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
+    const afterAbandoned = await scrape(gw);
+    expect(value(afterAbandoned.text, delivered)).toBe(1);
+    expect(value(afterAbandoned.text, lag)).toBe(1);
+  });
+
   it("labels by tenant when IMAGEGATE_METRICS_TENANT_LABELS is on", async () => {
     gw = await buildTestApp({ env: { IMAGEGATE_METRICS_TENANT_LABELS: "true" } });
     await gw.client.images.generate({ model: "nano-banana", prompt: "counted for its tenant" });

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { builtInModelMap } from "../../src/catalog/model-map.js";
 import { createChannelSchema } from "../../src/channels/settings.js";
@@ -298,12 +298,14 @@ describe("the answers are the ones documented", () => {
     });
     expectDocumented("POST", "/v1/images/generations/async", 200, submitted.body);
     const id = (submitted.body as { id: string }).id;
-    for (;;) {
-      const state = await call("GET", `/v1/images/tasks/${id}`, { headers: tenant() });
-      expectDocumented("GET", "/v1/images/tasks/:id", 200, state.body);
-      if ((state.body as { data: { status: string } }).data.status === "SUCCESS") break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await vi.waitFor(
+      async () => {
+        const state = await call("GET", `/v1/images/tasks/${id}`, { headers: tenant() });
+        expectDocumented("GET", "/v1/images/tasks/:id", 200, state.body);
+        expect((state.body as { data: { status: string } }).data.status).toBe("SUCCESS");
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     const content = await call("GET", `/v1/images/tasks/${id}/content?index=0`, {
       headers: tenant(),
     });

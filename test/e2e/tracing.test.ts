@@ -5,13 +5,14 @@
 // trace ids in the logs.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { trace } from "@opentelemetry/api";
 import {
   InMemorySpanExporter,
   NodeTracerProvider,
   type ReadableSpan,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-node";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, onTestFinished, vi } from "vitest";
 import type { AppDeps } from "../../src/app.js";
 import { buildTestApp, type TestGateway } from "../helpers/gateway.js";
 
@@ -259,8 +260,11 @@ describe("traces", { timeout: 30_000 }, () => {
   });
 
   it("makes no spans and writes no trace ids with tracing off", async () => {
-    // A provider that exists in the process but is not the gateway's.
+    // The process's global provider, where any span made through the API's
+    // globals would land (the gateway must make none, and register none).
     const { exporter } = inMemoryTraces();
+    expect(trace.setGlobalTracerProvider(provider as NodeTracerProvider)).toBe(true);
+    onTestFinished(() => trace.disable());
     const { gateway, lines } = await gatewayWithLogs();
     expect(gateway.app.hasPlugin("@fastify/otel")).toBe(false);
     const { response } = await gateway.client.images

@@ -16,6 +16,7 @@ import { Health, type StatusFeed, withSample } from "./health.js";
 import { usePoll } from "./poll.js";
 import { SignIn } from "./sign-in.js";
 import { Tenants } from "./tenants.js";
+import { SectionBoundary } from "./ui.js";
 import { Usage } from "./usage.js";
 
 const sections = [
@@ -152,10 +153,13 @@ function Console(props: { models: ModelMapping[]; onSignOut: () => void }) {
       </header>
       <main id="main" class="content" tabIndex={-1}>
         <h1 class="visually-hidden">imagegate operator console</h1>
-        {section === "health" && <Health feed={feed} tenants={tenantList} />}
-        {section === "tenants" && <Tenants tenants={tenantList} models={props.models} />}
-        {section === "usage" && <Usage tenants={tenantList} />}
-        {section === "generations" && <Generations tenants={tenantList} />}
+        {/* Keyed by section: a section that failed is tried afresh when shown again. */}
+        <SectionBoundary key={section}>
+          {section === "health" && <Health feed={feed} tenants={tenantList} />}
+          {section === "tenants" && <Tenants tenants={tenantList} models={props.models} />}
+          {section === "usage" && <Usage tenants={tenantList} />}
+          {section === "generations" && <Generations tenants={tenantList} />}
+        </SectionBoundary>
       </main>
     </div>
   );

@@ -30,7 +30,7 @@ const minutesShown = 30;
 
 const circuitLabels: Record<Circuit, { text: string; tone: Tone }> = {
   closed: { text: "Breaker closed", tone: "ok" },
-  half_open: { text: "Breaker half-open", tone: "warn" },
+  "half-open": { text: "Breaker half-open", tone: "warn" },
   open: { text: "Breaker open", tone: "bad" },
 };
 
@@ -74,6 +74,8 @@ export function Health(props: { feed: StatusFeed; tenants: TenantList }) {
   const { status, samples } = props.feed;
   const [channels, setChannels] = useState<Channel[] | null>(null);
   const [recent, setRecent] = useState<Generation[]>([]);
+  /** The latest page did not reach back an hour: the hour's count is at least what it shows. */
+  const [recentCapped, setRecentCapped] = useState(false);
   const [errors, setErrors] = useState<string[]>([]);
 
   const poll = usePoll(
@@ -85,8 +87,16 @@ export function Health(props: { feed: StatusFeed; tenants: TenantList }) {
       const failures: string[] = [];
       if (channelsResult.status === "fulfilled") setChannels(channelsResult.value.data);
       else failures.push(`Channels: ${messageOf(channelsResult.reason)}`);
-      if (recentResult.status === "fulfilled") setRecent(recentResult.value.data);
-      else failures.push(`Generations: ${messageOf(recentResult.reason)}`);
+      if (recentResult.status === "fulfilled") {
+        const page = recentResult.value;
+        const oldest = page.data.at(-1);
+        setRecent(page.data);
+        setRecentCapped(
+          page.has_more &&
+            oldest !== undefined &&
+            oldest.created_at * 1000 > Date.now() - 3_600_000,
+        );
+      } else failures.push(`Generations: ${messageOf(recentResult.reason)}`);
       setErrors(failures);
     },
     pollMs,
@@ -129,8 +139,15 @@ export function Health(props: { feed: StatusFeed; tenants: TenantList }) {
         />
         <Stat
           label="Generations, 1 h"
-          value={count(lastHour.length)}
-          note={failedLastHour.length ? `${failedLastHour.length} not succeeded` : undefined}
+          value={recentCapped ? `${count(lastHour.length)}+` : count(lastHour.length)}
+          note={
+            [
+              recentCapped ? `the latest ${recentLimit} only` : "",
+              failedLastHour.length ? `${failedLastHour.length} not succeeded` : "",
+            ]
+              .filter(Boolean)
+              .join(" · ") || undefined
+          }
           tone={failedLastHour.length ? "warn" : undefined}
         />
         <Stat label="Uptime" value={status ? duration(status.uptime_seconds * 1000) : "…"} />

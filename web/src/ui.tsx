@@ -1,5 +1,6 @@
 // Small pieces every section uses: errors, badges, the "last updated" line.
 import type { ComponentChildren } from "preact";
+import { useErrorBoundary } from "preact/hooks";
 import { clock } from "./format.js";
 import type { Poll } from "./poll.js";
 
@@ -82,6 +83,25 @@ export function LimitField(props: {
           {props.hint}
         </span>
       )}
+    </div>
+  );
+}
+
+/**
+ * A section that fails to render says so, and the rest of the console (its
+ * navigation, sign-out) keeps working; "Try again" renders it afresh.
+ */
+export function SectionBoundary({ children }: { children: ComponentChildren }) {
+  const [error, reset] = useErrorBoundary();
+  if (error === undefined) return <>{children}</>;
+  return (
+    <div class="error-note" role="alert">
+      <p>
+        This section could not be shown: {error instanceof Error ? error.message : String(error)}
+      </p>
+      <button type="button" onClick={reset}>
+        Try again
+      </button>
     </div>
   );
 }

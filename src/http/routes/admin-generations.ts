@@ -24,7 +24,7 @@ export interface AdminGenerationRouteOptions {
   channels: {
     refresh(): Promise<void>;
     shared(): ReadonlyArray<{ id: string; name: string; enabled: boolean }>;
-    health(channelId: string): { breaker: string; inFlight: number };
+    health(channelId: string): { breaker: "closed" | "open" | "half-open"; inFlight: number };
   };
   clock: Clock;
   adminToken: string;
@@ -54,7 +54,11 @@ const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 100
 
 /** One generation as the operator sees it. */
 export function generationView(record: GenerationRecord, progress: number | undefined) {
-  const answeredAt = record.deliveredAt ?? record.finishedAt;
+  // Answered: its response went out in full, or (the async API, whose answer
+  // is the stored outcome) it was stored; a synchronous caller that left was
+  // never answered. As imagegate_result_lag_seconds measures it.
+  const answeredAt =
+    record.deliveredAt ?? (record.plan?.waited === true ? null : record.finishedAt);
   const live = record.state === "pending" || record.state === "running";
   return {
     id: record.id,
@@ -71,7 +75,6 @@ export function generationView(record: GenerationRecord, progress: number | unde
     finished_at: seconds(record.finishedAt),
     delivered_at: seconds(record.deliveredAt),
     duration_ms: record.finishedAt === null ? null : record.finishedAt - record.createdAt,
-    // Ready upstream → answered: delivered to a caller, or stored for the async API.
     lag_ms:
       record.readyAt === null || answeredAt === null
         ? null

@@ -34,7 +34,8 @@ export const filesRoutes: FastifyPluginAsync<FilesRouteOptions> = async (app, op
             content: storedImage,
           },
         },
-        errors: ["url_expired", "invalid_signature", "file_not_found"],
+        // The bucket (S3) may not answer: a 503 to retry.
+        errors: ["url_expired", "invalid_signature", "file_not_found", "dependency_unavailable"],
       }),
     },
     async (request, reply) => {

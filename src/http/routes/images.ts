@@ -143,12 +143,15 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     events: "image_generation" | "image_edit",
     mask?: { original: ReferenceImage; mask: ReferenceImage },
   ): Promise<FastifyReply> {
+    // The response answers with the generation: it holds off retries while it
+    // lasts, and its images count as delivered once it went out in full.
+    const response = responseHandle(reply);
     const admitted = await admission.admit(callerOf(request), {
       translation,
       uploads,
       mask,
       requestHash,
-      releaseWith: responseHandle(reply),
+      releaseWith: response,
       // Spooled files count against the upload budget until they are gone.
       releaseUploads: uploads.length > 0 ? request.intake?.takeReservation() : undefined,
     });
@@ -158,11 +161,14 @@ export const imagesRoutes: FastifyPluginAsync<ImagesRouteOptions> = async (app, 
     reply.header("x-imagegate-task-id", recordId);
     if (body.stream === true) {
       return sendEventStream(reply, clock, async function* () {
-        yield* deliverer.events(await admission.result(admitted, receivedAt), events);
+        yield* deliverer.events(await admission.result(admitted, receivedAt), events, response);
       });
     }
     const result = await admission.result(admitted, receivedAt);
-    return sendDelivery(reply, await deliverer.deliver(result, translation.responseFormat));
+    return sendDelivery(
+      reply,
+      await deliverer.deliver(result, translation.responseFormat, response),
+    );
   }
 
   const generationsDocs = documented({

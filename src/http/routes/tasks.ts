@@ -12,7 +12,7 @@ import type { BlobStore } from "../../storage/blobs.js";
 import { callerOf } from "../admission.js";
 import { tenantOf } from "../auth.js";
 import { type IntakeOptions, intakeHook } from "../intake.js";
-import { documented, generationErrors } from "../openapi-docs.js";
+import { documented, submitErrors } from "../openapi-docs.js";
 import {
   idempotencyHeaders,
   resultQuery,
@@ -100,8 +100,8 @@ export const tasksRoutes: FastifyPluginAsync<TasksRouteOptions> = async (app, op
         headers: idempotencyHeaders,
         body: imageRequestSchema,
         response: { 200: submittedTaskSchema },
-        // Refused at submit, or failed later: the task's state tells the rest.
-        errors: generationErrors,
+        // Refused up to the submit; a failure later is the task's state.
+        errors: submitErrors,
       }),
     },
     async (request) => {

@@ -103,7 +103,7 @@ const migrations: readonly string[] = [
   // v3: when a result was ready upstream (the lag the console shows), and the
   // index of the operator's newest-first listing.
   `ALTER TABLE generations ADD COLUMN ready_at BIGINT;
-   CREATE INDEX generations_created ON generations(created_at);`,
+   CREATE INDEX generations_created ON generations(created_at, id COLLATE "C");`,
 ];
 
 /** The database's clock in milliseconds: leases compare against one clock, whatever the replicas' say. */

@@ -283,7 +283,7 @@ export function createPostgresGenerationRecords(
       return found.map(toRecord);
     },
     async recent(query) {
-      const { sql, params } = recentQuerySql(query, (index) => `$${index}`);
+      const { sql, params } = recentQuerySql(query, (index) => `$${index}`, 'id COLLATE "C"');
       return (await rows(sql, params)).map(toRecord);
     },
     async unfinished() {

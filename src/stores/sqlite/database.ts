@@ -106,7 +106,7 @@ const migrations: readonly string[] = [
   // v8: when a result was ready upstream (the lag the console shows), and the
   // index of the operator's newest-first listing.
   `ALTER TABLE generations ADD COLUMN ready_at INTEGER;
-   CREATE INDEX generations_created ON generations(created_at);`,
+   CREATE INDEX generations_created ON generations(created_at, id);`,
 ];
 
 /**
