@@ -127,6 +127,8 @@ const envSchema = z.object({
   // Traces over OTLP/HTTP when set (the collector's base URL; the exporter
   // appends /v1/traces and reads the other OTEL_EXPORTER_OTLP_* itself).
   OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
+  // The traces' own URL, taken as it is (OpenTelemetry's rule), over the base URL.
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: httpUrl.optional(),
   OTEL_SERVICE_NAME: z.string().trim().min(1).default("imagegate"),
 });
 
@@ -180,8 +182,12 @@ export interface Config {
 }
 
 export interface TracingSettings {
-  /** The OTLP collector's base URL (the exporter itself reads it, and OTEL_EXPORTER_OTLP_HEADERS). */
-  endpoint: string;
+  /**
+   * Where spans are posted: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is, else
+   * OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. (OTEL_EXPORTER_OTLP_HEADERS and
+   * the exporter's other variables it reads itself.)
+   */
+  tracesUrl: string;
   /** OTEL_SERVICE_NAME: the resource's service.name. */
   serviceName: string;
 }
@@ -248,6 +254,15 @@ export function loadModelFile(path: string): ModelOverrides {
 }
 
 /** Parses the environment; throws ConfigError naming the first bad variable. */
+/** Traces on when a collector is named (OpenTelemetry's variables), else undefined. */
+function tracingOf(e: z.output<typeof envSchema>): TracingSettings | undefined {
+  const base = e.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const tracesUrl =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (base === undefined ? undefined : new URL("v1/traces", `${base.replace(/\/+$/, "")}/`).href);
+  return tracesUrl === undefined ? undefined : { tracesUrl, serviceName: e.OTEL_SERVICE_NAME };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Treat empty strings as unset: docker-compose's `VAR=` and `${VAR:-}` give "".
   const present = Object.fromEntries(
@@ -312,10 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           },
     metricsToken: e.IMAGEGATE_METRICS_TOKEN,
     metricsTenantLabels: e.IMAGEGATE_METRICS_TENANT_LABELS,
-    tracing:
-      e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
-        ? undefined
-        : { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
+    tracing: tracingOf(e),
   };
 }
 

@@ -109,7 +109,7 @@ function logFields(): Record<string, string> {
   return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
 }
 
-/** The exporting provider: OTLP/HTTP in batches, its endpoint and headers read from OTEL_* by the exporter. */
+/** The exporting provider: OTLP/HTTP in batches to the configured URL (headers from OTEL_EXPORTER_OTLP_HEADERS). */
 async function exportingProvider(settings: TracingSettings): Promise<GatewayTracerProvider> {
   // Loaded only when tracing is on.
   const [sdk, otlp, resources, conventions] = await Promise.all([
@@ -124,7 +124,9 @@ async function exportingProvider(settings: TracingSettings): Promise<GatewayTrac
       .merge(
         resources.resourceFromAttributes({ [conventions.ATTR_SERVICE_NAME]: settings.serviceName }),
       ),
-    spanProcessors: [new sdk.BatchSpanProcessor(new otlp.OTLPTraceExporter())],
+    spanProcessors: [
+      new sdk.BatchSpanProcessor(new otlp.OTLPTraceExporter({ url: settings.tracesUrl })),
+    ],
   });
 }
 

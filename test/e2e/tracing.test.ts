@@ -230,17 +230,10 @@ describe("traces", { timeout: 30_000 }, () => {
     });
     await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
     const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
-    // The exporter reads the standard variables itself, from the process's environment.
-    const saved = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoint;
-    try {
-      gw = await buildTestApp({
-        env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SERVICE_NAME: "imagegate-under-test" },
-      });
-    } finally {
-      if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-      else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = saved;
-    }
+    // The configuration's, not the process's environment: the exporter is given its URL.
+    gw = await buildTestApp({
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SERVICE_NAME: "imagegate-under-test" },
+    });
     try {
       expect(gw.app.hasPlugin("@fastify/otel")).toBe(true);
       await gw.client.images.generate({ model: "nano-banana", prompt: "exported" });

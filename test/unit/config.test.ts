@@ -141,15 +141,25 @@ describe("loadConfig values", () => {
   it("turns traces on with OTEL_EXPORTER_OTLP_ENDPOINT, named by OTEL_SERVICE_NAME", () => {
     expect(loadConfig({ OTEL_SERVICE_NAME: "ignored-when-off" }).tracing).toBe(undefined);
     expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }).tracing).toEqual({
-      endpoint: "http://collector:4318",
+      tracesUrl: "http://collector:4318/v1/traces",
       serviceName: "imagegate",
     });
     expect(
       loadConfig({
-        OTEL_EXPORTER_OTLP_ENDPOINT: "https://otel.example.com",
+        OTEL_EXPORTER_OTLP_ENDPOINT: "https://otel.example.com/otlp",
         OTEL_SERVICE_NAME: "imagegate-eu",
       }).tracing,
-    ).toEqual({ endpoint: "https://otel.example.com", serviceName: "imagegate-eu" });
+    ).toEqual({
+      tracesUrl: "https://otel.example.com/otlp/v1/traces",
+      serviceName: "imagegate-eu",
+    });
+    // The traces' own URL is taken as it is, and wins over the base.
+    expect(
+      loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://traces.example.com/ingest",
+      }).tracing?.tracesUrl,
+    ).toBe("http://traces.example.com/ingest");
   });
 
   it("trims whitespace around values", () => {
@@ -224,6 +234,7 @@ describe("loadConfig treats empty strings as unset", () => {
     "IMAGEGATE_BODY_TIMEOUT_MS",
     "IMAGEGATE_MAX_CONNECTIONS",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_SERVICE_NAME",
   ];
 
@@ -296,6 +307,7 @@ describe("loadConfig errors", () => {
     ["IMAGEGATE_MASKS", "ignore"],
     ["OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"],
     ["OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317"],
+    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318/v1/traces"],
   ])("%s=%j is one line naming the variable", (name, value) => {
     const err = configError({ [name]: value });
     expect(err.name).toBe("ConfigError");
