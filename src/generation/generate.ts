@@ -44,6 +44,8 @@ import {
   endWith,
   failureCode,
   type GenerationSteps,
+  inStep,
+  readSteps,
   type StepTracer,
   traceGeneration,
 } from "./telemetry.js";
@@ -377,31 +379,23 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
   }
 
   /** One result into the blob store, as a step of its own when tracing is on. */
-  async function downloadOne(
+  function downloadOne(
     channel: Channel,
     taskId: string,
     index: number,
     sync: SyncImage | undefined,
     steps: GenerationSteps | undefined,
   ): Promise<StoredBlob> {
-    if (steps === undefined) return fetchResult(channel, taskId, index, sync);
-    const span = steps.start("imagegate.download", {
-      "imagegate.upstream.task_id": taskId,
-      "imagegate.download.index": index,
-    });
-    try {
-      const blob = await fetchResult(channel, taskId, index, sync);
-      span.set({
+    return inStep(
+      steps,
+      "imagegate.download",
+      { "imagegate.upstream.task_id": taskId, "imagegate.download.index": index },
+      () => fetchResult(channel, taskId, index, sync),
+      (blob) => ({
         "imagegate.download.bytes": blob.size,
         "imagegate.download.type": blob.contentType,
-      });
-      return blob;
-    } catch (err) {
-      span.fail(failureCode(err));
-      throw err;
-    } finally {
-      span.end();
-    }
+      }),
+    );
   }
 
   async function fetchResult(
@@ -511,27 +505,6 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
     return { downloaded: await downloadAll(channel, taskId, count, images, steps), readyAt };
   }
 
-  /** The span of each read of a task (tracing on). */
-  function readSteps(steps: GenerationSteps, channel: Channel, taskId: string) {
-    return () => {
-      const span = steps.start("imagegate.read", {
-        "imagegate.channel": channel.id,
-        "imagegate.upstream.task_id": taskId,
-      });
-      return (snapshot: TaskSnapshot | undefined, err?: unknown) => {
-        if (snapshot === undefined) span.fail(failureCode(err));
-        else {
-          span.set({
-            "imagegate.read.status": snapshot.rawStatus,
-            "imagegate.read.state": snapshot.state,
-            "imagegate.read.progress": snapshot.progress,
-          });
-        }
-        span.end();
-      };
-    };
-  }
-
   /** Waits for an async task and downloads its results. */
   async function collectTask(
     command: ResumeCommand,
@@ -550,7 +523,7 @@ export function createGenerationService(deps: GenerationDeps): GenerationService
         expectedMs: command.expectedMs,
         deadline: command.submittedAt + lifetimeMs,
         onProgress: (progress) => progressOf.set(recordId, progress),
-        onReadStart: steps && readSteps(steps, channel, taskId),
+        onReadStart: steps && readSteps(steps, channel.id, taskId),
         onEnded: (endedAt) => {
           readyAt = endedAt;
         },

@@ -4,6 +4,7 @@
 // prom-client), so generation/ and upstream/ import no telemetry library; when
 // tracing is off the tracer is absent and nothing is allocated per step.
 import { GatewayError } from "../errors.js";
+import type { TaskSnapshot } from "../providers/async/status.js";
 import { UpstreamError } from "../providers/failures.js";
 
 declare const traceParent: unique symbol;
@@ -94,4 +95,50 @@ export function endWith(span: StepSpan, settled: Promise<unknown>): void {
       span.end();
     },
   );
+}
+
+/**
+ * Runs `run` as the step `name` when tracing is on (`steps` given): the span
+ * carries what `describe` tells of the result, or the failure's code.
+ */
+export async function inStep<T>(
+  steps: GenerationSteps | undefined,
+  name: string,
+  attributes: StepAttributes,
+  run: () => Promise<T>,
+  describe?: (result: T) => StepAttributes,
+): Promise<T> {
+  if (steps === undefined) return run();
+  const span = steps.start(name, attributes);
+  try {
+    const result = await run();
+    if (describe !== undefined) span.set(describe(result));
+    return result;
+  } catch (err) {
+    span.fail(failureCode(err));
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+/** The poller's per-read hook (WatchRequest.onReadStart): a span per read of the task. */
+export function readSteps(steps: GenerationSteps, channelId: string, taskId: string) {
+  return () => {
+    const span = steps.start("imagegate.read", {
+      "imagegate.channel": channelId,
+      "imagegate.upstream.task_id": taskId,
+    });
+    return (snapshot: TaskSnapshot | undefined, err?: unknown) => {
+      if (snapshot === undefined) span.fail(failureCode(err));
+      else {
+        span.set({
+          "imagegate.read.status": snapshot.rawStatus,
+          "imagegate.read.state": snapshot.state,
+          "imagegate.read.progress": snapshot.progress,
+        });
+      }
+      span.end();
+    };
+  };
 }
