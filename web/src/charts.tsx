@@ -152,6 +152,25 @@ export interface DataTableProps {
   footer?: (string | number)[];
 }
 
+/** One row: the first cell heads it, the numbers follow right-aligned. */
+function Row({ cells, headers }: { cells: (string | number)[]; headers: string[] }) {
+  return (
+    <tr>
+      {cells.map((cell, index) =>
+        index === 0 ? (
+          <th scope="row" key={headers[index]}>
+            {cell}
+          </th>
+        ) : (
+          <td class="num" key={headers[index]}>
+            {cell}
+          </td>
+        ),
+      )}
+    </tr>
+  );
+}
+
 /** A table of the numbers, right-aligned after the first column. */
 export function DataTable({ caption, headers, rows, footer }: DataTableProps) {
   return (
@@ -175,38 +194,12 @@ export function DataTable({ caption, headers, rows, footer }: DataTableProps) {
               </td>
             </tr>
           ) : (
-            rows.map((row) => (
-              <tr key={row.join("|")}>
-                {row.map((cell, index) =>
-                  index === 0 ? (
-                    <th scope="row" key={headers[index]}>
-                      {cell}
-                    </th>
-                  ) : (
-                    <td class="num" key={headers[index]}>
-                      {cell}
-                    </td>
-                  ),
-                )}
-              </tr>
-            ))
+            rows.map((row) => <Row key={row.join("|")} cells={row} headers={headers} />)
           )}
         </tbody>
         {footer && (
           <tfoot>
-            <tr>
-              {footer.map((cell, index) =>
-                index === 0 ? (
-                  <th scope="row" key={headers[index]}>
-                    {cell}
-                  </th>
-                ) : (
-                  <td class="num" key={headers[index]}>
-                    {cell}
-                  </td>
-                ),
-              )}
-            </tr>
+            <Row cells={footer} headers={headers} />
           </tfoot>
         )}
       </table>
