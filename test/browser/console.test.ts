@@ -152,7 +152,7 @@ describe.skipIf(skip)("the operator console in Chromium", () => {
   it("signs in from the keyboard, refusing a wrong token, and keeps the token out of storage and the URL", async () => {
     await page.goto(`${gw.url}/console`);
     const tokenInput = page.getByLabel("Admin token");
-    await expect(tokenInput.isVisible()).resolves.toBe(true);
+    await tokenInput.waitFor();
     await checkAccessibility(page, "sign-in");
     await screenshot("sign-in");
 
@@ -161,7 +161,7 @@ describe.skipIf(skip)("the operator console in Chromium", () => {
     await tabTo(page, "el.id === 'admin-token'");
     await page.keyboard.type("not-the-admin-token-at-all");
     await page.keyboard.press("Tab");
-    expect(await focusedText(page)).toBe("Sign in");
+    await expect.poll(() => focusedText(page)).toBe("Sign in");
     await page.keyboard.press("Enter");
     await page.getByText("That admin token was not accepted.").waitFor();
     expect(await page.getByText(/Signed out/).count()).toBe(0);
@@ -189,7 +189,7 @@ describe.skipIf(skip)("the operator console in Chromium", () => {
     await page.getByRole("heading", { name: "Tenants", level: 2 }).waitFor();
     expect(await section("Tenants").getAttribute("aria-current")).toBe("page");
     // Focus went to the section's heading; Shift+Tab walks back to the navigation.
-    expect(await focusedText(page)).toBe("Tenants");
+    await expect.poll(() => focusedText(page)).toBe("Tenants");
     await section("Usage").focus();
     await page.keyboard.press(" ");
     await page.getByRole("heading", { name: "Usage", level: 2 }).waitFor();
@@ -212,9 +212,10 @@ describe.skipIf(skip)("the operator console in Chromium", () => {
     await keyBox.waitFor();
     tenantKey = await page.locator("#new-key-value").inputValue();
     expect(tenantKey).toMatch(/^ig_[A-Za-z0-9_-]{43}$/);
-    await expect(keyBox.getByText("it is shown this once").isVisible()).resolves.toBe(true);
+    await keyBox.getByText("it is shown this once").waitFor();
     const row = page.getByRole("row", { name: /acme-console/ });
-    await expect(row.getByText("120").isVisible()).resolves.toBe(true);
+    // The list reloads after the create: waited for, not read at once.
+    await row.getByText("120").waitFor();
     await page.locator("#tenant-detail-title", { hasText: "acme-console" }).waitFor();
     await page.getByRole("button", { name: "Done, I saved it" }).click();
     await keyBox.waitFor({ state: "detached" });
@@ -234,7 +235,7 @@ describe.skipIf(skip)("the operator console in Chromium", () => {
     const hint = `${second.slice(0, 7)}…`;
     await keys.getByRole("button", { name: `Revoke key ${hint}` }).click();
     const confirm = page.getByRole("button", { name: `Revoke ${hint}`, exact: true });
-    expect(await focusedText(page)).toBe(`Revoke ${hint}`);
+    await expect.poll(() => focusedText(page)).toBe(`Revoke ${hint}`);
     await confirm.click();
     await keys.getByRole("row", { name: /ci/ }).getByText("Revoked").waitFor();
     // The gateway agrees: the revoked key is refused, the first one works.
@@ -251,7 +252,7 @@ describe.skipIf(skip)("the operator console in Chromium", () => {
     await edit.getByLabel("Requests per minute").fill("");
     await edit.getByRole("button", { name: "Save changes" }).click();
     await page.getByText("changes saved").waitFor();
-    await expect(row.getByText("no limit").first().isVisible()).resolves.toBe(true);
+    await row.getByText("no limit").first().waitFor();
     await page.getByRole("button", { name: "Disable tenant" }).click();
     await row.getByText("Disabled").waitFor();
     await page.getByRole("button", { name: "Enable tenant" }).click();
@@ -280,7 +281,7 @@ describe.skipIf(skip)("the operator console in Chromium", () => {
     await page.locator('tr[data-state="succeeded"]').waitFor();
     const failedRow = page.locator("tr[data-state='failed'], tr[data-state='error']").first();
     await failedRow.waitFor();
-    await expect(failedRow.textContent()).resolves.toContain("the prompt was refused");
+    await expect.poll(() => failedRow.textContent()).toContain("the prompt was refused");
     const running = page.locator('tr[data-state="running"]');
     await running.waitFor();
     await running.locator("progress").waitFor();
@@ -290,7 +291,7 @@ describe.skipIf(skip)("the operator console in Chromium", () => {
     await expect
       .poll(() => running.locator("progress").getAttribute("value"), { timeout: 10_000 })
       .not.toBe(first);
-    await expect(page.getByText(/Live · updated/).isVisible()).resolves.toBe(true);
+    await page.getByText(/Live · updated/).waitFor();
 
     // Filtered by state.
     await page.getByLabel("State").selectOption("succeeded");
