@@ -18,14 +18,16 @@ import type { Tenant } from "../tenancy/vault.js";
  * reached the upstream · error: submitted, then lost, timed out or not
  * downloadable.
  */
-export type GenerationState =
-  | "pending"
-  | "running"
-  | "succeeded"
-  | "failed"
-  | "refused"
-  | "unknown"
-  | "error";
+export const generationStates = [
+  "pending",
+  "running",
+  "succeeded",
+  "failed",
+  "refused",
+  "unknown",
+  "error",
+] as const;
+export type GenerationState = (typeof generationStates)[number];
 
 /**
  * Where each state may go. Pending may end in any final state directly (a

@@ -8,6 +8,7 @@ import { z } from "zod";
 import type { ErrorResponse } from "../errors.js";
 import type { ImagesResponse } from "../generation/deliver.js";
 import type { ChannelUsageReport, UsageReport } from "../generation/record.js";
+import { generationStates } from "../generation/record.js";
 import type { issuedKeyView, keyView } from "../tenancy/keys.js";
 import { type KindName, type TenantView, tenantSettings, viewField } from "../tenancy/settings.js";
 import type { Documents, Expect } from "./openapi-docs.js";
@@ -330,7 +331,7 @@ export const generationViewSchema = z.object({
   model: z.string().describe("The upstream model."),
   requested_model: z.string().describe("The name the caller asked for."),
   n: int(),
-  state: z.enum(["pending", "running", "succeeded", "failed", "refused", "unknown", "error"]),
+  state: z.enum(generationStates),
   channel_id: z.string().nullable(),
   upstream_task_id: z.string().nullable(),
   images: int(),

@@ -6,7 +6,11 @@ import { z } from "zod";
 import type { Clock } from "../../clock.js";
 import { gatewayError } from "../../errors.js";
 import type { GenerationService } from "../../generation/generate.js";
-import type { GenerationRecord, GenerationRecords } from "../../generation/record.js";
+import {
+  type GenerationRecord,
+  type GenerationRecords,
+  generationStates,
+} from "../../generation/record.js";
 import { parseBody } from "../../validation.js";
 import { adminAuth } from "../auth.js";
 import { documented } from "../openapi-docs.js";
@@ -32,19 +36,9 @@ export interface AdminGenerationRouteOptions {
   startedAt: number;
 }
 
-const states = [
-  "pending",
-  "running",
-  "succeeded",
-  "failed",
-  "refused",
-  "unknown",
-  "error",
-] as const;
-
 export const listGenerationsQuery = z.object({
   tenant: z.string().min(1).max(100).optional(),
-  state: z.enum(states).optional(),
+  state: z.enum(generationStates).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   /** The last id of the previous page. */
   before: z.string().min(1).max(100).optional(),
